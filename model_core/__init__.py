@@ -1,0 +1,42 @@
+"""model_core: the course's deep network in NumPy ("Neural Networks and Deep Learning").
+
+Convention, as in the course: one example per column. ``X`` has shape ``(n_x, m)``,
+``Y`` shape ``(1, m)``; layer l has ``W{l}`` of shape ``(n_l, n_{l-1})`` and ``b{l}`` of
+shape ``(n_l, 1)``; gradients use the same keys with a ``d`` (``dW1``, ``db1``).
+Images are 64x64x3 RGB, unrolled in C order (row, column, channel) to 12288-vectors.
+"""
+from __future__ import annotations
+
+from .backward import backward
+from .config import TrainConfig
+from .errors import (
+    ConfigError,
+    DataError,
+    ModelCoreError,
+    ParameterFileError,
+    TrainingCancelled,
+    TrainingDivergedError,
+)
+from .forward import forward, predict, predict_proba
+from .initializers import initialize_parameters
+from .losses import compute_cost
+from .training import train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "ModelCoreError",
+    "ParameterFileError",
+    "TrainConfig",
+    "TrainingCancelled",
+    "TrainingDivergedError",
+    "backward",
+    "compute_cost",
+    "forward",
+    "initialize_parameters",
+    "predict",
+    "predict_proba",
+    "train",
+]

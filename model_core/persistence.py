@@ -1,0 +1,185 @@
+"""Saving and loading parameters: one .npz holding the arrays and a JSON metadata record.
+
+The file is read with ``allow_pickle=False``; loading validates everything it reads and
+names the problem. Files written by the course's own code (``np.savez(f, **parameters)``:
+W1..WL, b1..bL, no metadata) load too, as relu/sigmoid networks on X / 255.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .activations import check_activation
+from .errors import ParameterFileError
+from .normalization import check_input_norm
+
+METADATA_KEY = "__metadata__"
+FORMAT = "catvnoncat-params/1"
+_KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
+
+Source = str | os.PathLike[str] | bytes | IO[bytes]
+
+
+def save_parameters(
+    path: str | os.PathLike[str], parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
+) -> None:
+    """Write ``parameters`` and ``metadata`` (JSON-serializable) to ``path`` atomically.
+
+    The file is written beside its destination, fsynced, then renamed over it, so a
+    reader never sees half a file and a crash leaves the old file intact.
+    """
+    path = Path(path)
+    check_parameters(parameters)
+    data = serialize(parameters, metadata)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def serialize(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> bytes:
+    """The .npz bytes of ``parameters`` plus the metadata as a JSON string array."""
+    record = {"format": FORMAT, **metadata}
+    buf = io.BytesIO()
+    arrays = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
+    np.savez(buf, **arrays, **{METADATA_KEY: np.array(json.dumps(record, allow_nan=False))})
+    return buf.getvalue()
+
+
+def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a parameter file; return ``(parameters, metadata)``.
+
+    ``source`` is a path, the file's bytes, or a binary file object. Raises
+    ParameterFileError naming the problem: not an .npz, truncated, a pickled (object)
+    array, missing or extra arrays, a W or b of the wrong shape, non-finite values.
+    For a course file without metadata, ``layer_dims`` is inferred and relu/sigmoid with
+    input_norm ``scale`` assumed.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ParameterFileError("not an .npz archive (a single .npy array was given)")
+            names = list(npz.files)
+            arrays = {name: npz[name] for name in names}
+    except ParameterFileError:
+        raise
+    except FileNotFoundError as e:
+        raise ParameterFileError(f"no such parameter file: {e.filename}") from None
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise ParameterFileError("the file holds a pickled (object) array; refusing to load it") from None
+        raise ParameterFileError(f"not a valid .npz parameter file ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({e})") from None
+
+    raw_meta = arrays.pop(METADATA_KEY, None)
+    parameters = {k: v for k, v in arrays.items()}
+    layer_dims = check_parameters(parameters)
+    metadata = _read_metadata(raw_meta, layer_dims)
+    return _ordered(parameters), metadata
+
+
+def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:
+    """Validate W1..WL, b1..bL; return the layer_dims they imply."""
+    extra = sorted(k for k in parameters if not _KEY.match(k))
+    if extra:
+        raise ParameterFileError(f"unexpected array(s) {', '.join(extra)}; expected only W1..WL and b1..bL")
+    layers = sorted({int(_KEY.match(k).group(2)) for k in parameters})  # type: ignore[union-attr]
+    if not layers:
+        raise ParameterFileError("no parameters found: expected arrays W1..WL and b1..bL")
+    L = layers[-1]
+    missing = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb" if f"{p}{l}" not in parameters]
+    if missing:
+        raise ParameterFileError(f"missing array(s) {', '.join(missing)}")
+    for key, P in parameters.items():
+        P = np.asarray(P)
+        if P.dtype.kind != "f":
+            raise ParameterFileError(f"{key} must hold floats; got dtype {P.dtype}")
+        if P.ndim != 2:
+            raise ParameterFileError(f"{key} must be 2-dimensional; got shape {P.shape}")
+    dims = [parameters["W1"].shape[1]] + [parameters[f"W{l}"].shape[0] for l in range(1, L + 1)]
+    for l in range(1, L + 1):
+        W, b = parameters[f"W{l}"], parameters[f"b{l}"]
+        if W.shape != (dims[l], dims[l - 1]):
+            raise ParameterFileError(f"W{l} must have shape ({dims[l]}, {dims[l - 1]}); got {W.shape}")
+        if b.shape != (dims[l], 1):
+            raise ParameterFileError(f"b{l} must have shape ({dims[l]}, 1); got {b.shape}")
+    if dims[-1] != 1:
+        raise ParameterFileError(f"the last layer W{L} must have 1 unit (binary output); got {dims[-1]}")
+    for key, P in parameters.items():
+        if not np.isfinite(P).all():
+            raise ParameterFileError(f"{key} holds non-finite values (nan or inf)")
+    return dims
+
+
+def _read_metadata(raw: np.ndarray | None, layer_dims: list[int]) -> dict[str, Any]:
+    if raw is None:
+        # the course's np.savez(f, **parameters): everything else is the course's choice
+        return {
+            "format": "course",
+            "layer_dims": layer_dims,
+            "hidden_activation": "relu",
+            "output_activation": "sigmoid",
+            "input_norm": "scale",
+        }
+    if raw.dtype.kind != "U" or raw.shape != ():
+        raise ParameterFileError(f"{METADATA_KEY} must be one JSON string")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as e:
+        raise ParameterFileError(f"{METADATA_KEY} is not valid JSON ({e.msg})") from None
+    if not isinstance(meta, dict):
+        raise ParameterFileError(f"{METADATA_KEY} must be a JSON object")
+    declared = meta.get("layer_dims", layer_dims)
+    if list(declared) != layer_dims:
+        raise ParameterFileError(f"metadata says layer_dims {declared} but the arrays have {layer_dims}")
+    meta["layer_dims"] = layer_dims
+    meta.setdefault("hidden_activation", "relu")
+    meta.setdefault("output_activation", "sigmoid")
+    meta.setdefault("input_norm", "scale")
+    try:
+        check_activation(meta["hidden_activation"])
+        check_input_norm(meta["input_norm"])
+    except ValueError as e:
+        raise ParameterFileError(f"metadata: {e}") from None
+    return meta
+
+
+def _ordered(parameters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    L = max(int(k[1:]) for k in parameters if k.startswith("W"))
+    return {k: parameters[k] for l in range(1, L + 1) for k in (f"W{l}", f"b{l}")}
+
+
+def _fsync_dir(directory: Path) -> None:
+    # the rename itself must reach the disk too, or a crash can bring the old name back
+    try:
+        fd = os.open(directory or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
