@@ -20,6 +20,9 @@ from .errors import (
 from .forward import forward, predict, predict_proba
 from .initializers import initialize_parameters
 from .losses import compute_cost
+from .gradcheck import gradient_check, numerical_gradients
+from .model import Model, build_metadata
+from .persistence import load_parameters, save_parameters
 from .training import train
 
 __version__ = "0.1.0"
@@ -34,8 +37,14 @@ __all__ = [
     "TrainingDivergedError",
     "backward",
     "compute_cost",
+    "Model",
+    "build_metadata",
     "forward",
+    "gradient_check",
     "initialize_parameters",
+    "load_parameters",
+    "numerical_gradients",
+    "save_parameters",
     "predict",
     "predict_proba",
     "train",

@@ -77,11 +77,11 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
-        with np.load(source, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ParameterFileError("not an .npz archive (a single .npy array was given)")
-            names = list(npz.files)
-            arrays = {name: npz[name] for name in names}
+        npz = np.load(source, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ParameterFileError("not an .npz archive (a single .npy array was given)")
+        with npz:
+            arrays = {name: npz[name] for name in npz.files}
     except ParameterFileError:
         raise
     except FileNotFoundError as e:

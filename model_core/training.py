@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from .activations import BACKWARD, FORWARD, sigmoid
-from .backward import backward, backward_from
+from .backward import backward
 from .config import TrainConfig
 from .errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
-from .forward import forward, forward_from
+from .forward import forward
 from .initializers import initialize_parameters
 from .losses import compute_cost, l2_penalty
 from .metrics import accuracy
@@ -103,7 +103,9 @@ def train(
     dtype = np.dtype(config.dtype)
     parameters = initialize_parameters(config.layer_dims, config.init, config.seed, dtype)
     run = _train_gram if engine == "gram" else _train_dense
-    costs = run(X, Y, config, parameters, on_progress, should_stop)
+    # overflow is reported as TrainingDivergedError with a hint, not as numpy warnings
+    with np.errstate(over="ignore", invalid="ignore"):
+        costs = run(X, Y, config, parameters, on_progress, should_stop)
     _check_finite(parameters, config)
 
     history: dict[str, Any] = {
@@ -211,67 +213,85 @@ def _flip(X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
 
 
 def _train_gram(X, Y, config, parameters, on_progress, should_stop) -> list[list[float]]:
+    # The loop is written out with preallocated buffers and in-place operations: at
+    # these sizes (n_l x m = 20 x 209 at most) numpy's per-call overhead, not arithmetic,
+    # is the cost, so every call saved counts.
     dtype = parameters["W1"].dtype
     lr, l2 = config.learning_rate, config.l2
-    act = config.hidden_activation
-    g, g_backward = FORWARD[act], BACKWARD[act]
+    g, g_backward = FORWARD[config.hidden_activation], BACKWARD[config.hidden_activation]
     L = len(config.layer_dims) - 1
     Xn = normalize(X, config.input_norm, dtype)  # (n_x, m)
     m = Xn.shape[1]
-    Yd = Y.astype(dtype)
+    Yd = Y.astype(dtype)  # (1, m)
     W1_0 = parameters.pop("W1")  # (n_1, n_x); W1 = a * W1_0 + C @ Xn.T from here on
     P0 = W1_0 @ Xn  # (n_1, m)
     G = Xn.T @ Xn  # (m, m)
     sq_W1_0 = float(np.vdot(W1_0, W1_0))
     a = 1.0
     C = np.zeros_like(P0)  # (n_1, m)
+    CG = np.empty_like(P0)  # C @ G
     momentum = config.optimizer == "momentum"
-    if momentum:
-        beta = config.beta
-        a_v, D = 0.0, np.zeros_like(P0)  # velocity of W1 = a_v * W1_0 + D @ Xn.T
-    # every parameter but W1 goes through the ordinary optimizer
-    opt = make_optimizer(config.optimizer, lr, config.beta)
+    beta = config.beta
+    a_v, D = 0.0, np.zeros_like(P0)  # momentum's velocity of W1 = a_v * W1_0 + D @ Xn.T
+    # every parameter but W1 goes through the ordinary optimizer (in place)
     rest = parameters  # b1, W2, b2, ... (W1 popped above)
+    opt = make_optimizer(config.optimizer, lr, beta)
+    W = [None] + [None] + [rest[f"W{l}"] for l in range(2, L + 1)]
+    b = [None] + [rest[f"b{l}"] for l in range(1, L + 1)]
+    Z = [None] + [np.empty((n, m), dtype) for n in config.layer_dims[1:]]
+    grads = {"d" + k: np.empty_like(v) for k, v in rest.items()}
+    dW = [None, None] + [grads[f"dW{l}"] for l in range(2, L + 1)]
+    db = [None] + [grads[f"db{l}"] for l in range(1, L + 1)]
+    ZL = Z[L]
+    softplus = np.empty_like(ZL)
     decay = 1.0 - lr * l2 / m
     costs: list[list[float]] = []
     total = config.iterations
     for i in range(total):
         if should_stop is not None and should_stop():
             raise TrainingCancelled(i)
-        CG = C @ G  # (n_1, m)
-        Z1 = a * P0 + CG + rest["b1"]  # (n_1, m)
-        A1 = g(Z1) if L > 1 else None
-        if L > 1:
-            AL, caches = forward_from(A1, rest, act, first_layer=2)
-        else:
-            AL, caches = sigmoid(Z1), []
-        cost = compute_cost(AL, Yd)
+        # forward: Z1 = a * W1_0 @ Xn + C @ Xn.T @ Xn + b1
+        np.matmul(C, G, out=CG)
+        np.multiply(P0, a, out=Z[1])
+        Z[1] += CG
+        Z[1] += b[1]
+        A = [None, g(Z[1]) if L > 1 else None]
+        for l in range(2, L + 1):
+            np.matmul(W[l], A[l - 1], out=Z[l])
+            Z[l] += b[l]
+            A.append(g(Z[l]) if l < L else None)
+        AL = sigmoid(ZL)  # (1, m)
+        # the cost from the logits: log(1 + e^z) - y z, exact even where AL rounds to 0 or 1
+        np.logaddexp(0, ZL, out=softplus)
+        cost = (float(softplus.sum()) - float(np.dot(Yd[0], ZL[0]))) / m
         if l2:
             # ||W1||^2 = a^2 ||W1_0||^2 + 2a <C, W1_0 Xn> + <C, C G>
-            sq_W1 = a * a * sq_W1_0 + 2 * a * float(np.vdot(C, P0)) + float(np.vdot(C, CG))
-            others = {k: v for k, v in rest.items() if k.startswith("W")}
-            cost += l2 / (2 * m) * sq_W1 + l2_penalty(others, l2, m)
-        dZL = AL - Yd
-        if L > 1:
-            grads, dA1 = backward_from(dZL, caches, first_layer=2, l2=l2, m=m, want_dA=True)
-            dZ1 = g_backward(dA1, Z1)  # (n_1, m)
-        else:
-            grads, dZ1 = {}, dZL
-        grads["db1"] = dZ1.sum(axis=1, keepdims=True) / m
+            sq = a * a * sq_W1_0 + 2 * a * float(np.vdot(C, P0)) + float(np.vdot(C, CG))
+            sq += sum(float(np.vdot(W[l], W[l])) for l in range(2, L + 1))
+            cost += l2 / (2 * m) * sq
+        # backward, with dZ already divided by m so that dW = dZ @ A_prev.T
+        dZ = (AL - Yd) / m  # (1, m)
+        for l in range(L, 1, -1):
+            np.matmul(dZ, A[l - 1].T, out=dW[l])
+            if l2:
+                dW[l] += (l2 / m) * W[l]
+            dZ.sum(axis=1, keepdims=True, out=db[l])
+            dZ = g_backward(W[l].T @ dZ, Z[l - 1])  # (n_{l-1}, m)
+        dZ.sum(axis=1, keepdims=True, out=db[1])
         opt.step(rest, grads)
         if momentum:
             # v := beta v + (1 - beta) (dZ1 Xn.T / m + l2/m W1);  W1 := W1 - lr v
             a_v = beta * a_v + (1 - beta) * (l2 / m) * a
             D *= beta
-            D += (1 - beta) * (dZ1 / m + (l2 / m) * C)
+            D += (1 - beta) * (dZ + (l2 / m) * C if l2 else dZ)
             a -= lr * a_v
             C -= lr * D
         else:
-            # W1 := (1 - lr l2/m) W1 - lr/m dZ1 Xn.T
-            a *= decay
+            # W1 := (1 - lr l2/m) W1 - lr dZ1 Xn.T / m
             if l2:
+                a *= decay
                 C *= decay
-            C -= (lr / m) * dZ1
+            C -= lr * dZ
         if i % RECORD_EVERY == 0 or i == total - 1:
             costs.append([i, cost])
         _step_hooks(i, total, cost, config, on_progress, should_stop)

@@ -1,0 +1,52 @@
+"""TrainConfig: validation errors name the field and its allowed range."""
+from __future__ import annotations
+
+import pytest
+
+from model_core import TrainConfig
+from model_core.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("learning_rate", 0.0, r"learning_rate must be a number in \(0.0, 100.0\]"),
+        ("learning_rate", float("nan"), "learning_rate"),
+        ("iterations", 0, "iterations must be an integer from 1"),
+        ("epochs", -1, "epochs must be an integer from 1"),
+        ("batch_size", 2.5, "batch_size"),
+        ("l2", -1.0, "l2 must be a number in"),
+        ("beta1", 1.0, r"beta1 must be a number in \[0.0, 1.0\)"),
+        ("optimizer", "sgd", "optimizer must be one of gd, momentum, rmsprop, adam"),
+        ("dtype", "float16", "dtype must be one of float32, float64"),
+        ("input_norm", "minmax", "input_norm must be one of scale, per_image"),
+        ("augment", "rotate", "augment must be one of none, flip"),
+        ("hidden_activation", "gelu", "hidden_activation must be one of"),
+        ("seed", -1, "seed must be an integer"),
+        ("layer_dims", (12288, 5, 2), "1 unit"),
+    ],
+)
+def test_bad_values_are_named(field: str, value: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**{field: value})
+
+
+def test_flip_needs_images() -> None:
+    with pytest.raises(ConfigError, match="64x64x3"):
+        TrainConfig(layer_dims=(10, 1), augment="flip")
+
+
+def test_round_trip_through_a_dict() -> None:
+    config = TrainConfig(layer_dims=(12288, 7, 1), optimizer="adam", epochs=5)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.to_dict()["layer_dims"] == [12288, 7, 1]
+
+
+def test_unknown_fields_are_named() -> None:
+    with pytest.raises(ConfigError, match="unknown config field\\(s\\): lr"):
+        TrainConfig.from_dict({"lr": 0.1})
+
+
+def test_frozen() -> None:
+    with pytest.raises(AttributeError):
+        TrainConfig().learning_rate = 1.0  # type: ignore[misc]

@@ -1,0 +1,166 @@
+"""save_parameters / load_parameters: round trips, the course's files, every bad file."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_core import (
+    Model,
+    ParameterFileError,
+    TrainConfig,
+    build_metadata,
+    initialize_parameters,
+    load_parameters,
+    save_parameters,
+    train,
+)
+from model_core.persistence import METADATA_KEY
+
+
+@pytest.fixture
+def params() -> dict[str, np.ndarray]:
+    return initialize_parameters([8, 4, 3, 1], "he", seed=0)
+
+
+def _npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def test_round_trip_keeps_arrays_dtypes_and_metadata(tmp_path: Path) -> None:
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (8, 30)).astype(np.uint8)
+    Y = (rng.rand(1, 30) > 0.5).astype(int)
+    config = TrainConfig(layer_dims=(8, 4, 1), iterations=20, dtype="float32", input_norm="per_image")
+    parameters, history = train(X, Y, config)
+    meta = build_metadata(config, history, data_sha256="ab" * 32, metrics={"train_accuracy": 0.5})
+    save_parameters(tmp_path / "m.npz", parameters, meta)
+    loaded, meta2 = load_parameters(tmp_path / "m.npz")
+    assert list(loaded) == ["W1", "b1", "W2", "b2"]
+    for k in parameters:
+        assert loaded[k].dtype == np.float32
+        np.testing.assert_array_equal(loaded[k], parameters[k])
+    assert meta2["config"] == config.to_dict()
+    assert meta2["layer_dims"] == [8, 4, 1] and meta2["input_norm"] == "per_image"
+    assert meta2["costs"] == [[0, history["costs"][0][1]], [19, history["costs"][-1][1]]]
+    assert meta2["data_sha256"] == "ab" * 32 and meta2["created_at"].endswith("+00:00")
+    assert TrainConfig.from_dict(meta2["config"]) == config
+    # the model predicts with its own normalization
+    expected = train.__globals__["predict_labels"](X, parameters, config)
+    assert ((Model(loaded, meta2).predict_proba(X) > 0.5).astype(int) == expected[0]).all()
+
+
+def test_loads_the_course_np_savez_file(tmp_path: Path, params) -> None:
+    path = _npz(tmp_path / "course.npz", **params)
+    loaded, meta = load_parameters(path)
+    assert meta["layer_dims"] == [8, 4, 3, 1]
+    assert meta["hidden_activation"] == "relu" and meta["input_norm"] == "scale"
+    np.testing.assert_array_equal(loaded["W3"], params["W3"])
+
+
+def test_loads_from_bytes_and_file_objects(tmp_path: Path, params) -> None:
+    path = _npz(tmp_path / "p.npz", **params)
+    data = path.read_bytes()
+    assert load_parameters(data)[1]["layer_dims"] == [8, 4, 3, 1]
+    assert load_parameters(io.BytesIO(data))[1]["layer_dims"] == [8, 4, 3, 1]
+
+
+def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path: Path, params) -> None:
+    path = tmp_path / "m.npz"
+    save_parameters(path, params, {"note": "first"})
+    bad = dict(params, W2=np.zeros((9, 9)))
+    with pytest.raises(ParameterFileError):
+        save_parameters(path, bad, {"note": "second"})
+    assert load_parameters(path)[1]["note"] == "first"
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def _bad(tmp_path: Path, params, **changes) -> Path:
+    arrays = dict(params)
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    return _npz(tmp_path / "bad.npz", **arrays)
+
+
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"W2": None}, "missing array\\(s\\) W2"),
+        ({"b3": None}, "missing array\\(s\\) b3"),
+        ({"gamma": np.zeros(3)}, "unexpected array\\(s\\) gamma"),
+        ({"W2": np.zeros((5, 4))}, "b2 must have shape \\(5, 1\\); got \\(3, 1\\)"),
+        ({"W2": np.zeros((3, 5))}, "W2 must have shape \\(3, 4\\); got \\(3, 5\\)"),
+        ({"b1": np.zeros(4)}, "b1 must be 2-dimensional"),
+        ({"b1": np.zeros((4, 2))}, "b1 must have shape \\(4, 1\\); got \\(4, 2\\)"),
+        ({"W1": np.full((4, 8), np.nan)}, "W1 holds non-finite values"),
+        ({"W3": np.ones((1, 3), dtype=np.int64)}, "W3 must hold floats"),
+        ({"W3": np.zeros((2, 3)), "b3": np.zeros((2, 1))}, "1 unit"),
+    ],
+)
+def test_bad_arrays_are_named(tmp_path: Path, params, changes, match) -> None:
+    with pytest.raises(ParameterFileError, match=match):
+        load_parameters(_bad(tmp_path, params, **changes))
+
+
+def test_pickled_object_array_is_refused(tmp_path: Path, params) -> None:
+    path = _npz(tmp_path / "evil.npz", **params, W9=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ParameterFileError, match="pickled"):
+        load_parameters(path)
+
+
+def test_truncated_file(tmp_path: Path, params) -> None:
+    data = _npz(tmp_path / "p.npz", **params).read_bytes()
+    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ParameterFileError, match="truncated or corrupt|not a valid"):
+        load_parameters(tmp_path / "t.npz")
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not an npz", b"PK\x03\x04garbage"])
+def test_not_an_npz(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "x.npz").write_bytes(content)
+    with pytest.raises(ParameterFileError):
+        load_parameters(tmp_path / "x.npz")
+
+
+def test_a_single_npy_is_not_a_parameter_file(tmp_path: Path) -> None:
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(ParameterFileError, match="single .npy"):
+        load_parameters(tmp_path / "a.npy")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ParameterFileError, match="no such parameter file"):
+        load_parameters(tmp_path / "nope.npz")
+
+
+def test_empty_archive(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "e.npz", "w"):
+        pass
+    with pytest.raises(ParameterFileError, match="no parameters found"):
+        load_parameters(tmp_path / "e.npz")
+
+
+@pytest.mark.parametrize(
+    "meta,match",
+    [
+        (np.array("{not json"), "not valid JSON"),
+        (np.array("[1, 2]"), "JSON object"),
+        (np.array(json.dumps({"layer_dims": [8, 5, 1]})), "metadata says layer_dims"),
+        (np.array(json.dumps({"hidden_activation": "gelu"})), "hidden_activation must be one of"),
+        (np.array(json.dumps({"input_norm": "zscore"})), "input_norm must be one of"),
+        (np.zeros(3), "one JSON string"),
+    ],
+)
+def test_bad_metadata(tmp_path: Path, params, meta, match) -> None:
+    path = _npz(tmp_path / "m.npz", **params, **{METADATA_KEY: meta})
+    with pytest.raises(ParameterFileError, match=match):
+        load_parameters(path)

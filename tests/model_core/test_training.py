@@ -1,0 +1,123 @@
+"""train(): both engines agree, callbacks, cancellation, divergence, mini-batch learning."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_core import TrainConfig, train
+from model_core.errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
+from model_core.training import _flip, choose_engine
+
+
+def _pixels(n_x: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A learnable problem: cats carry a faint fixed pattern under heavy noise."""
+    pattern = np.random.RandomState(99).choice([-1.0, 1.0], size=(n_x, 1))  # the same for every seed
+    rng = np.random.RandomState(seed)
+    Y = (rng.rand(1, m) < 0.5).astype(np.int64)
+    X = 128 + 25 * pattern * (2 * Y - 1) + rng.randn(n_x, m) * 50
+    return np.clip(X, 0, 255).astype(np.uint8), Y
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+@pytest.mark.parametrize("l2", [0.0, 0.5])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("layer_dims", [(300, 1), (300, 6, 1), (300, 6, 4, 3, 1)])
+def test_gram_and_dense_engines_give_the_same_costs(optimizer, l2, activation, layer_dims) -> None:
+    X, Y = _pixels(300, 40)
+    config = TrainConfig(layer_dims=layer_dims, init="he", optimizer=optimizer, l2=l2,
+                         hidden_activation=activation, learning_rate=0.01, iterations=150)
+    assert choose_engine(config, 40) == "gram"
+    p_gram, h_gram = train(X, Y, config, engine="gram")
+    p_dense, h_dense = train(X, Y, config, engine="dense")
+    assert h_gram["engine"] == "gram" and h_dense["engine"] == "dense"
+    np.testing.assert_allclose([c for _, c in h_gram["costs"]], [c for _, c in h_dense["costs"]], rtol=1e-10)
+    assert list(p_gram) == list(p_dense)
+    for k in p_dense:
+        np.testing.assert_allclose(p_gram[k], p_dense[k], rtol=1e-8, atol=1e-12)
+
+
+def test_engine_choice() -> None:
+    assert choose_engine(TrainConfig(), 209) == "gram"
+    assert choose_engine(TrainConfig(), 20000) == "dense"  # m >= n_x: the Gram matrix is bigger
+    assert choose_engine(TrainConfig(optimizer="adam"), 209) == "dense"
+    assert choose_engine(TrainConfig(epochs=3), 209) == "dense"
+    with pytest.raises(ConfigError, match="gram"):
+        train(*_pixels(12288, 5), TrainConfig(optimizer="adam", iterations=1), engine="gram")
+
+
+def test_costs_are_recorded_every_100_iterations_and_last() -> None:
+    X, Y = _pixels(50, 20)
+    _, history = train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=250))
+    assert [i for i, _ in history["costs"]] == [0, 100, 200, 249]
+
+
+def test_progress_and_cancellation() -> None:
+    X, Y = _pixels(50, 20)
+    seen: list[tuple[int, int, float]] = []
+    with pytest.raises(TrainingCancelled):
+        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=100),
+              on_progress=lambda i, n, c: seen.append((i, n, c)), should_stop=lambda: len(seen) >= 7)
+    assert [s[0] for s in seen] == list(range(1, 8))
+    assert all(n == 100 and np.isfinite(c) for _, n, c in seen)
+
+
+def test_divergence_names_the_learning_rate() -> None:
+    # lr * l2 / m > 2: every step multiplies W by (1 - lr l2 / m) < -1, so |W| explodes
+    X, Y = _pixels(50, 20)
+    config = TrainConfig(layer_dims=(50, 8, 1), init="he", learning_rate=90.0, l2=5.0, iterations=2000)
+    for engine in ("gram", "dense"):
+        with pytest.raises(TrainingDivergedError, match="smaller learning_rate \\(got 90.0\\)"):
+            train(X, Y, config, engine=engine)
+
+
+def test_minibatch_adam_learns_a_small_problem() -> None:
+    X, Y = _pixels(12288, 256, seed=1)
+    X_dev, Y_dev = _pixels(12288, 128, seed=2)
+    config = TrainConfig(layer_dims=(12288, 16, 1), init="he", optimizer="adam", learning_rate=0.001,
+                         epochs=15, batch_size=32, input_norm="per_image", augment="none", seed=3)
+    _, history = train(X, Y, config, X_dev=X_dev, Y_dev=Y_dev)
+    costs = [c for _, c in history["costs"]]
+    assert len(costs) == 15 and costs[-1] < 0.5 * costs[0]
+    assert history["train_accuracy"] > 0.95
+    assert history["dev_accuracy"] > 0.8
+
+
+def test_float32_training_stays_float32() -> None:
+    X, Y = _pixels(100, 30)
+    for engine in ("gram", "dense"):
+        params, _ = train(X, Y, TrainConfig(layer_dims=(100, 4, 1), dtype="float32", iterations=20), engine=engine)
+        assert {p.dtype for p in params.values()} == {np.dtype(np.float32)}
+
+
+def test_seeded_runs_repeat_exactly() -> None:
+    X, Y = _pixels(12288, 40)
+    config = TrainConfig(layer_dims=(12288, 4, 1), optimizer="adam", epochs=3, batch_size=16, augment="flip")
+    a, _ = train(X, Y, config)
+    b, _ = train(X, Y, config)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_flip_mirrors_columns_of_images() -> None:
+    imgs = np.arange(2 * 64 * 64 * 3, dtype=np.int64).reshape(2, 64, 64, 3) % 251
+    X = imgs.reshape(2, -1).T
+    out = _flip(X, np.random.RandomState(0)).T.reshape(2, 64, 64, 3)
+    for j in range(2):
+        assert np.array_equal(out[j], imgs[j]) or np.array_equal(out[j], imgs[j][:, ::-1, :])
+    many = _flip(np.repeat(X[:, :1], 200, axis=1), np.random.RandomState(1))
+    flipped = np.count_nonzero((many != X[:, :1]).any(axis=0))
+    assert 60 < flipped < 140  # about half
+
+
+@pytest.mark.parametrize(
+    "X,Y,match",
+    [
+        (np.zeros((10, 4)), np.zeros(4), r"shape \(n_x, m\) = \(12, m\)"),
+        (np.zeros((12, 4)), np.zeros(3), "one label per column"),
+        (np.zeros((12, 4)), np.array([0, 1, 2, 1]), "0 \\(non-cat\\) or 1 \\(cat\\)"),
+        (np.zeros((12, 0)), np.zeros(0), "no examples"),
+    ],
+)
+def test_bad_data_is_named(X, Y, match) -> None:
+    with pytest.raises(DataError, match=match):
+        train(X, Y, TrainConfig(layer_dims=(12, 1), iterations=1))
