@@ -17,6 +17,7 @@ from .errors import (
     TrainingCancelled,
     TrainingDivergedError,
 )
+from .data import ImageTooLargeError, dataset_sha256, image_to_vector, images_to_matrix, load_dataset
 from .forward import forward, predict, predict_proba
 from .initializers import initialize_parameters
 from .losses import compute_cost
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DataError",
+    "ImageTooLargeError",
     "ModelCoreError",
     "ParameterFileError",
     "TrainConfig",
@@ -37,6 +39,10 @@ __all__ = [
     "TrainingDivergedError",
     "backward",
     "compute_cost",
+    "dataset_sha256",
+    "image_to_vector",
+    "images_to_matrix",
+    "load_dataset",
     "Model",
     "build_metadata",
     "forward",
