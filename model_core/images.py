@@ -1,0 +1,284 @@
+"""Images in the course's layout: any picture Pillow reads -> a 12288-vector of uint8.
+
+64x64 RGB unrolled in C order (row, column, channel). Pixels stay uint8 (the caller
+scales them) so a data set of m images costs about ``m * 12288`` bytes.
+
+Everything read here may come from an untrusted upload: images are size-checked from
+their header before decoding.
+
+Limitation: to turn Pillow's DecompressionBombWarning into an error, decoding runs in
+``warnings.catch_warnings()``, whose filter state is process-global before Python 3.14.
+Under concurrent threads another thread's filter change can interleave; the own
+``max_pixels`` check (below Pillow's warning threshold by default) still applies.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import IO, BinaryIO, TypeAlias
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ConfigError, DataError
+
+IMAGE_SIDE = 64
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
+N_FEATURES = IMAGE_SIDE * IMAGE_SIDE * 3  # 12288
+DEFAULT_MAX_PIXELS = 40_000_000
+
+# LANCZOS: Pillow widens the kernel by the downscale factor, so it is a proper
+# anti-aliasing low-pass (fine texture such as fur does not alias into moire) and it
+# is the sharpest of Pillow's filters at a 64-pixel target. reducing_gap first shrinks
+# huge images by an integer box reduce(); the result is visually the same, much faster.
+RESAMPLE = Image.Resampling.LANCZOS
+_REDUCING_GAP = 3.0
+
+# What Pillow (and its plugins, on hostile input) raise for a broken file.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    zlib.error,
+    ZeroDivisionError,
+    OverflowError,
+)
+
+ImageSource: TypeAlias = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
+
+
+class ImageTooLargeError(DataError):
+    """An image's pixel count (from its header) is above the allowed maximum."""
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def image_to_vector(
+    source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Any image Pillow reads -> the course's (12288,) uint8 vector.
+
+    ``source`` is the encoded bytes, a path, or a binary file object (read from its
+    start if it can seek, else from where it is). The format is detected from the
+    content, never from a file name. The first frame of an animation is used and EXIF
+    orientation is applied. Transparency is composited over white; 16-bit, 32-bit and
+    float images are scaled to 0..255.
+
+    The picture is squashed to 64x64 with no aspect-preserving crop, like the course's
+    data set, using ``RESAMPLE`` (LANCZOS, anti-aliased for downscaling). JPEGs are
+    first decoded at a reduced DCT scale (``draft``: 1/2 to 1/8, staying >= 64x64; the
+    DCT scaling itself averages blocks, so it does not alias), which reads a 12 Mpx
+    photo about 2x faster.
+
+    Raises ImageTooLargeError if width*height from the header exceeds ``max_pixels``
+    (None: only Pillow's own decompression-bomb limit applies), DataError if the data
+    is empty, not an image, truncated or corrupt.
+    """
+    _check_limit("max_pixels", max_pixels, allow_none=True)
+    with _opened(source) as (stream, name):
+        return _stream_to_vector(stream, name, max_pixels)
+
+
+def images_to_matrix(
+    sources: Iterable[ImageSource], max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Images -> X of shape (12288, m) uint8, image j in column j."""
+    items = list(sources)
+    vectors = (image_to_vector(s, max_pixels=max_pixels) for s in items)
+    return _stack_columns(vectors, len(items))
+
+
+def _stream_to_vector(stream: IO[bytes], name: str, max_pixels: int | None) -> np.ndarray:
+    """Seekable stream of an encoded image -> (12288,) uint8."""
+    if _stream_length(stream) == 0:
+        raise DataError(f"{name}: empty file (0 bytes), not an image")
+    try:
+        # Pillow warns (and above twice its limit raises) on decompression bombs; the
+        # warning is made an error so that no huge image is ever silently decoded.
+        # catch_warnings is process-global before Python 3.14: see the module notes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as img:
+                _check_pixels(img.size, name, max_pixels)
+                img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
+                img.load()  # decode now, inside the try, so truncation is reported here
+                _apply_exif_orientation(img)
+                pixels = _to_rgb64(img, name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(
+            f"{name}: too large for Pillow's decompression-bomb guard: {exc}"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise DataError(f"{name}: not an image Pillow can read") from exc
+    except DataError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise DataError(f"{name}: truncated or corrupt image ({exc})") from exc
+    return pixels.reshape(N_FEATURES)
+
+
+def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{name}: image is {width}x{height} = {width * height} pixels, "
+            f"above the limit of {max_pixels} pixels (max_pixels)"
+        )
+
+
+def _apply_exif_orientation(img: Image.Image) -> None:
+    """Rotate/flip ``img`` in place as its EXIF Orientation tag says."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except _DECODE_ERRORS:
+        # Unreadable EXIF metadata must not reject pixels that decoded fine.
+        pass
+
+
+def _to_rgb64(img: Image.Image, name: str) -> np.ndarray:
+    """Decoded image of any mode -> (64, 64, 3) uint8 RGB."""
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        return _high_depth_to_rgb64(img)
+    if img.has_transparency_data:
+        if img.mode == "La":  # premultiplied; Pillow converts it to RGBA only via LA
+            img = img.convert("LA")
+        # Resized with straight alpha (Pillow premultiplies internally), then flattened.
+        return _over_white(np.asarray(_resized(img.convert("RGBA"))))
+    try:
+        rgb = img if img.mode == "RGB" else img.convert("RGB")
+    except ValueError as exc:
+        raise DataError(f"{name}: unsupported image mode {img.mode!r} ({exc})") from exc
+    return np.asarray(_resized(rgb))
+
+
+def _resized(img: Image.Image) -> Image.Image:
+    """Squash to 64x64 (a 64x64 image is returned unchanged by Pillow)."""
+    return img.resize((IMAGE_SIDE, IMAGE_SIDE), RESAMPLE, reducing_gap=_REDUCING_GAP)
+
+
+def _over_white(rgba: np.ndarray) -> np.ndarray:
+    """(h, w, 4) uint8 straight alpha -> (h, w, 3) uint8 composited over white."""
+    rgb = rgba[..., :3].astype(np.uint16)
+    alpha = rgba[..., 3:].astype(np.uint16)
+    # At most 255*255 + 127: fits in uint16; +127 rounds the division to nearest.
+    return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+def _high_depth_to_rgb64(img: Image.Image) -> np.ndarray:
+    """16-bit, 32-bit integer or float grayscale -> (64, 64, 3) uint8 gray."""
+    full_scale = _full_scale(img)
+    # Resampled as float so no precision is lost before the mapping to 8 bits.
+    small = np.asarray(_resized(_as_float_image(img)), dtype=np.float64)
+    gray = np.nan_to_num(small * (255.0 / full_scale), nan=0.0, posinf=255.0, neginf=0.0)
+    gray8 = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    return np.repeat(gray8[:, :, np.newaxis], 3, axis=2)
+
+
+def _as_float_image(img: Image.Image) -> Image.Image:
+    """I, F or I;16* -> mode F with the same values."""
+    if img.mode == "F":
+        return img
+    if img.mode.startswith("I;16"):
+        # Via NumPy: not every Pillow version converts each I;16 variant to F directly.
+        return Image.fromarray(np.asarray(img, dtype=np.float32))  # 2-D float32 is F
+    return img.convert("F")
+
+
+def _full_scale(img: Image.Image) -> float:
+    """The value of ``img`` shown as white (255).
+
+    I;16 has a known range: 65535. Modes I and F carry no nominal range, so the
+    smallest usual one that holds the image's maximum is taken: 1.0 (floats only),
+    255 (Pillow's own convention for I and F), 65535 (16-bit data); beyond that the
+    maximum itself. Negative values become black.
+    """
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    high = float(img.getextrema()[1])  # from the full image, not the resized one
+    candidates = (1.0, 255.0, 65535.0) if img.mode == "F" else (255.0, 65535.0)
+    for scale in candidates:
+        if high <= scale:
+            return scale
+    return high if np.isfinite(high) else 65535.0
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@contextlib.contextmanager
+def _opened(source: ImageSource) -> Iterator[tuple[IO[bytes], str]]:
+    """Yield a seekable binary stream for ``source`` and a name for messages."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        yield io.BytesIO(source), "image bytes"
+    elif isinstance(source, (str, os.PathLike)):
+        name = str(os.fspath(source))
+        with _open_file(name) as f:
+            yield f, name
+    elif hasattr(source, "read"):
+        name = str(getattr(source, "name", "image stream"))
+        yield _seekable(source, name), name
+    else:
+        raise DataError(
+            "image source must be bytes, a path or a binary file object, "
+            f"not {type(source).__name__}"
+        )
+
+
+def _open_file(name: str) -> BinaryIO:
+    try:
+        return open(name, "rb")
+    except FileNotFoundError:
+        raise DataError(f"no such file: {name!r}") from None
+    except IsADirectoryError:
+        raise DataError(f"{name!r} is a directory, not an image file") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {name!r}: {exc.strerror or exc}") from exc
+
+
+def _seekable(f: IO[bytes], name: str) -> IO[bytes]:
+    """``f`` itself if it can seek (Pillow needs to), else its remaining bytes in memory."""
+    if isinstance(f, io.TextIOBase):
+        raise DataError(f"{name}: file object is in text mode; open it in binary mode ('rb')")
+    try:
+        if f.seekable():
+            return f
+    except (AttributeError, ValueError, OSError):
+        pass
+    data = f.read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise DataError(f"{name}: file object returned {type(data).__name__}, not bytes")
+    return io.BytesIO(data)
+
+
+def _stream_length(stream: IO[bytes]) -> int:
+    """Total length of a seekable stream; leaves it at position 0 (where Pillow reads)."""
+    stream.seek(0, io.SEEK_END)
+    length = stream.tell()
+    stream.seek(0)
+    return length
+
+
+def _stack_columns(vectors: Iterable[np.ndarray], m: int) -> np.ndarray:
+    """m vectors of 12288 -> (12288, m) uint8, filled in place (no 2x memory peak)."""
+    X = np.empty((N_FEATURES, m), dtype=np.uint8)
+    for j, vector in enumerate(vectors):
+        X[:, j] = vector
+    return X
+
+
+def _check_limit(what: str, value: int | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be a positive int, got {value!r}")
