@@ -1,0 +1,112 @@
+"""Turning a /predict body into pixel columns X (12288, m), and probabilities into answers.
+
+The checks are vectorized (numpy over the whole batch); a slow per-value scan runs only
+to name the first bad value of a body already known to be bad.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from PIL import UnidentifiedImageError
+
+from model_core import DataError
+from model_core.data import N_FEATURES, ImageTooLargeError, image_to_vector
+
+from .errors import ApiError, Code
+from .limits import check_batch, image_too_large
+from .multipart import Part
+from .uploads import FILE_FIELD, missing_file
+
+THRESHOLD = 0.5  # P(cat) above this is a cat, as model_core.predict decides
+INSTANCES_HELP = (
+    f'send {{"instances": [[{N_FEATURES} numbers], ...]}}: pixel values 0..255 of 64x64x3 RGB images, '
+    "unrolled in row, column, channel order"
+)
+
+
+# -- images
+def images_to_columns(parts: list[Part], max_pixels: int, max_batch: int) -> tuple[np.ndarray, list[str | None]]:
+    """The ``file`` parts decoded: X (12288, m) uint8 and their filenames."""
+    files = [p for p in parts if p.name == FILE_FIELD]
+    if not files:
+        raise missing_file()
+    check_batch(len(files), max_batch, "files")
+    X = np.empty((N_FEATURES, len(files)), dtype=np.uint8)
+    for j, part in enumerate(files):
+        try:
+            X[:, j] = image_to_vector(part.data, max_pixels=max_pixels)  # (12288,)
+        except ImageTooLargeError:
+            raise image_too_large(j, max_pixels) from None
+        except DataError as e:
+            raise _image_error(j, e) from None
+    return X, [p.filename for p in files]
+
+
+def _image_error(index: int, e: DataError) -> ApiError:
+    message = str(e).removeprefix("image bytes: ")
+    # model_core raises one DataError for both; what Pillow could not identify is 415
+    if isinstance(e.__cause__, UnidentifiedImageError) or "not an image" in message:
+        return ApiError(
+            415, Code.NOT_AN_IMAGE,
+            f"file #{index} is not an image Pillow can read; send PNG, JPEG, GIF, WebP, BMP, TIFF, ...",
+            index=index,
+        )
+    return ApiError(422, Code.INVALID_IMAGE, f"file #{index}: {message}", index=index)
+
+
+# -- JSON instances
+def _bad(message: str, **extra: Any) -> ApiError:
+    return ApiError(422, Code.INVALID_INSTANCES, message, **extra)
+
+
+def instances_to_columns(body: bytes, max_batch: int) -> np.ndarray:
+    """``{"instances": [[12288 numbers], ...]}`` -> X (12288, m) float64, values checked 0..255."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(422, Code.INVALID_JSON, f"the body is not valid JSON; {INSTANCES_HELP}") from None
+    if not isinstance(doc, dict) or set(doc) != {"instances"}:
+        raise _bad(f"the body must be an object with the one field 'instances'; {INSTANCES_HELP}")
+    instances = doc["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise _bad(f"instances must be a non-empty list; {INSTANCES_HELP}")
+    check_batch(len(instances), max_batch, "instances")
+    for i, instance in enumerate(instances):  # a loop over instances, not over pixels
+        if not isinstance(instance, list):
+            raise _bad(f"instance {i}: must be a list of {N_FEATURES} numbers", index=i)
+        if len(instance) != N_FEATURES:
+            raise _bad(f"instance {i}: has {len(instance)} values; expected {N_FEATURES} (64x64x3)", index=i)
+    # numpy would quietly turn "12" into 12.0, true into 1.0 and null into nan: a body with
+    # a string (more quotes than the key's two), a boolean or a null gets the exact scan
+    if body.count(b'"') > 2 or b"true" in body or b"false" in body or b"null" in body:
+        _raise_first_non_number(instances)
+    try:
+        X = np.array(instances, dtype=np.float64)  # (m, 12288)
+    except (ValueError, TypeError):
+        X = None
+    if X is None or X.shape != (len(instances), N_FEATURES):
+        _raise_first_non_number(instances)
+        raise _bad(f"instances must hold numbers only; {INSTANCES_HELP}")
+    bad = (X < 0) | (X > 255)  # (m, 12288)
+    if bad.any():
+        i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise _bad(f"instance {i}: value {j} is out of range; pixel values must be 0..255", index=int(i))
+    return X.T  # (12288, m)
+
+
+def _raise_first_non_number(instances: list[Any]) -> None:
+    for i, instance in enumerate(instances):
+        for j, v in enumerate(instance):
+            if type(v) not in (int, float):  # bool is not a number here
+                raise _bad(f"instance {i}: value {j} is not a number; pixel values must be numbers 0..255", index=i)
+
+
+# -- answers
+def predictions(proba: np.ndarray, filenames: list[str | None] | None = None) -> list[dict[str, Any]]:
+    names = filenames or [None] * len(proba)
+    return [
+        {"index": j, "filename": names[j], "label": "cat" if p > THRESHOLD else "non-cat", "probability": float(p)}
+        for j, p in enumerate(proba.tolist())
+    ]

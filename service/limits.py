@@ -1,0 +1,85 @@
+"""Every limit the service enforces, in one place; each error names the limit and its setting.
+
+The values come from :class:`service.settings.Settings`; a client that hits one learns
+the number and the environment variable that raises it.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+
+from .errors import ApiError, Code
+
+ENV_PREFIX = "CATSVC_"
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting: max_batch -> CATSVC_MAX_BATCH."""
+    return ENV_PREFIX + setting.upper()
+
+
+def body_too_large(limit: int, setting: str) -> ApiError:
+    return ApiError(
+        413,
+        Code.BODY_TOO_LARGE,
+        f"the request body is larger than the limit of {limit} bytes ({env_name(setting)}); send less data",
+        limit=limit,
+    )
+
+
+def check_declared_length(request: Request, limit: int, setting: str) -> None:
+    """Refuse at once a body whose Content-Length is over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise body_too_large(limit, setting)
+
+
+async def limited_stream(request: Request, limit: int, setting: str) -> AsyncIterator[bytes]:
+    """The body's chunks, stopping with a 413 as soon as more than ``limit`` bytes came."""
+    check_declared_length(request, limit, setting)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit, setting)
+        if chunk:
+            yield chunk
+
+
+async def read_body(request: Request, limit: int, setting: str) -> bytes:
+    """The whole body, read under ``limit`` bytes (never buffered past it)."""
+    chunks = [chunk async for chunk in limited_stream(request, limit, setting)]
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def check_batch(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise ApiError(
+            413,
+            Code.BATCH_TOO_LARGE,
+            f"{count} {what} in one request; the limit is {limit} ({env_name('max_batch')}): split the batch",
+            limit=limit,
+        )
+
+
+def image_too_large(index: int, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        Code.IMAGE_TOO_LARGE,
+        f"file #{index} has more pixels than the limit of {limit} pixels "
+        f"({env_name('max_image_pixels')}); send a smaller image",
+        limit=limit,
+        index=index,
+    )
+
+
+def queue_full(limit: int) -> ApiError:
+    return ApiError(
+        429,
+        Code.QUEUE_FULL,
+        f"{limit} training jobs are already queued, the limit ({env_name('max_queued_jobs')}); "
+        "retry when one has started, or cancel one with DELETE /train/{job_id}",
+        limit=limit,
+        headers={"Retry-After": "30"},
+    )

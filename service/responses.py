@@ -1,0 +1,18 @@
+"""JSON responses rendered with orjson: numpy arrays and scalars serialize directly."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, option=_OPTIONS)
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response built without FastAPI's encoder (the hot path and errors use it)."""
+    return Response(dumps(content), status_code=status, headers=headers, media_type="application/json")

@@ -1,0 +1,165 @@
+"""Training jobs: POST /train queues one, GET watches, DELETE cancels."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from model_core import ConfigError, TrainConfig
+from model_core.data import N_FEATURES
+
+from ..deps import ServicesDep
+from ..errors import ApiError, Code, error_responses, without_value
+from ..jobs import RUNNING, JobFinished, JobNotFound, QueueFull
+from ..limits import queue_full, read_body
+from ..schemas import JobList, JobOut, TrainRequest, job_out
+from ..trainer import progress_plan
+
+router = APIRouter(prefix="/train", tags=["train"])
+
+JobId = Annotated[str, Path(max_length=64, description="the id POST /train returned")]
+
+_BODY = {
+    "requestBody": {
+        "required": False,
+        "description": (
+            "The data set and model_core's hyperparameters, all optional; omitted fields take "
+            "TrainConfig's defaults (the CLI's recipe)."
+        ),
+        "content": {
+            "application/json": {
+                "schema": TrainRequest.model_json_schema(),
+                "examples": {
+                    "defaults": {"summary": "the recipe on the default data set", "value": {}},
+                    "small": {
+                        "summary": "a small, fast model on an uploaded data set",
+                        "value": {"dataset": "train_catvnoncat", "layer_dims": [N_FEATURES, 7, 1],
+                                  "iterations": 1000, "learning_rate": 0.0075},
+                    },
+                    "adam": {
+                        "summary": "mini-batches with Adam",
+                        "value": {"optimizer": "adam", "learning_rate": 0.0005, "epochs": 50, "batch_size": 64},
+                    },
+                },
+            }
+        },
+    }
+}
+
+
+def _job_not_found() -> ApiError:
+    return ApiError(404, Code.JOB_NOT_FOUND, "no job with this id; GET /train lists the jobs")
+
+
+def _failing_field(doc: dict[str, Any]) -> str | None:
+    """The one field that TrainConfig refuses on its own (its message may not name it)."""
+    for name, value in doc.items():
+        try:
+            TrainConfig.from_dict({name: value})
+        except (ConfigError, TypeError):
+            return name
+    return None
+
+
+def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
+    """(dataset, activate, config) of a POST /train body; 422 naming the field otherwise."""
+    try:
+        doc: Any = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError:
+        raise ApiError(422, Code.INVALID_JSON, "the body is not valid JSON; send a JSON object (or nothing)") from None
+    if not isinstance(doc, dict):
+        raise ApiError(422, Code.VALIDATION_ERROR, "the body must be a JSON object of training fields")
+    dataset = doc.pop("dataset", None)
+    activate = doc.pop("activate", True)
+    if dataset is not None and (not isinstance(dataset, str) or not dataset):
+        raise ApiError(422, Code.VALIDATION_ERROR, "dataset: must be a name or id from GET /datasets")
+    if not isinstance(activate, bool):
+        raise ApiError(422, Code.VALIDATION_ERROR, "activate: must be true or false")
+    dims = doc.get("layer_dims")
+    if dims is not None and not (isinstance(dims, list) and all(type(n) is int for n in dims)):
+        raise ApiError(422, Code.INVALID_CONFIG, "layer_dims: must be a list of integers [n_x, n_1, ..., 1]")
+    try:
+        config = TrainConfig.from_dict(doc)
+    except ConfigError as e:
+        message = without_value(str(e))
+        field = _failing_field(doc)
+        if field is not None and not message.startswith(field):
+            message = f"{field}: {message}"
+        raise ApiError(422, Code.INVALID_CONFIG, message) from None
+    except TypeError:
+        raise ApiError(422, Code.INVALID_CONFIG, "a training field has the wrong type; see /docs") from None
+    if config.layer_dims[0] != N_FEATURES:
+        raise ApiError(
+            422, Code.INVALID_CONFIG,
+            f"layer_dims: the first entry (n_x) must be {N_FEATURES}, the size of a 64x64x3 image",
+        )
+    return dataset, activate, config
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    summary="Queue a training job",
+    responses={202: {"description": "queued; Location: /train/{job_id}"}, **error_responses(413, 422, 429)},
+    openapi_extra=_BODY,
+)
+async def create_job(request: Request, response: Response, services: ServicesDep) -> JobOut:
+    settings = services.settings
+    body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
+    dataset, activate, config = parse_train_request(body)
+    name = dataset or services.catalog.default(settings.default_dataset)
+    if not services.catalog.exists(name):
+        raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids")
+    total, unit = progress_plan(config)
+    try:
+        job = services.queue.enqueue(
+            name, config.to_dict(), total=total, unit=unit, max_queued=settings.max_queued_jobs,
+            options={"activate": activate},
+        )
+    except QueueFull as e:
+        raise queue_full(e.limit) from None
+    response.headers["Location"] = f"/train/{job.id}"
+    return job_out(job)
+
+
+@router.get("", response_model=JobList, summary="List jobs, newest first")
+def list_jobs(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    return JobList(jobs=[job_out(j) for j in services.queue.list(limit, offset)])
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job's status, progress, costs and metrics",
+            responses=error_responses(404))
+def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
+    try:
+        return job_out(services.queue.get(job_id))
+    except JobNotFound:
+        raise _job_not_found() from None
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="Cancel a job",
+    description="A queued job is cancelled at once (200); a running one stops at its next iteration "
+    "and produces no model (202: `cancel_requested` is true until it has stopped).",
+    responses={202: {"model": JobOut, "description": "running: asked to stop"}, **error_responses(404, 409)},
+)
+def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobOut:
+    try:
+        job = services.queue.cancel(job_id)
+    except JobNotFound:
+        raise _job_not_found() from None
+    except JobFinished as e:
+        raise ApiError(
+            409, Code.JOB_FINISHED, f"the job is already {e.status}; only queued or running jobs can be cancelled",
+            status=e.status,
+        ) from None
+    if job.status == RUNNING:
+        response.status_code = 202
+    return job_out(job)

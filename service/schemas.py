@@ -1,0 +1,212 @@
+"""Response bodies (and the documented /train request body), as pydantic models for OpenAPI."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import time
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from model_core import TrainConfig
+
+from .jobs import RUNNING, SUCCEEDED, Job
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+# -- health
+class Live(BaseModel):
+    status: Literal["live"] = "live"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    version: int
+
+
+# -- predictions
+class Prediction(BaseModel):
+    index: int = Field(description="position of the file part or instance in the request")
+    filename: str | None = Field(None, description="the file part's filename (multipart only)")
+    label: Literal["cat", "non-cat"]
+    probability: float = Field(description="P(cat) as the model computes it; label is cat above 0.5")
+
+
+class PredictResponse(BaseModel):
+    version: int = Field(description="the model version that answered")
+    predictions: list[Prediction]
+
+
+# -- jobs
+class Progress(BaseModel):
+    iteration: int = Field(description="steps done (iterations, or epochs with mini-batches)")
+    total: int
+    unit: Literal["iteration", "epoch"]
+    percent: float
+    cost: float | None
+    eta_seconds: float | None = Field(description="estimated seconds left while running")
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Status
+    dataset: str
+    config: dict[str, Any] = Field(description="the full TrainConfig the job uses")
+    activate: bool
+    times: dict[str, str] = Field(description="ISO time at which the job entered each status it went through")
+    progress: Progress
+    costs: list[tuple[int, float]] = Field(description="[step, cost] pairs, as the course records them")
+    metrics: dict[str, Any] | None = Field(description="train_accuracy, and dev_accuracy with dev_set if any")
+    model_version: int | None
+    reason: str | None = Field(
+        description="why it failed or was cancelled: interrupted, diverged, invalid_data, "
+        "unknown_dataset, invalid_config, error, cancelled, shutdown"
+    )
+    message: str | None
+    cancel_requested: bool
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def job_out(job: Job) -> JobOut:
+    times = {"queued": _iso(job.queued_at)}
+    if job.started_at is not None:
+        times["running"] = _iso(job.started_at)
+    if job.finished_at is not None:
+        times[job.status] = _iso(job.finished_at)
+    eta: float | None = None
+    if job.status == RUNNING and job.started_at is not None and job.done > 0:
+        eta = round((time.time() - job.started_at) / job.done * (job.total - job.done), 1)
+    elif job.status == SUCCEEDED:
+        eta = 0.0
+    return JobOut(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        dataset=job.dataset,
+        config=job.config,
+        activate=bool(job.options.get("activate", True)),
+        times={k: v for k, v in times.items() if v is not None},
+        progress=Progress(
+            iteration=job.done, total=job.total, unit=job.unit,  # type: ignore[arg-type]
+            percent=round(100.0 * job.done / job.total, 1) if job.total else 0.0,
+            cost=job.cost, eta_seconds=eta,
+        ),
+        costs=job.costs,
+        metrics=job.metrics,
+        model_version=job.model_version,
+        reason=job.reason,
+        message=job.message,
+        cancel_requested=job.cancel_requested,
+    )
+
+
+# -- the POST /train body: TrainConfig's fields, all optional, defaults from model_core
+_FIELD_HELP = {
+    "layer_dims": "[n_x, n_1, ..., n_L]: n_x must be 12288 (64x64x3 images), n_L must be 1",
+    "hidden_activation": "activation of the hidden layers (the output is a sigmoid)",
+    "init": "weight initialization",
+    "seed": "seeds the initialization, shuffling and flips",
+    "optimizer": "gd, momentum, rmsprop or adam",
+    "learning_rate": "step size",
+    "beta": "momentum's decay",
+    "beta1": "Adam's first-moment decay",
+    "beta2": "Adam's and RMSprop's second-moment decay",
+    "epsilon": "Adam's and RMSprop's guard against division by 0",
+    "iterations": "full-batch gradient steps (used when epochs is null)",
+    "epochs": "passes over shuffled mini-batches; when set, iterations is ignored",
+    "batch_size": "mini-batch size (with epochs)",
+    "l2": "L2 regularization strength lambda",
+    "dtype": "float32 or float64",
+    "input_norm": "scale (pixels / 255, as the course) or per_image (standardize each image)",
+    "augment": "none or flip (random horizontal flips)",
+}
+
+
+def _json_type(hint: Any) -> Any:
+    if typing.get_origin(hint) is tuple:
+        return list[int]
+    return hint
+
+
+def _train_request_model() -> type[BaseModel]:
+    defaults = TrainConfig()
+    hints = typing.get_type_hints(TrainConfig)
+    fields: dict[str, Any] = {
+        "dataset": (str | None, Field(None, description="a data set from GET /datasets (name or id); "
+                                      "default: the service's default data set")),
+        "activate": (bool, Field(True, description="make the new model version active when the job succeeds")),
+    }
+    for f in dataclasses.fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        if isinstance(default, tuple):
+            default = list(default)
+        fields[f.name] = (_json_type(hints[f.name]), Field(default, description=_FIELD_HELP.get(f.name)))
+    return create_model("TrainRequest", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+TrainRequest = _train_request_model()
+
+
+# -- data sets
+class DatasetOut(BaseModel):
+    id: str = Field(description="what POST /train's dataset takes")
+    kind: Literal["synthetic", "file", "upload"]
+    m: int
+    cats: int
+    sha256: str
+    dev: str | None = None
+    filename: str | None = None
+    created_at: str | None = None
+
+
+class DatasetList(BaseModel):
+    default: str = Field(description="the data set of the first job when there is no model")
+    datasets: list[DatasetOut]
+
+
+# -- parameters and models
+class ParamsOut(BaseModel):
+    version: int
+    active: bool
+    layer_dims: list[int]
+    hidden_activation: str
+    output_activation: str
+    input_norm: str
+    hyperparameters: dict[str, Any] | None = Field(description="the TrainConfig (null for a course file)")
+    metrics: dict[str, Any] | None
+    created_at: str | None
+    data_sha256: str | None
+    dataset: dict[str, Any] | None
+    source: dict[str, Any] | None
+    shapes: dict[str, list[int]] = Field(description="shape of every W and b")
+    values: dict[str, list[list[float]]] | None = Field(None, description="the arrays, with ?include=values")
+
+
+class ModelOut(BaseModel):
+    version: int
+    active: bool
+    created_at: str | None
+    layer_dims: list[int]
+    source: dict[str, Any] | None
+    dataset: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+
+
+class ModelList(BaseModel):
+    active: int | None
+    models: list[ModelOut]
+
+
+class Activated(BaseModel):
+    active: int
+    previous: int | None

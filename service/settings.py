@@ -1,0 +1,72 @@
+"""Every setting of the service: one class, read from ``CATSVC_*`` environment variables.
+
+service/README_SETTINGS.md documents each one; keep the two in step.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model_core.data import DEFAULT_MAX_PIXELS
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """The service's configuration (``CATSVC_<NAME>``, case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="CATSVC_", frozen=True, extra="ignore")
+
+    # -- network and processes
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # API worker processes; the trainer is one more process beside them
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    # BLAS threads per API worker: one worker per core already fills the cores
+    api_threads: int = Field(1, ge=1, le=64)
+    # BLAS threads of the trainer, which also runs at a lower CPU priority (nice)
+    train_threads: int = Field(1, ge=1, le=64)
+    trainer_nice: int = Field(10, ge=0, le=19)
+
+    # -- storage
+    data_dir: Path = Path("var")
+    # read-only directory of data set files (train_catvnoncat.h5, *.npz, *.zip, folders)
+    datasets_dir: Path | None = None
+    # the data set of the first training job; None: train_catvnoncat if present, else synthetic
+    default_dataset: str | None = None
+
+    # -- limits (each is named in the 413 / 422 / 429 that enforces it)
+    max_upload_bytes: int = Field(16 * MiB, ge=1024)  # a /predict or PUT /params body
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)  # width * height of one image
+    max_batch: int = Field(256, ge=1)  # images or instances in one /predict
+    max_queued_jobs: int = Field(16, ge=1)
+    max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload
+    max_dataset_members: int = Field(20_000, ge=1)  # files in an uploaded zip
+
+    # -- trainer timing
+    progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between progress writes / cancel checks
+    poll_interval: float = Field(0.5, gt=0, le=60)  # seconds an idle trainer waits for a job
+
+    # -- logs
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = False
+
+    @property
+    def jobs_db(self) -> Path:
+        return self.data_dir / "jobs.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"

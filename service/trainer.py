@@ -1,0 +1,217 @@
+"""The trainer: takes queued jobs one at a time, trains, writes a model version.
+
+``python -m service.trainer`` runs it as its own process (the supervisor starts it),
+at a lower CPU priority than the API workers so predictions stay fast while it trains.
+Tests drive the same class in-process with :meth:`Trainer.run_once`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from model_core import (
+    ConfigError,
+    DataError,
+    TrainConfig,
+    TrainingCancelled,
+    TrainingDivergedError,
+    build_metadata,
+    train,
+)
+from model_core.training import RECORD_EVERY
+
+from .datasets import DatasetCatalog, TrainingData, UnknownDataset
+from .jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
+from .logs import setup_logging
+from .services import make_catalog
+from .settings import Settings
+from .store import ModelStore
+from .threads import limit_blas_threads
+
+log = logging.getLogger("service.trainer")
+
+MAX_COST_POINTS = 1000  # the cost history kept in a job record
+
+
+def progress_plan(config: TrainConfig) -> tuple[int, str]:
+    """(total steps, unit) of a run: epochs with mini-batches, else iterations."""
+    if config.mini_batch:
+        assert config.epochs is not None
+        return config.epochs, "epoch"
+    return config.iterations, "iteration"
+
+
+class Trainer:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        queue: JobQueue | None = None,
+        store: ModelStore | None = None,
+        catalog: DatasetCatalog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue or JobQueue(settings.jobs_db)
+        self.store = store or ModelStore(settings.data_dir)
+        self.catalog = catalog or make_catalog(settings)
+        self._stop = threading.Event()
+
+    # -- life cycle
+    def start_up(self) -> Job | None:
+        """Recover from a crash, then make sure a first model is on its way."""
+        interrupted = self.queue.fail_interrupted()
+        if interrupted:
+            log.warning("%d job(s) were running when the service stopped: marked failed (interrupted)", interrupted)
+        return self.ensure_first_model()
+
+    def ensure_first_model(self) -> Job | None:
+        """With no model and no pending job, enqueue a job on the default data set."""
+        versions = self.store.versions()
+        if versions and self.store.active_version() is None:
+            # a crash between writing a version and activating it: serve the newest
+            self.store.activate(versions[-1])
+            log.warning("no active model version: activated the newest, %d", versions[-1])
+        if versions or self.queue.pending():
+            return None
+        dataset = self.catalog.default(self.settings.default_dataset)
+        config = TrainConfig()
+        total, unit = progress_plan(config)
+        job = self.queue.enqueue(
+            dataset, config.to_dict(), total=total, unit=unit, max_queued=self.settings.max_queued_jobs,
+            options={"activate": True, "bootstrap": True},
+        )
+        log.info("no model yet: queued job %s on data set %r", job.id, dataset)
+        return job
+
+    def stop(self) -> None:
+        """Ask the loop (and a running job, at its next iteration) to stop."""
+        self._stop.set()
+
+    def serve(self) -> None:
+        """Run jobs until stop() is called."""
+        while not self._stop.is_set():
+            if self.run_once() is None:
+                self._stop.wait(self.settings.poll_interval)
+
+    def run_pending(self) -> list[Job]:
+        """Run queued jobs until the queue is empty (tests use this)."""
+        done = []
+        while (job := self.run_once()) is not None:
+            done.append(job)
+        return done
+
+    def run_once(self) -> Job | None:
+        """Claim and run the oldest queued job; return it finished, or None if none waited."""
+        job = self.queue.claim()
+        if job is None:
+            return None
+        log.info("job %s: running on data set %r", job.id, job.dataset)
+        finished = self._run(job)
+        log.info("job %s: %s%s", job.id, finished.status, f" ({finished.reason})" if finished.reason else "")
+        return finished
+
+    # -- one job
+    def _run(self, job: Job) -> Job:
+        try:
+            config = TrainConfig.from_dict(job.config)
+            data = self.catalog.load(job.dataset)
+            parameters, history = self._train(job, config, data)
+            if self.queue.cancel_requested(job.id):  # cancelled after the last iteration
+                raise TrainingCancelled(config.iterations)
+            return self._publish(job, config, data, parameters, history)
+        except TrainingCancelled:
+            reason = "shutdown" if self._stop.is_set() and not self.queue.cancel_requested(job.id) else "cancelled"
+            message = "the service was stopping" if reason == "shutdown" else "cancelled by request"
+            return self.queue.finish(job.id, CANCELLED, reason=reason, message=message)
+        except UnknownDataset:
+            return self._fail(job, "unknown_dataset", f"data set {job.dataset!r} no longer exists")
+        except TrainingDivergedError as e:
+            return self._fail(job, "diverged", str(e))
+        except DataError as e:
+            return self._fail(job, "invalid_data", str(e))
+        except ConfigError as e:
+            return self._fail(job, "invalid_config", str(e))
+        except Exception:
+            log.exception("job %s failed", job.id)
+            return self._fail(job, "error", "internal error in the trainer; see the service log")
+
+    def _fail(self, job: Job, reason: str, message: str) -> Job:
+        return self.queue.finish(job.id, FAILED, reason=reason, message=message)
+
+    def _train(self, job: Job, config: TrainConfig, data: TrainingData) -> tuple[dict[str, Any], dict[str, Any]]:
+        total, unit = progress_plan(config)
+        stride = RECORD_EVERY if unit == "iteration" else max(1, total // MAX_COST_POINTS)
+        interval = self.settings.progress_interval
+        costs: list[list[float]] = []
+        state = {"last": 0.0, "cancel": self.queue.cancel_requested(job.id)}
+
+        def on_progress(done: int, total: int, cost: float) -> None:
+            if (done - 1) % stride == 0 or done == total:
+                costs.append([done - 1, float(cost)])
+            now = time.monotonic()
+            # SQLite is written at most every `interval` seconds, not every iteration
+            if now - state["last"] >= interval or done == total:
+                state["cancel"] = self.queue.report_progress(job.id, done, float(cost), costs)
+                state["last"] = now
+
+        def should_stop() -> bool:
+            return bool(state["cancel"]) or self._stop.is_set()
+
+        return train(data.X, data.Y, config, X_dev=data.X_dev, Y_dev=data.Y_dev,
+                     on_progress=on_progress, should_stop=should_stop)
+
+    def _publish(
+        self, job: Job, config: TrainConfig, data: TrainingData, parameters: dict[str, Any], history: dict[str, Any]
+    ) -> Job:
+        info = data.info
+        metrics: dict[str, Any] = {"train_accuracy": history["train_accuracy"]}
+        if "dev_accuracy" in history:
+            metrics["dev_accuracy"] = history["dev_accuracy"]
+            metrics["dev_set"] = info.dev
+        metadata = build_metadata(
+            config, history, data_sha256=info.sha256, metrics=metrics,
+            dataset={"name": info.id, "kind": info.kind, "synthetic": info.kind == "synthetic",
+                     "m": info.m, "cats": info.cats, "sha256": info.sha256, "dev": info.dev},
+            source={"kind": "job", "job_id": job.id},
+        )
+        version = self.store.add(parameters, metadata)
+        if job.options.get("activate", True):
+            # the first model must not replace one a user uploaded meanwhile
+            if not (job.options.get("bootstrap") and self.store.active_version() is not None):
+                self.store.activate(version)
+        total, _ = progress_plan(config)
+        return self.queue.finish(
+            job.id, SUCCEEDED, model_version=version, metrics=metrics,
+            costs=_thin(metadata["costs"], MAX_COST_POINTS), done=total,
+        )
+
+
+def _thin(points: list[list[float]], limit: int) -> list[list[float]]:
+    """At most about ``limit`` evenly spaced points, always keeping the last."""
+    if len(points) <= limit:
+        return points
+    step = -(-len(points) // limit)
+    return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+
+
+def main() -> None:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    # lower priority than the API workers: predictions stay fast while a job trains
+    os.nice(settings.trainer_nice)
+    limit_blas_threads(settings.train_threads)
+    trainer = Trainer(settings)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: trainer.stop())
+    trainer.start_up()
+    log.info("trainer ready (nice %d, data directory %s)", settings.trainer_nice, settings.data_dir)
+    trainer.serve()
+    log.info("trainer stopped")
+
+
+if __name__ == "__main__":
+    main()

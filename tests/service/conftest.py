@@ -1,0 +1,106 @@
+"""Fixtures for the service tests: a fresh data directory, the app, an in-process trainer,
+small data sets and real image files made with Pillow."""
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# starlette's TestClient warns that it would prefer another HTTP client; not our concern
+warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from service.app import create_app  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.synthetic import make_synthetic  # noqa: E402
+from service.trainer import Trainer  # noqa: E402
+
+# a network small enough that a job takes a few hundredths of a second
+SMALL = {"layer_dims": [12288, 4, 1], "iterations": 20}
+FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP", "bmp": "BMP"}
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "datasets_dir": None,
+            "progress_interval": 0.01,
+            "poll_interval": 0.05,
+            "workers": 1,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def trainer(settings: Settings) -> Trainer:
+    return Trainer(settings)
+
+
+def npz_bytes(X: np.ndarray, Y: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, X=X, Y=Y)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def small_data() -> tuple[np.ndarray, np.ndarray]:
+    """24 synthetic 64x64x3 drawings: X (12288, 24) uint8, Y (1, 24)."""
+    return make_synthetic(24, seed=7)
+
+
+@pytest.fixture
+def dataset_id(client: TestClient, small_data: tuple[np.ndarray, np.ndarray]) -> str:
+    r = client.post("/datasets", files={"file": ("small.npz", npz_bytes(*small_data))})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def run_job(client: TestClient, trainer: Trainer, **fields: Any) -> dict[str, Any]:
+    """POST /train, run it in-process, return the finished job as GET /train/{id} shows it."""
+    r = client.post("/train", json=fields)
+    assert r.status_code == 202, r.text
+    finished = trainer.run_once()
+    assert finished is not None and finished.id == r.json()["id"]
+    return client.get(r.headers["location"]).json()
+
+
+@pytest.fixture
+def model_version(client: TestClient, trainer: Trainer, dataset_id: str) -> int:
+    """A small trained model, active."""
+    job = run_job(client, trainer, dataset=dataset_id, **SMALL)
+    assert job["status"] == "succeeded", job
+    return job["model_version"]
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 64), seed: int = 0) -> bytes:
+    """A real image file's bytes: random colour blocks, so decoding has work to do."""
+    rng = np.random.RandomState(seed)
+    small = rng.randint(0, 256, size=(8, 8, 3)).astype(np.uint8)
+    img = Image.fromarray(small).resize(size, Image.Resampling.NEAREST)
+    if fmt == "GIF":
+        img = img.convert("P")
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()

@@ -1,0 +1,153 @@
+"""GET /params, GET /params/download, PUT /params."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from model_core import ParameterFileError, load_parameters
+from service.app import create_app
+from service.errors import Code
+from service.trainer import Trainer
+
+from .conftest import SMALL, run_job
+
+N = 12288
+
+
+def course_npz(**parameters: np.ndarray) -> bytes:
+    """What the course's code writes: np.savez(f, **parameters), no metadata."""
+    buf = io.BytesIO()
+    np.savez(buf, **parameters)
+    return buf.getvalue()
+
+
+def course_parameters(n_x: int = N, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.RandomState(seed)
+    return {"W1": rng.randn(3, n_x) * 0.01, "b1": np.zeros((3, 1)), "W2": rng.randn(1, 3), "b2": np.zeros((1, 1))}
+
+
+def test_no_model_is_503(client: TestClient) -> None:
+    for path in ("/params", "/params/download"):
+        r = client.get(path)
+        assert r.status_code == 503
+        assert r.json()["code"] == Code.NO_MODEL
+
+
+def test_get_shows_the_active_model(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    job = run_job(client, trainer, dataset=dataset_id, **SMALL)
+    body = client.get("/params").json()
+    assert body["version"] == job["model_version"] and body["active"] is True
+    assert body["layer_dims"] == SMALL["layer_dims"]
+    assert (body["hidden_activation"], body["output_activation"], body["input_norm"]) == ("relu", "sigmoid", "scale")
+    assert body["hyperparameters"] == job["config"]
+    assert body["metrics"] == job["metrics"]
+    assert body["created_at"]
+    assert body["data_sha256"] == client.get(f"/datasets/{dataset_id}").json()["sha256"]
+    assert body["dataset"]["name"] == dataset_id and body["source"] == {"kind": "job", "job_id": job["id"]}
+    assert body["shapes"] == {"W1": [4, N], "b1": [4, 1], "W2": [1, 4], "b2": [1, 1]}
+    assert "values" not in body
+
+
+def test_include_values_and_download_agree(client: TestClient, model_version: int) -> None:
+    values = client.get("/params", params={"include": "values"}).json()["values"]
+    r = client.get("/params/download")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert f'filename="catvnoncat-v{model_version}.npz"' in r.headers["content-disposition"]
+    parameters, metadata = load_parameters(r.content)
+    assert list(values) == list(parameters) == ["W1", "b1", "W2", "b2"]
+    for key, array in parameters.items():
+        np.testing.assert_array_equal(np.array(values[key]), array)
+    assert metadata["layer_dims"] == SMALL["layer_dims"]
+    assert client.get("/params", params={"include": "everything"}).status_code == 422
+
+
+def test_another_version_and_unknown_versions(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    run_job(client, trainer, dataset=dataset_id, **SMALL)
+    run_job(client, trainer, dataset=dataset_id, seed=5, **SMALL)
+    old = client.get("/params", params={"version": 1}).json()
+    assert old["version"] == 1 and old["active"] is False
+    assert client.get("/params/download", params={"version": 1}).content != client.get("/params/download").content
+    for path in ("/params", "/params/download"):
+        r = client.get(path, params={"version": 99})
+        assert r.status_code == 404 and r.json()["code"] == Code.MODEL_NOT_FOUND
+        for bad in ("0", "two"):
+            r = client.get(path, params={"version": bad})
+            assert r.status_code == 422 and r.json()["code"] == Code.VALIDATION_ERROR
+            assert r.json()["error"].startswith("version: ")
+
+
+def test_put_our_own_file_back(client: TestClient, model_version: int) -> None:
+    data = client.get("/params/download").content
+    before = client.post("/predict", json={"instances": [[50] * N]}).json()["predictions"]
+    r = client.put("/params", files={"file": ("p.npz", data)})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["version"] == model_version + 1 and body["active"] is True
+    assert r.headers["location"] == f"/params?version={body['version']}"
+    assert body["hyperparameters"] == client.get("/params", params={"version": model_version}).json()["hyperparameters"]
+    assert body["source"]["kind"] == "upload"
+    after = client.post("/predict", json={"instances": [[50] * N]}).json()
+    assert after["version"] == body["version"]
+    assert after["predictions"] == before
+
+
+def test_put_a_course_file_as_the_raw_body(client: TestClient) -> None:
+    parameters = course_parameters()
+    r = client.put("/params", content=course_npz(**parameters), headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["version"] == 1 and body["layer_dims"] == [N, 3, 1]
+    assert body["hyperparameters"] is None
+    assert client.get("/health/ready").json()["version"] == 1
+    values = client.get("/params", params={"include": "values"}).json()["values"]
+    np.testing.assert_array_equal(np.array(values["W1"]), parameters["W1"])
+
+
+def model_core_message(data: bytes) -> str:
+    with pytest.raises(ParameterFileError) as e:
+        load_parameters(data)
+    return str(e.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not an npz at all",
+        course_npz(**{k: v for k, v in course_parameters().items() if k != "b2"}),
+        course_npz(**{**course_parameters(), "W2": np.ones((1, 5))}),
+        course_npz(**{**course_parameters(), "W1": np.full((3, N), np.nan)}),
+        course_npz(**{**course_parameters(), "W1": np.array([{"pickled": 1}], dtype=object)}),
+    ],
+    ids=["garbage", "missing-b2", "bad-shape", "nan", "pickle"],
+)
+def test_put_invalid_files_is_422_with_model_core_s_message(
+    client: TestClient, model_version: int, data: bytes
+) -> None:
+    r = client.put("/params", files={"file": ("bad.npz", data)})
+    assert r.status_code == 422
+    assert r.json() == {"error": model_core_message(data), "code": Code.INVALID_PARAMS}
+    assert client.get("/health/ready").json()["version"] == model_version  # unchanged
+    assert [m["version"] for m in client.get("/models").json()["models"]] == [model_version]
+
+
+def test_put_parameters_for_other_images_is_422(client: TestClient) -> None:
+    r = client.put("/params", files={"file": ("small.npz", course_npz(**course_parameters(n_x=100)))})
+    assert r.status_code == 422
+    assert r.json()["code"] == Code.INCOMPATIBLE_PARAMS
+    assert "12288" in r.json()["error"]
+
+
+def test_put_without_a_file_part_is_422(client: TestClient) -> None:
+    r = client.put("/params", files={"params": ("p.npz", course_npz(**course_parameters()))})
+    assert r.status_code == 422 and r.json()["code"] == Code.MISSING_FILE
+
+
+def test_put_over_the_limit_is_413(make_settings) -> None:
+    with TestClient(create_app(make_settings(max_upload_bytes=4096))) as c:
+        r = c.put("/params", files={"file": ("p.npz", course_npz(**course_parameters()))})
+        assert r.status_code == 413
+        assert r.json()["code"] == Code.BODY_TOO_LARGE and r.json()["limit"] == 4096

@@ -1,0 +1,39 @@
+"""service.supervisor: one service per data directory, and the start-up preparation."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from service.jobs import JobQueue
+from service.settings import Settings
+from service.supervisor import DataDirInUse, child_env, lock_data_dir, prepare_data_dir
+
+
+def test_a_data_directory_serves_one_service_at_a_time(settings: Settings) -> None:
+    fd = lock_data_dir(settings)
+    try:
+        with pytest.raises(DataDirInUse):
+            lock_data_dir(settings)
+    finally:
+        os.close(fd)
+    os.close(lock_data_dir(settings))  # free again
+
+
+def test_preparation_cleans_up_recovers_and_queues_the_first_job(settings: Settings) -> None:
+    queue = JobQueue(settings.jobs_db)
+    stale = queue.enqueue("synthetic", {}, total=1, unit="iteration", max_queued=5).id
+    queue.claim()  # running when the last service died
+    (settings.models_dir / ".tmp-half").mkdir(parents=True)
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    (settings.tmp_dir / "upload-1.part").write_bytes(b"half an upload")
+    prepare_data_dir(settings)
+    assert queue.get(stale).reason == "interrupted"
+    assert [j.dataset for j in queue.pending()] == ["synthetic"]
+    assert not (settings.models_dir / ".tmp-half").exists()
+    assert list(settings.tmp_dir.iterdir()) == []
+
+
+def test_children_get_their_blas_thread_count() -> None:
+    env = child_env(3)
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "3"

@@ -1,0 +1,223 @@
+"""Training jobs: POST /train, GET /train[/{id}], DELETE /train/{id}."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from model_core import ConfigError, TrainConfig
+from service.app import create_app
+from service.errors import Code, without_value
+from service.trainer import Trainer
+
+from .conftest import SMALL, run_job
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll until ``predicate()`` holds; fail after ``timeout`` seconds (a bound, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_post_queues_a_job_with_location(client: TestClient, dataset_id: str) -> None:
+    r = client.post("/train", json={"dataset": dataset_id, "learning_rate": 0.01})
+    assert r.status_code == 202
+    job = r.json()
+    assert r.headers["location"] == f"/train/{job['id']}"
+    assert job["status"] == "queued" and job["dataset"] == dataset_id
+    assert set(job["times"]) == {"queued"}
+    # every field not given takes TrainConfig's default: the CLI's recipe
+    assert job["config"] == TrainConfig(learning_rate=0.01).to_dict()
+    assert job["progress"] == {"iteration": 0, "total": TrainConfig().iterations, "unit": "iteration",
+                               "percent": 0.0, "cost": None, "eta_seconds": None}
+
+
+def test_an_empty_body_is_the_recipe_on_the_default_data_set(client: TestClient) -> None:
+    r = client.post("/train")
+    assert r.status_code == 202
+    assert r.json()["dataset"] == "synthetic"
+    assert r.json()["config"] == TrainConfig().to_dict()
+
+
+def expected_message(**fields: Any) -> str:
+    """model_core's own message for these fields, without the echoed value."""
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_dict(fields)
+    return without_value(str(e.value))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"learning_rate": -1},
+        {"learning_rate": 0},
+        {"iterations": 0},
+        {"iterations": "many"},
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"beta1": 1.0},
+        {"l2": -0.5},
+        {"optimizer": "sgd-with-magic"},
+        {"hidden_activation": "softmax"},
+        {"dtype": "float16"},
+        {"seed": -1},
+        {"layer_dims": [12288, 5, 2]},
+        {"no_such_field": 1},
+    ],
+    ids=lambda f: next(iter(f)),
+)
+def test_invalid_hyperparameters_are_422_naming_the_field_and_range(client: TestClient, fields: dict) -> None:
+    r = client.post("/train", json=fields)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == Code.INVALID_CONFIG
+    field = next(iter(fields))
+    assert body["error"] in (expected_message(**fields), f"{field}: {expected_message(**fields)}")
+    assert body["error"].startswith(field)
+
+
+def test_a_range_error_states_the_range_and_not_the_value(client: TestClient) -> None:
+    r = client.post("/train", json={"learning_rate": 12345.678})
+    assert r.json()["error"] == "learning_rate must be a number in (0.0, 100.0]"
+    assert "12345" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"layer_dims": [100, 4, 1]}, Code.INVALID_CONFIG, "layer_dims"),
+        ({"layer_dims": "12288,4,1"}, Code.INVALID_CONFIG, "layer_dims"),
+        ({"layer_dims": [12288, 4.5, 1]}, Code.INVALID_CONFIG, "layer_dims"),
+        ({"activate": "yes"}, Code.VALIDATION_ERROR, "activate"),
+        ({"dataset": 3}, Code.VALIDATION_ERROR, "dataset"),
+        ({"dataset": "no-such-set"}, Code.UNKNOWN_DATASET, "dataset"),
+        ([1, 2], Code.VALIDATION_ERROR, "JSON object"),
+    ],
+    ids=["n_x", "dims-string", "dims-float", "activate", "dataset-type", "dataset-unknown", "array"],
+)
+def test_other_bad_requests_are_422(client: TestClient, body: Any, code: str, field: str) -> None:
+    r = client.post("/train", json=body)
+    assert r.status_code == 422
+    assert r.json()["code"] == code
+    assert field in r.json()["error"]
+    assert "no-such-set" not in r.text
+
+
+def test_not_json_is_422(client: TestClient) -> None:
+    r = client.post("/train", content=b"learning_rate=0.1", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["code"] == Code.INVALID_JSON
+
+
+def test_a_finished_job_shows_everything(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    job = run_job(client, trainer, dataset=dataset_id, **SMALL)
+    assert job["status"] == "succeeded"
+    assert list(job["times"]) == ["queued", "running", "succeeded"]
+    assert job["times"]["queued"] <= job["times"]["running"] <= job["times"]["succeeded"]
+    assert job["progress"]["iteration"] == job["progress"]["total"] == SMALL["iterations"]
+    assert job["progress"]["percent"] == 100.0 and job["progress"]["eta_seconds"] == 0.0
+    steps = [step for step, _ in job["costs"]]
+    assert steps[0] == 0 and steps[-1] == SMALL["iterations"] - 1
+    assert job["progress"]["cost"] == pytest.approx(job["costs"][-1][1])
+    assert 0.0 <= job["metrics"]["train_accuracy"] <= 1.0
+    assert job["model_version"] == 1
+    assert job["reason"] is None and not job["cancel_requested"]
+    assert client.get("/models").json()["active"] == 1
+
+
+def test_mini_batch_fields(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    job = run_job(client, trainer, dataset=dataset_id, layer_dims=[12288, 4, 1], optimizer="adam",
+                  learning_rate=0.001, epochs=3, batch_size=8)
+    assert job["status"] == "succeeded"
+    assert job["config"]["epochs"] == 3 and job["config"]["batch_size"] == 8
+    assert job["progress"] == {**job["progress"], "iteration": 3, "total": 3, "unit": "epoch"}
+    assert [step for step, _ in job["costs"]] == [0, 1, 2]
+
+
+def test_activate_false_keeps_the_active_version(client: TestClient, trainer: Trainer, model_version: int,
+                                                 dataset_id: str) -> None:
+    job = run_job(client, trainer, dataset=dataset_id, activate=False, **SMALL)
+    assert job["model_version"] == model_version + 1
+    assert client.get("/health/ready").json()["version"] == model_version
+
+
+def test_list_is_newest_first(client: TestClient, dataset_id: str) -> None:
+    ids = [client.post("/train", json={"dataset": dataset_id}).json()["id"] for _ in range(3)]
+    listed = [j["id"] for j in client.get("/train").json()["jobs"]]
+    assert listed == ids[::-1]
+    assert [j["id"] for j in client.get("/train", params={"limit": 1, "offset": 1}).json()["jobs"]] == [ids[1]]
+    assert client.get("/train", params={"limit": 0}).status_code == 422
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    for r in (client.get("/train/nope"), client.delete("/train/nope")):
+        assert r.status_code == 404
+        assert r.json()["code"] == Code.JOB_NOT_FOUND
+
+
+def test_cancel_a_queued_job(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    job_id = client.post("/train", json={"dataset": dataset_id}).json()["id"]
+    r = client.delete(f"/train/{job_id}")
+    assert r.status_code == 200
+    job = r.json()
+    assert job["status"] == "cancelled" and job["reason"] == "cancelled"
+    assert list(job["times"]) == ["queued", "cancelled"]
+    assert trainer.run_once() is None  # nothing left to run
+
+
+def test_cancel_a_finished_job_is_409(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    job = run_job(client, trainer, dataset=dataset_id, **SMALL)
+    r = client.delete(f"/train/{job['id']}")
+    assert r.status_code == 409
+    assert r.json()["code"] == Code.JOB_FINISHED and r.json()["status"] == "succeeded"
+
+
+def test_cancel_a_running_job_stops_it_without_a_model(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    # far more iterations than the test will let it run
+    job_id = client.post("/train", json={"dataset": dataset_id, "layer_dims": [12288, 2, 1],
+                                         "iterations": 10_000_000}).json()["id"]
+    worker = threading.Thread(target=trainer.run_once)
+    worker.start()
+    try:
+        wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, what="progress")
+        running = client.get(f"/train/{job_id}").json()
+        assert running["status"] == "running" and running["progress"]["eta_seconds"] is not None
+        r = client.delete(f"/train/{job_id}")
+        assert r.status_code == 202 and r.json()["cancel_requested"]
+    finally:
+        worker.join(timeout=60)
+    assert not worker.is_alive()
+    job = client.get(f"/train/{job_id}").json()
+    assert job["status"] == "cancelled" and job["reason"] == "cancelled"
+    assert job["model_version"] is None
+    assert client.get("/models").json()["models"] == []
+
+
+def test_the_queue_is_bounded(make_settings, dataset_id: str) -> None:
+    settings = make_settings(max_queued_jobs=2)
+    with TestClient(create_app(settings)) as c:
+        assert [c.post("/train", json={"dataset": dataset_id}).status_code for _ in range(2)] == [202, 202]
+        r = c.post("/train", json={"dataset": dataset_id})
+        assert r.status_code == 429
+        body = r.json()
+        assert body["code"] == Code.QUEUE_FULL and body["limit"] == 2
+        assert "CATSVC_MAX_QUEUED_JOBS" in body["error"]
+        assert r.headers["retry-after"]
+
+
+def test_a_job_whose_data_set_vanished_fails_with_the_reason(client: TestClient, trainer: Trainer,
+                                                             settings, dataset_id: str) -> None:
+    import shutil
+
+    job_id = client.post("/train", json={"dataset": dataset_id, **SMALL}).json()["id"]
+    shutil.rmtree(settings.uploads_dir / dataset_id)
+    trainer.run_once()
+    job = client.get(f"/train/{job_id}").json()
+    assert job["status"] == "failed" and job["reason"] == "unknown_dataset"
+    assert list(job["times"]) == ["queued", "running", "failed"]
