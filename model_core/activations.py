@@ -74,6 +74,7 @@ def check_activation(name: str) -> str:
     """Return ``name`` if it is a known hidden activation, else raise ConfigError."""
     if name not in FORWARD:
         raise ConfigError(
-            f"hidden_activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}; got {name!r}"
+            f"hidden_activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}",
+            field="hidden_activation", got=name,
         )
     return name

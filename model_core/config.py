@@ -71,7 +71,10 @@ class TrainConfig:
             _float_in(name, getattr(self, name), 0.0, 1.0, open_high=True)
         _float_in("epsilon", self.epsilon, 0.0, 1.0, open_low=True)
         if self.augment == "flip" and self.layer_dims[0] != 64 * 64 * 3:
-            raise ConfigError(f"augment='flip' needs 64x64x3 images (n_x = 12288); got n_x = {self.layer_dims[0]}")
+            raise ConfigError(
+                "augment='flip' needs 64x64x3 images (layer_dims[0] = 12288)",
+                field="augment", got=self.layer_dims[0],
+            )
 
     @property
     def mini_batch(self) -> bool:
@@ -88,7 +91,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}", field=unknown[0])
         d = dict(d)
         if "layer_dims" in d:
             d["layer_dims"] = tuple(d["layer_dims"])
@@ -100,12 +103,12 @@ class TrainConfig:
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}", field=name, got=value)
 
 
 def _int_in(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer from {low} to {high}; got {value!r}")
+        raise ConfigError(f"{name} must be an integer from {low} to {high}", field=name, got=value)
 
 
 def _float_in(
@@ -116,4 +119,4 @@ def _float_in(
         ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
     if not ok:
         lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
-        raise ConfigError(f"{name} must be a number in {lo}{low}, {high}{hi}; got {value!r}")
+        raise ConfigError(f"{name} must be a number in {lo}{low}, {high}{hi}", field=name, got=value)

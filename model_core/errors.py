@@ -7,7 +7,18 @@ class ModelCoreError(ValueError):
 
 
 class ConfigError(ModelCoreError):
-    """A hyperparameter or argument is out of its allowed range."""
+    """A hyperparameter or argument is out of its allowed range.
+
+    ``field`` names it (None where no single field is at fault) and ``reason`` is the
+    message without the offending value, for callers that must not echo their input.
+    """
+
+    _NO_VALUE = object()
+
+    def __init__(self, reason: str, *, field: str | None = None, got: object = _NO_VALUE) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(reason if got is ConfigError._NO_VALUE else f"{reason}; got {got!r}")
 
 
 class ParameterFileError(ModelCoreError):
@@ -16,6 +27,10 @@ class ParameterFileError(ModelCoreError):
 
 class DataError(ModelCoreError):
     """A data set or image cannot be read or has the wrong layout."""
+
+
+class NotAnImageError(DataError):
+    """The bytes are not an image in any format Pillow reads (as opposed to a broken one)."""
 
 
 class TrainingDivergedError(ModelCoreError):

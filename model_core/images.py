@@ -25,7 +25,7 @@ from typing import IO, BinaryIO, TypeAlias
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, NotAnImageError
 
 IMAGE_SIDE = 64
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
@@ -102,7 +102,7 @@ def images_to_matrix(
 def _stream_to_vector(stream: IO[bytes], name: str, max_pixels: int | None) -> np.ndarray:
     """Seekable stream of an encoded image -> (12288,) uint8."""
     if _stream_length(stream) == 0:
-        raise DataError(f"{name}: empty file (0 bytes), not an image")
+        raise NotAnImageError(f"{name}: empty file (0 bytes), not an image")
     try:
         # Pillow warns (and above twice its limit raises) on decompression bombs; the
         # warning is made an error so that no huge image is ever silently decoded.
@@ -120,7 +120,7 @@ def _stream_to_vector(stream: IO[bytes], name: str, max_pixels: int | None) -> n
             f"{name}: too large for Pillow's decompression-bomb guard: {exc}"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise DataError(f"{name}: not an image Pillow can read") from exc
+        raise NotAnImageError(f"{name}: not an image Pillow can read") from exc
     except DataError:
         raise
     except _DECODE_ERRORS as exc:

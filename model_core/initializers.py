@@ -33,12 +33,15 @@ def check_layer_dims(layer_dims: Sequence[int]) -> tuple[int, ...]:
     """Validate ``layer_dims`` = [n_x, n_1, ..., n_L]; return it as a tuple of ints."""
     dims = tuple(layer_dims)
     if len(dims) < 2:
-        raise ConfigError(f"layer_dims needs at least 2 entries (n_x and n_L); got {list(dims)}")
+        raise ConfigError("layer_dims needs at least 2 entries (n_x and n_L)", field="layer_dims", got=list(dims))
     for n in dims:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"layer_dims must be positive integers; got {list(dims)}")
+            raise ConfigError("layer_dims must be positive integers", field="layer_dims", got=list(dims))
     if dims[-1] != 1:
-        raise ConfigError(f"the output layer must have 1 unit (binary classifier); got layer_dims {list(dims)}")
+        raise ConfigError(
+            "layer_dims must end with 1: the output layer has 1 unit (binary classifier)",
+            field="layer_dims", got=list(dims),
+        )
     return tuple(int(n) for n in dims)
 
 
@@ -56,7 +59,7 @@ def initialize_parameters(
     """
     dims = check_layer_dims(layer_dims)
     if method not in INIT_METHODS:
-        raise ConfigError(f"init must be one of {', '.join(INIT_METHODS)}; got {method!r}")
+        raise ConfigError(f"init must be one of {', '.join(INIT_METHODS)}", field="init", got=method)
     rng = np.random.RandomState(seed)
     parameters: dict[str, np.ndarray] = {}
     for l in range(1, len(dims)):

@@ -17,7 +17,7 @@ _MIN_STD = 1.0
 
 def check_input_norm(name: str) -> str:
     if name not in INPUT_NORMS:
-        raise ConfigError(f"input_norm must be one of {', '.join(INPUT_NORMS)}; got {name!r}")
+        raise ConfigError(f"input_norm must be one of {', '.join(INPUT_NORMS)}", field="input_norm", got=name)
     return name
 
 

@@ -109,4 +109,4 @@ def make_optimizer(
         return RMSprop(learning_rate, beta2, epsilon)
     if name == "adam":
         return Adam(learning_rate, beta1, beta2, epsilon)
-    raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+    raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}", field="optimizer", got=name)

@@ -31,6 +31,16 @@ def test_bad_values_are_named(field: str, value: object, match: str) -> None:
         TrainConfig(**{field: value})
 
 
+def test_errors_carry_the_field_and_a_reason_without_the_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(learning_rate=-3.5)
+    assert info.value.field == "learning_rate"
+    assert "-3.5" in str(info.value) and "-3.5" not in info.value.reason
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(layer_dims=(12288, 5, 2))
+    assert info.value.field == "layer_dims"
+
+
 def test_flip_needs_images() -> None:
     with pytest.raises(ConfigError, match="64x64x3"):
         TrainConfig(layer_dims=(10, 1), augment="flip")
