@@ -5,6 +5,10 @@ with one difference: the listening socket is made here. uvicorn makes it with pr
 0, and asyncio turns on TCP_NODELAY only for sockets that say they are TCP; without it
 every keep-alive response waits ~40 ms for a delayed ACK (Nagle), capping each
 connection at about 25 requests per second.
+
+The uvicorn settings that bound slow and stalled clients live in :func:`uvicorn_config`
+and :mod:`service.protocol`; on SIGTERM uvicorn stops accepting, lets requests in
+flight finish for up to ``shutdown_timeout`` seconds, then exits.
 """
 from __future__ import annotations
 
@@ -13,8 +17,12 @@ import socket
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
+from .logs import setup_logging
+from .procs import die_with_parent
+from .protocol import GuardedH11Protocol
 from .settings import Settings
 
 log = logging.getLogger("service.api")
@@ -31,24 +39,58 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main() -> None:
-    settings = Settings()
-    config = uvicorn.Config(
-        "service.app:create_app",
+class Workers(Multiprocess):
+    """uvicorn's worker supervisor, closing its copy of the listening socket on shutdown.
+
+    Each worker closes its own copy when it stops accepting; this process's copy would
+    keep the port open, and new connections would queue where no one accepts them
+    until every request in flight has finished. Closed, they are refused at once.
+    """
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
+def worker_app() -> FastAPI:
+    """uvicorn's factory in each worker process."""
+    from .app import create_app
+
+    die_with_parent()  # a worker whose API process died stops too
+    return create_app()
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        "service.api:worker_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        http=GuardedH11Protocol,  # header and send deadlines, connection cap, JSON errors
+        ws="none",  # no WebSocket endpoints: an upgrade request is plain HTTP here
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+        log_config=None,  # JSON lines through the root handler (service.logs)
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        access_log=False,  # the service's own line per request replaces uvicorn's
     )
+
+
+def main() -> None:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    die_with_parent()  # the supervisor died: stop too
+    config = uvicorn_config(settings)
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
     if settings.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
+        Workers(config, sockets=[sock]).run()
     else:
         server = uvicorn.Server(config)
         server.run(sockets=[sock])

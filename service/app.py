@@ -1,12 +1,17 @@
 """The FastAPI application: only wiring. ``create_app`` is uvicorn's factory."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from model_core import __version__ as model_core_version
 
+from .auth import PREDICT_SCHEME, Tokens
 from .errors import install_error_handlers
 from .logs import setup_logging
+from .middleware import RequestMiddleware
 from .routers import datasets, health, models, params, predict, train
 from .services import Services
 from .settings import Settings
@@ -16,15 +21,45 @@ DESCRIPTION = """
 The course's cat / non-cat deep network as a service: predict from any image, train in
 the background, inspect and swap parameters.
 
-Every error is `{"error": "<what to fix>", "code": "<STABLE_CODE>"}`.
+Every error is `{"error": "<what to fix>", "code": "<STABLE_CODE>"}`. Every response has an
+`X-Request-ID` header (yours, if you sent a sane one), also found in the service's log.
+
+Tokens: when the service is configured with them, training, data set upload, parameter
+upload and activation need `Authorization: Bearer <CATSVC_ADMIN_TOKEN>`, and predictions
+`Authorization: Bearer <CATSVC_PREDICT_TOKEN>` (the admin token works there too).
+Health, docs and reads stay open.
 """
+
+
+class App(FastAPI):
+    """FastAPI with :class:`RequestMiddleware` outermost, so that it also sees the 500s
+    that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends."""
+
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._settings = settings
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            # /predict checks its token without a dependency, so none declares the scheme
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["PredictToken"] = PREDICT_SCHEME
+        return self.openapi_schema  # type: ignore[return-value]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        s = self._settings
+        return RequestMiddleware(
+            super().build_middleware_stack(), body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes,
+            access_log=s.access_log,
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings.log_level)
     limit_blas_threads(settings.api_threads)
-    app = FastAPI(
+    app = App(
+        settings,
         title="catvnoncat",
         version=model_core_version,
         description=DESCRIPTION,
@@ -32,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services.build(settings)
+    app.state.tokens = Tokens.from_settings(settings)
     install_error_handlers(app)
     for module in (predict, train, datasets, params, models, health):
         app.include_router(module.router)

@@ -7,7 +7,6 @@ error is built. Messages say what to fix and never echo the request's data.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -19,6 +18,7 @@ from starlette.responses import Response
 
 from model_core import ConfigError, DataError, ModelCoreError, ParameterFileError
 
+from .logs import request_id
 from .responses import json_response
 
 log = logging.getLogger("service.errors")
@@ -51,6 +51,15 @@ class Code:
     NOT_READY = "NOT_READY"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    AUTH_REQUIRED = "AUTH_REQUIRED"  # 401: no bearer token
+    AUTH_INVALID = "AUTH_INVALID"  # 403: a token, but not the right one
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408: headers or body too slow
+    PARAMS_TOO_LARGE = "PARAMS_TOO_LARGE"
+    DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked  # 413: a parameter file's arrays above the limit
+    HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # 431
+    BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
+    SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
     HTTP_ERROR = "HTTP_ERROR"
     INTERNAL = "INTERNAL"
 
@@ -85,8 +94,11 @@ class ErrorBody(BaseModel):
 
 _DESCRIPTIONS = {
     400: "Bad request",
+    401: "No token: send Authorization: Bearer <token>",
+    403: "Wrong token",
     404: "Not found",
     405: "Method not allowed",
+    408: "The request body did not arrive in time: names the limit",
     409: "Conflict with the resource's state",
     413: "Too large: names the limit",
     415: "Unsupported media type",
@@ -102,20 +114,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS.get(s, "Error")} for s in statuses}
 
 
-# model_core's messages end in "; got <the value given>": the service answers with the
-# rule but never with the client's value (it may be large, or not meant to be echoed).
-_GOT = re.compile(r"; got .*$", re.DOTALL)
-
-
-def without_value(message: str) -> str:
-    """``message`` minus a trailing ``; got <value>``."""
-    return _GOT.sub("", message).strip()
+def config_error(e: ConfigError) -> ApiError:
+    """422 naming the field and the rule, never the client's value (``reason`` leaves it out)."""
+    message = e.reason if e.field is None or e.reason.startswith(e.field) else f"{e.field}: {e.reason}"
+    return ApiError(422, Code.INVALID_CONFIG, message, **({"field": e.field} if e.field else {}))
 
 
 def from_model_core(e: ModelCoreError) -> ApiError:
     """The 4xx for a model_core error that a router did not translate itself."""
     if isinstance(e, ConfigError):
-        return ApiError(422, Code.INVALID_CONFIG, without_value(str(e)))
+        return config_error(e)
     if isinstance(e, ParameterFileError):
         return ApiError(422, Code.INVALID_PARAMS, str(e))
     if isinstance(e, DataError):
@@ -168,7 +176,7 @@ async def _http_error(request: Request, e: Exception) -> Response:
 
 
 async def _internal_error(request: Request, e: Exception) -> Response:
-    error_id = uuid.uuid4().hex[:12]
+    error_id = request_id.get() or uuid.uuid4().hex[:12]  # the request id: also in the log line
     log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=e)
     return _render(
         ApiError(500, Code.INTERNAL, f"internal error; quote id {error_id} when reporting it", id=error_id)

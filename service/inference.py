@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-from PIL import UnidentifiedImageError
 
-from model_core import DataError
+from model_core import DataError, NotAnImageError
 from model_core.data import N_FEATURES, ImageTooLargeError, image_to_vector
 
 from .errors import ApiError, Code
@@ -45,14 +44,13 @@ def images_to_columns(parts: list[Part], max_pixels: int, max_batch: int) -> tup
 
 
 def _image_error(index: int, e: DataError) -> ApiError:
-    message = str(e).removeprefix("image bytes: ")
-    # model_core raises one DataError for both; what Pillow could not identify is 415
-    if isinstance(e.__cause__, UnidentifiedImageError) or "not an image" in message:
+    if isinstance(e, NotAnImageError):  # no image at all: 415; a broken one: 422
         return ApiError(
             415, Code.NOT_AN_IMAGE,
             f"file #{index} is not an image Pillow can read; send PNG, JPEG, GIF, WebP, BMP, TIFF, ...",
             index=index,
         )
+    message = str(e).removeprefix("image bytes: ")
     return ApiError(422, Code.INVALID_IMAGE, f"file #{index}: {message}", index=index)
 
 

@@ -11,6 +11,7 @@ database later: nothing else runs SQL.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("service.jobs")
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
@@ -91,6 +94,18 @@ class Job:
     reason: str | None
     message: str | None
     cancel_requested: bool
+
+    def log_transition(self, **more: Any) -> None:
+        """The job's log line (one per state change), with the id of the request that queued it."""
+        fields: dict[str, Any] = {"job_id": self.id, "status": self.status, "dataset": self.dataset}
+        if self.reason:
+            fields["reason"] = self.reason
+        if self.model_version is not None:
+            fields["model_version"] = self.model_version
+        if self.options.get("request_id"):
+            fields["request_id"] = self.options["request_id"]
+        fields.update(more)
+        log.info("job %s", self.status, extra={"fields": fields})
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -170,7 +185,9 @@ class JobQueue:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, QUEUED, dataset, json.dumps(config), json.dumps(options or {}), time.time(), total, unit),
             )
-        return self.get(job_id)
+        job = self.get(job_id)
+        job.log_transition()
+        return job
 
     def get(self, job_id: str) -> Job:
         row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -206,7 +223,9 @@ class JobQueue:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             else:
                 raise JobFinished(row["status"])
-        return self.get(job_id)
+        job = self.get(job_id)
+        job.log_transition(cancel_requested=True)
+        return job
 
     # -- trainer side
     def claim(self) -> Job | None:
@@ -216,7 +235,9 @@ class JobQueue:
             if row is None:
                 return None
             db.execute("UPDATE jobs SET status = ?, started_at = ? WHERE id = ?", (RUNNING, time.time(), row["id"]))
-        return self.get(row["id"])
+        job = self.get(row["id"])
+        job.log_transition()
+        return job
 
     def report_progress(self, job_id: str, done: int, cost: float, costs: list[list[float]]) -> bool:
         """Store progress; return whether a cancel was requested (one round trip for both)."""
@@ -246,15 +267,20 @@ class JobQueue:
                 (status, time.time(), model_version, json.dumps(metrics) if metrics is not None else None,
                  json.dumps(costs) if costs is not None else None, done, reason, message, job_id, RUNNING),
             )
-        return self.get(job_id)
+        job = self.get(job_id)
+        job.log_transition()
+        return job
 
     def fail_interrupted(self) -> int:
         """Mark jobs left ``running`` by a process that died as failed; return how many."""
         with self._tx() as db:
-            cur = db.execute(
+            ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = ?", (RUNNING,))]
+            db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, reason = 'interrupted',"
                 " message = 'the service stopped while this job ran; start it again with POST /train'"
                 " WHERE status = ?",
                 (FAILED, time.time(), RUNNING),
             )
-            return cur.rowcount
+        for job_id in ids:
+            self.get(job_id).log_transition()
+        return len(ids)

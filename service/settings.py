@@ -8,12 +8,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_core.data import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
+MIN_TOKEN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -32,6 +33,12 @@ class Settings(BaseSettings):
     train_threads: int = Field(1, ge=1, le=64)
     trainer_nice: int = Field(10, ge=0, le=19)
 
+    # -- tokens (None: the endpoints are open; the service says so in its log at start-up)
+    # training, data set upload, parameter upload and activation; also accepted by /predict
+    admin_token: SecretStr | None = None
+    # /predict only
+    predict_token: SecretStr | None = None
+
     # -- storage
     data_dir: Path = Path("var")
     # read-only directory of data set files (train_catvnoncat.h5, *.npz, *.zip, folders)
@@ -46,6 +53,17 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(16, ge=1)
     max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload
     max_dataset_members: int = Field(20_000, ge=1)  # files in an uploaded zip
+    max_params_bytes: int = Field(128 * MiB, ge=MiB)  # arrays of a PUT /params file, uncompressed
+
+    # -- slow or stalled clients, and shutdown (seconds unless said otherwise)
+    keep_alive_timeout: float = Field(5.0, gt=0, le=3600)  # an idle keep-alive connection is closed
+    header_timeout: float = Field(10.0, gt=0, le=3600)  # request line and headers must arrive in this
+    body_timeout: float = Field(60.0, gt=0, le=86400)  # a whole request body must arrive in this (408)
+    send_timeout: float = Field(30.0, gt=0, le=3600)  # a client that reads no response byte for this long
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # request line + headers (431)
+    max_connections: int = Field(1000, ge=1)  # open connections per API worker (503 above)
+    shutdown_drain: float = Field(2.0, ge=0, le=600)  # readiness 503 before the server stops accepting
+    shutdown_timeout: float = Field(20.0, gt=0, le=600)  # requests in flight get this long to finish
 
     # -- trainer timing
     progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between progress writes / cancel checks
@@ -53,7 +71,20 @@ class Settings(BaseSettings):
 
     # -- logs
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    access_log: bool = False
+    access_log: bool = True  # one JSON line per request
+
+    @field_validator("admin_token", "predict_token")
+    @classmethod
+    def _usable_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or v.get_secret_value() == "":
+            return None  # CATSVC_ADMIN_TOKEN= (empty, as in .env.example) means unset
+        token = v.get_secret_value()
+        # the message never holds the token
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)")
+        if not all(33 <= ord(c) <= 126 for c in token):
+            raise ValueError("a token may hold printable ASCII characters only, no spaces")
+        return v
 
     @property
     def jobs_db(self) -> Path:
@@ -70,3 +101,8 @@ class Settings(BaseSettings):
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def stopping_file(self) -> Path:
+        """Present while the service shuts down: readiness answers 503 (the supervisor makes it)."""
+        return self.tmp_dir / "stopping"

@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,13 @@ import numpy as np
 
 from model_core.model import Model
 from model_core.persistence import serialize
+
+# Test-only hook (tests/service/test_crash.py): with this variable set to a file path,
+# add() stops after writing and syncing the staging directory and before the rename,
+# creates that file, and waits, so that a test can kill -9 the service at that point.
+# Never set it in production.
+TEST_PAUSE_ENV = "CATSVC_TEST_PAUSE_BEFORE_PUBLISH"
+TEST_PAUSE_SECONDS = 120.0
 
 MODEL_FILE = "model.npz"
 METADATA_FILE = "metadata.json"
@@ -105,6 +113,7 @@ class ModelStore:
             _write_synced(staging / MODEL_FILE, data)
             _write_synced(staging / METADATA_FILE, json.dumps(dict(metadata), indent=1).encode())
             _fsync_dir(staging)
+            _test_pause()
             version = self._publish(staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -132,6 +141,13 @@ class ModelStore:
         for p in self.root.glob(".active.*"):
             p.unlink(missing_ok=True)
         return len(stale)
+
+
+def _test_pause() -> None:
+    marker = os.environ.get(TEST_PAUSE_ENV)
+    if marker:
+        Path(marker).touch()
+        time.sleep(TEST_PAUSE_SECONDS)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -1,8 +1,25 @@
 """The supervisor: starts the API (uvicorn and its workers) and the trainer, stops both.
 
 Two child processes, each with its own environment (BLAS thread counts must be set
-before numpy loads). The supervisor holds no state: it restarts a trainer that died,
-stops everything if the API dies, and on SIGTERM or SIGINT stops both and waits.
+before numpy loads). The supervisor holds no state: it restarts a trainer that died and
+stops everything if the API dies.
+
+Shutdown, on SIGTERM (``docker stop``) or SIGINT (Ctrl-C):
+
+1. readiness answers 503 at once (``settings.stopping_file``, which /health/ready
+   checks) and the trainer is told to stop: a running job stops at its next iteration
+   and is recorded ``cancelled`` with reason ``shutdown``;
+2. for ``shutdown_drain`` seconds everything else goes on serving, so that a load
+   balancer sees the 503 and sends new requests elsewhere (a second signal cuts it short);
+3. the API stops accepting connections; requests in flight get ``shutdown_timeout``
+   seconds to finish;
+4. a child still running after that is killed, with its worker processes;
+5. whatever a child left half-written (upload temporary files, staging directories)
+   is removed, and the stopping mark with it.
+
+In a container the supervisor is PID 1 (exec-form ``CMD``): it also reaps orphaned
+processes, which would otherwise stay zombies, and its children die with it
+(``service.procs.die_with_parent``).
 """
 from __future__ import annotations
 
@@ -13,18 +30,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from pydantic import ValidationError
 
 from .logs import setup_logging
+from .procs import descendants
 from .settings import Settings
 
 log = logging.getLogger("service.supervisor")
 
-STOP_TIMEOUT = 30.0  # seconds a child gets to stop before it is killed
+KILL_GRACE = 5.0  # seconds past shutdown_timeout before a child is killed
 RESTART_DELAY = 2.0  # seconds between two starts of a trainer that keeps dying
+TICK = 0.2  # seconds between two looks at the children
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -64,25 +82,38 @@ def prepare_data_dir(settings: Settings) -> None:
     from .trainer import Trainer  # numpy and model_core: only the supervisor's own work
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    remove_partial(settings)
     trainer = Trainer(settings)
-    trainer.store.remove_partial()
-    trainer.catalog.remove_partial()
-    shutil.rmtree(settings.tmp_dir, ignore_errors=True)
-    settings.tmp_dir.mkdir()
     # recovery and the first job now, before any worker can answer "no job queued"
     trainer.start_up()
     trainer.queue.close()
 
 
+def remove_partial(settings: Settings) -> None:
+    """Delete what a stopped or killed process left half-written; only while no child runs."""
+    from .services import make_catalog
+    from .store import ModelStore
+
+    ModelStore(settings.data_dir).remove_partial()
+    make_catalog(settings).remove_partial()
+    shutil.rmtree(settings.tmp_dir, ignore_errors=True)
+    settings.tmp_dir.mkdir(parents=True)
+
+
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._stop = threading.Event()
+        # plain flags, not threading.Event: set from a signal handler, which must not take a lock
+        self._stopping = False
+        self._hurry = False
         self.api: subprocess.Popen[bytes] | None = None
         self.trainer: subprocess.Popen[bytes] | None = None
 
-    def stop(self, *_: object) -> None:
-        self._stop.set()
+    def stop(self, signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        """Signal handler: the first signal starts the shutdown, a second skips the drain."""
+        if self._stopping:
+            self._hurry = True
+        self._stopping = True
 
     def _start_api(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "service.api"], env=child_env(self.settings.api_threads))
@@ -103,33 +134,87 @@ class Supervisor:
         self.api = self._start_api()
         log.info("serving on http://%s:%d (%d API workers, docs at /docs), data directory %s",
                  s.host, s.port, s.workers, s.data_dir.resolve())
-        code = 0
+        code = self._watch()
+        self._shutdown()
+        return code
+
+    def _watch(self) -> int:
+        """Look after the children until a signal comes (0) or the API dies (its code)."""
+        assert self.api is not None and self.trainer is not None
         last_start = time.monotonic()
-        while not self._stop.wait(0.5):
+        while not self._stopping:
+            time.sleep(TICK)
+            self._reap_orphans()
             if self.api.poll() is not None:
                 log.error("the API process exited with code %s; stopping", self.api.returncode)
-                code = self.api.returncode or 1
-                break
+                return self.api.returncode or 1
             if self.trainer.poll() is not None and time.monotonic() - last_start > RESTART_DELAY:
                 log.error("the trainer exited with code %s; restarting it", self.trainer.returncode)
                 self.trainer = self._start_trainer()
                 last_start = time.monotonic()
-        self._shutdown()
-        return code
+        return 0
 
     def _shutdown(self) -> None:
-        children = [p for p in (self.api, self.trainer) if p is not None and p.poll() is None]
-        for p in children:
-            p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for p in children:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("process %d did not stop in %.0f s; killing it", p.pid, STOP_TIMEOUT)
-                p.kill()
-                p.wait()
+        s = self.settings
+        s.stopping_file.touch()  # /health/ready: 503 from now on
+        log.info("stopping: readiness answers 503; the running job stops; requests are served for %g s more",
+                 s.shutdown_drain)
+        _terminate(self.trainer)
+        drain_end = time.monotonic() + s.shutdown_drain
+        while time.monotonic() < drain_end and not self._hurry and _alive(self.api):
+            time.sleep(0.05)
+            self._reap_orphans()
+        _terminate(self.api)  # uvicorn: no new connections; requests in flight finish
+        deadline = time.monotonic() + s.shutdown_timeout + KILL_GRACE
+        while (_alive(self.api) or _alive(self.trainer)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self._reap_orphans()
+        for p in (self.api, self.trainer):
+            if _alive(p):
+                assert p is not None
+                log.error("process %d did not stop in %.0f s; killing it", p.pid, s.shutdown_timeout + KILL_GRACE)
+                _kill_tree(p)
+        self._reap_orphans()
+        remove_partial(s)  # no child runs now: nothing half-written stays behind
         log.info("stopped")
+
+    def _reap_orphans(self) -> None:
+        """Collect exited processes that are not our two children (as PID 1, orphans become ours)."""
+        for _ in range(64):
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            ours = [p for p in (self.api, self.trainer) if p is not None and p.pid == info.si_pid]
+            if ours:
+                ours[0].poll()  # Popen reaps its own child and keeps its exit code
+            else:
+                try:
+                    os.waitpid(info.si_pid, 0)
+                except ChildProcessError:
+                    pass
+
+
+def _alive(p: subprocess.Popen[bytes] | None) -> bool:
+    return p is not None and p.poll() is None
+
+
+def _terminate(p: subprocess.Popen[bytes] | None) -> None:
+    if _alive(p):
+        assert p is not None
+        p.send_signal(signal.SIGTERM)
+
+
+def _kill_tree(p: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child and its own children (uvicorn's workers), deepest first."""
+    for pid in [*descendants(p.pid), p.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
 
 
 def main() -> None:
@@ -140,6 +225,11 @@ def main() -> None:
         print(f"invalid setting: {problems}", file=sys.stderr)
         raise SystemExit(2) from None
     setup_logging(settings.log_level)
+    if settings.admin_token is None:
+        log.warning("no CATSVC_ADMIN_TOKEN: anyone who reaches the port can train, upload data sets and "
+                    "parameters, and switch the active model")
+    if settings.predict_token is None:
+        log.warning("no CATSVC_PREDICT_TOKEN: anyone who reaches the port can ask for predictions")
     supervisor = Supervisor(settings)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)

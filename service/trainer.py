@@ -26,7 +26,8 @@ from model_core.training import RECORD_EVERY
 
 from .datasets import DatasetCatalog, TrainingData, UnknownDataset
 from .jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
-from .logs import setup_logging
+from .logs import request_id, setup_logging
+from .procs import die_with_parent
 from .services import make_catalog
 from .settings import Settings
 from .store import ModelStore
@@ -106,13 +107,15 @@ class Trainer:
 
     def run_once(self) -> Job | None:
         """Claim and run the oldest queued job; return it finished, or None if none waited."""
-        job = self.queue.claim()
+        job = self.queue.claim()  # each transition is logged by the queue
         if job is None:
             return None
-        log.info("job %s: running on data set %r", job.id, job.dataset)
-        finished = self._run(job)
-        log.info("job %s: %s%s", job.id, finished.status, f" ({finished.reason})" if finished.reason else "")
-        return finished
+        # the job's log lines carry the id of the request that queued it
+        token = request_id.set(job.options.get("request_id"))
+        try:
+            return self._run(job)
+        finally:
+            request_id.reset(token)
 
     # -- one job
     def _run(self, job: Job) -> Job:
@@ -201,6 +204,7 @@ def _thin(points: list[list[float]], limit: int) -> list[list[float]]:
 def main() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
+    die_with_parent()  # the supervisor died: stop too
     # lower priority than the API workers: predictions stay fast while a job trains
     os.nice(settings.trainer_nice)
     limit_blas_threads(settings.train_threads)

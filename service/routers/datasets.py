@@ -1,17 +1,20 @@
 """Data sets: GET /datasets lists them, POST /datasets uploads one."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from model_core import DataError
+from model_core import DataError, ImageTooLargeError
 
+from ..auth import AdminAuth
 from ..datasets import DatasetInfo
 from ..deps import ServicesDep
 from ..errors import ApiError, Code, error_responses
 from ..schemas import DatasetList, DatasetOut
+from ..limits import env_name
 from ..uploads import receive_file
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -40,6 +43,29 @@ _UPLOAD_BODY = {
 }
 
 
+# model_core names a limit by its argument ("max_bytes=1000", "(max_pixels)"); the client
+# needs the setting that raises it
+_LIMIT_ARGS = {"max_bytes": "max_dataset_bytes", "max_members": "max_dataset_members",
+               "max_pixels": "max_image_pixels"}
+_LIMIT = re.compile(r"\b(max_bytes|max_members|max_pixels)\b(?:=(\d+))?")
+
+
+def dataset_error(e: DataError, upload_path: str) -> ApiError:
+    """422 with model_core's message, or 413 naming the setting when a limit was hit."""
+    # model_core names the file it read: our temporary path, which means nothing to the client
+    message = str(e).replace(upload_path, "the uploaded file")
+    found = _LIMIT.search(message)
+    if found is None and not isinstance(e, ImageTooLargeError):
+        return ApiError(422, Code.INVALID_DATASET, message)
+    extra = {}
+    if found is not None:
+        arg, value = found.groups()
+        extra["limit"] = int(value) if value else None
+        named = f"{value} ({env_name(_LIMIT_ARGS[arg])})" if value else env_name(_LIMIT_ARGS[arg])
+        message = message[: found.start()] + named + message[found.end():]
+    return ApiError(413, Code.DATASET_TOO_LARGE, message, **{k: v for k, v in extra.items() if v is not None})
+
+
 def _out(info: DatasetInfo) -> DatasetOut:
     return DatasetOut(**info.to_dict())
 
@@ -65,8 +91,9 @@ def get_dataset(dataset_id: Annotated[str, Path(max_length=200)], services: Serv
     response_model=DatasetOut,
     summary="Upload a data set (course .h5, .npz or .zip of cat/ and non-cat/ folders)",
     responses={200: {"model": DatasetOut, "description": "the same data was already uploaded"},
-               **error_responses(413, 422)},
+               **error_responses(401, 403, 408, 413, 422)},
     openapi_extra=_UPLOAD_BODY,
+    dependencies=[AdminAuth],
 )
 async def upload_dataset(request: Request, response: Response, services: ServicesDep) -> DatasetOut:
     settings = services.settings
@@ -76,9 +103,7 @@ async def upload_dataset(request: Request, response: Response, services: Service
     try:
         info, created = await run_in_threadpool(services.catalog.add_upload, received.path, received.filename)
     except DataError as e:
-        # model_core names the file it read: our temporary path, which means nothing to the client
-        message = str(e).replace(str(received.path), "the uploaded file")
-        raise ApiError(422, Code.INVALID_DATASET, message) from None
+        raise dataset_error(e, str(received.path)) from None
     finally:
         received.path.unlink(missing_ok=True)
     response.headers["Location"] = f"/datasets/{info.id}"

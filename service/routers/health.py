@@ -1,11 +1,13 @@
 """GET /health/live and /health/ready: what orchestrators and load balancers ask."""
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 
 from ..availability import no_model
-from ..deps import ModelsDep, QueueDep
-from ..errors import Code, error_responses
+from ..deps import ModelsDep, QueueDep, SettingsDep
+from ..errors import ApiError, Code, error_responses
 from ..schemas import Live, Ready
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -19,10 +21,17 @@ async def live() -> Live:
 @router.get(
     "/ready",
     response_model=Ready,
-    summary="200 with the active version once a model is loaded; 503 with the reason before",
+    summary="200 with the active version once a model is loaded; 503 with the reason before, "
+    "and from the moment the service is asked to stop",
     responses=error_responses(503),
 )
-async def ready(models: ModelsDep, queue: QueueDep) -> Ready:
+async def ready(models: ModelsDep, queue: QueueDep, settings: SettingsDep) -> Ready:
+    if os.path.exists(settings.stopping_file):  # made by the supervisor on SIGTERM
+        raise ApiError(
+            503, Code.SHUTTING_DOWN,
+            "the service is shutting down: requests in flight finish, new ones should go elsewhere",
+            headers={"Retry-After": "5"},
+        )
     loaded = models.current()  # loads the active version if this worker has not yet
     if loaded is None:
         raise no_model(queue, Code.NOT_READY)

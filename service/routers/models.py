@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
+from ..auth import AdminAuth
 from ..deps import StoreDep
 from ..errors import ApiError, Code, error_responses
 from ..schemas import Activated, ModelList, ModelOut
@@ -52,7 +53,8 @@ def get_model(version: VersionPath, store: StoreDep) -> ModelOut:
     response_model=Activated,
     summary="Make a version the active one (rollback)",
     description="Atomic: requests in flight finish on the model they started with; new ones use this one.",
-    responses=error_responses(404, 422),
+    responses=error_responses(401, 403, 404, 422),
+    dependencies=[AdminAuth],
 )
 async def activate(version: VersionPath, store: StoreDep) -> Activated:
     previous = store.active_version()

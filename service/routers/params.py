@@ -12,9 +12,10 @@ from starlette.responses import Response
 from model_core import ParameterFileError, load_parameters
 from model_core.data import N_FEATURES
 
+from ..auth import AdminAuth
 from ..availability import no_model
 from ..errors import ApiError, Code, error_responses
-from ..limits import read_body
+from ..limits import UNREADABLE_ZIP, check_params_size, read_body
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
 from ..schemas import ParamsOut
@@ -126,8 +127,9 @@ def download_params(request: Request, version: Version = None) -> FileResponse:
     response_model=None,
     summary="Upload parameters: a new version, made active",
     responses={201: {"model": ParamsOut, "description": "the new, active version"},
-               **error_responses(413, 422)},
+               **error_responses(401, 403, 408, 413, 422)},
     openapi_extra=_PUT_BODY,
+    dependencies=[AdminAuth],
 )
 async def put_params(request: Request) -> Response:
     services: Services = request.app.state.services
@@ -142,17 +144,21 @@ async def put_params(request: Request) -> Response:
         if not files:
             raise missing_file()
         body = files[0].data
-    version = await run_in_threadpool(_store_upload, services.store, body)
+    version = await run_in_threadpool(_store_upload, services.store, body, settings.max_params_bytes)
     return json_response(
         params_summary(services.store, version), status=201, headers={"Location": f"/params?version={version}"}
     )
 
 
-def _store_upload(store: ModelStore, data: bytes) -> int:
+def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int) -> int:
+    check_params_size(data, max_params_bytes)  # before numpy allocates what the file declares
     try:
         parameters, metadata = load_parameters(data)
     except ParameterFileError as e:
         raise ApiError(422, Code.INVALID_PARAMS, str(e)) from None
+    except UNREADABLE_ZIP:  # what load_parameters lets through: an encrypted or corrupt member
+        raise ApiError(422, Code.INVALID_PARAMS, "not a readable .npz parameter file (corrupt, encrypted "
+                       "or compressed with an unsupported method)") from None
     n_x = metadata["layer_dims"][0]
     if n_x != N_FEATURES:
         raise ApiError(

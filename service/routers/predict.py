@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from model_core.data import N_FEATURES
 
+from ..auth import PREDICT_SECURITY, check_predict
 from ..availability import no_model
 from ..errors import ApiError, Code, error_responses
 from ..inference import images_to_columns, instances_to_columns, predictions
@@ -40,6 +41,7 @@ _BODY = {
                     "properties": {
                         "file": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {"type": "string", "format": "binary"},
                             "description": "one or more image files",
                         }
@@ -76,10 +78,11 @@ _BODY = {
     summary="Classify images or pixel instances",
     response_model=None,
     responses={200: {"model": PredictResponse, "description": "one prediction per file or instance"},
-               **error_responses(413, 415, 422, 503)},
-    openapi_extra=_BODY,
+               **error_responses(401, 403, 408, 413, 415, 422, 503)},
+    openapi_extra={**_BODY, "security": PREDICT_SECURITY},
 )
 async def predict(request: Request) -> Response:
+    check_predict(request)
     services: Services = request.app.state.services
     settings = services.settings
     loaded = services.models.current()  # kept to the end: a version switch cannot touch it

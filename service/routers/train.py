@@ -9,10 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from model_core import ConfigError, TrainConfig
 from model_core.data import N_FEATURES
 
+from ..auth import AdminAuth
 from ..deps import ServicesDep
-from ..errors import ApiError, Code, error_responses, without_value
+from ..errors import ApiError, Code, config_error, error_responses
 from ..jobs import RUNNING, JobFinished, JobNotFound, QueueFull
 from ..limits import queue_full, read_body
+from ..logs import request_id
 from ..schemas import JobList, JobOut, TrainRequest, job_out
 from ..trainer import progress_plan
 
@@ -52,16 +54,6 @@ def _job_not_found() -> ApiError:
     return ApiError(404, Code.JOB_NOT_FOUND, "no job with this id; GET /train lists the jobs")
 
 
-def _failing_field(doc: dict[str, Any]) -> str | None:
-    """The one field that TrainConfig refuses on its own (its message may not name it)."""
-    for name, value in doc.items():
-        try:
-            TrainConfig.from_dict({name: value})
-        except (ConfigError, TypeError):
-            return name
-    return None
-
-
 def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     """(dataset, activate, config) of a POST /train body; 422 naming the field otherwise."""
     try:
@@ -82,11 +74,7 @@ def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     try:
         config = TrainConfig.from_dict(doc)
     except ConfigError as e:
-        message = without_value(str(e))
-        field = _failing_field(doc)
-        if field is not None and not message.startswith(field):
-            message = f"{field}: {message}"
-        raise ApiError(422, Code.INVALID_CONFIG, message) from None
+        raise config_error(e) from None
     except TypeError:
         raise ApiError(422, Code.INVALID_CONFIG, "a training field has the wrong type; see /docs") from None
     if config.layer_dims[0] != N_FEATURES:
@@ -102,8 +90,10 @@ def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     status_code=202,
     response_model=JobOut,
     summary="Queue a training job",
-    responses={202: {"description": "queued; Location: /train/{job_id}"}, **error_responses(413, 422, 429)},
+    responses={202: {"description": "queued; Location: /train/{job_id}"},
+               **error_responses(401, 403, 408, 413, 422, 429)},
     openapi_extra=_BODY,
+    dependencies=[AdminAuth],
 )
 async def create_job(request: Request, response: Response, services: ServicesDep) -> JobOut:
     settings = services.settings
@@ -116,7 +106,7 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     try:
         job = services.queue.enqueue(
             name, config.to_dict(), total=total, unit=unit, max_queued=settings.max_queued_jobs,
-            options={"activate": activate},
+            options={"activate": activate, "request_id": request_id.get()},
         )
     except QueueFull as e:
         raise queue_full(e.limit) from None
@@ -148,7 +138,9 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     summary="Cancel a job",
     description="A queued job is cancelled at once (200); a running one stops at its next iteration "
     "and produces no model (202: `cancel_requested` is true until it has stopped).",
-    responses={202: {"model": JobOut, "description": "running: asked to stop"}, **error_responses(404, 409)},
+    responses={202: {"model": JobOut, "description": "running: asked to stop"},
+               **error_responses(401, 403, 404, 409)},
+    dependencies=[AdminAuth],
 )
 def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobOut:
     try:

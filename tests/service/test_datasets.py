@@ -169,3 +169,32 @@ def test_training_on_a_train_file_reports_dev_accuracy_on_its_test_file(make_set
 def test_the_first_job_uses_the_course_file_when_present(make_settings, datasets_dir: Path) -> None:
     job = Trainer(make_settings(datasets_dir=datasets_dir)).start_up()
     assert job is not None and job.dataset == "train_catvnoncat"
+
+
+# -- limits of unpacked uploads: 413 naming the setting
+def test_a_zip_bomb_is_413_naming_the_data_set_limit(make_settings) -> None:
+    from .hostile import dataset_bomb
+
+    with TestClient(create_app(make_settings(max_dataset_bytes=8 * 2**20))) as c:
+        r = c.post("/datasets", files={"file": ("bomb.npz", dataset_bomb(64))})
+        assert r.status_code == 413
+        body = r.json()
+        assert body["code"] == Code.DATASET_TOO_LARGE and body["limit"] == 8 * 2**20
+        assert "CATSVC_MAX_DATASET_BYTES" in body["error"] and "/tmp" not in body["error"]
+        assert [d["id"] for d in c.get("/datasets").json()["datasets"]] == ["synthetic"]
+
+
+def test_too_many_files_in_a_zip_is_413_naming_the_limit(make_settings) -> None:
+    with TestClient(create_app(make_settings(max_dataset_members=3))) as c:
+        r = c.post("/datasets", files={"file": ("many.zip", zip_of_folders(2, 2))})
+        assert r.status_code == 413
+        assert r.json()["code"] == Code.DATASET_TOO_LARGE and r.json()["limit"] == 3
+        assert "CATSVC_MAX_DATASET_MEMBERS" in r.json()["error"]
+
+
+def test_a_zip_with_parent_paths_is_422(client: TestClient) -> None:
+    from .hostile import zip_with_parent_paths
+
+    r = client.post("/datasets", files={"file": ("evil.zip", zip_with_parent_paths())})
+    assert r.status_code == 422
+    assert r.json()["code"] == Code.INVALID_DATASET and "unsafe path" in r.json()["error"]

@@ -5,12 +5,6 @@ parameters and upload them back, restart, and find the job history and active ve
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,52 +17,20 @@ import pytest
 from service.synthetic import make_synthetic
 
 from .conftest import FORMATS, SMALL, image_bytes, npz_bytes
+from .realserver import START_TIMEOUT, Server, free_port, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 60.0
 JOB_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str) -> Any:
-    """Poll ``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except httpx.TransportError:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @contextmanager
 def running_server(data_dir: Path, port: int, log: Path) -> Iterator[httpx.Client]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
-    env.update(CATSVC_PORT=str(port), CATSVC_DATA_DIR=str(data_dir), CATSVC_WORKERS="2",
-               CATSVC_LOG_LEVEL="warning", CATSVC_PROGRESS_INTERVAL="0.05", CATSVC_POLL_INTERVAL="0.1")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=out, stderr=out)
+    server = Server(data_dir, log, port, log_level="warning").start(ready=False)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            wait_until(lambda: proc.poll() is not None or client.get("/health/live").status_code == 200,
-                       START_TIMEOUT, "/health/live")
-            assert proc.poll() is None, log.read_text()
+        with server.client() as client:
             yield client
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
+        assert server.terminate() == 0, log.read_text()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        server.kill()
 
 
 def wait_for_job(client: httpx.Client, job_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from model_core import ConfigError, DataError, ParameterFileError
 from service.app import create_app
-from service.errors import Code, from_model_core, without_value
+from service.errors import Code, from_model_core
 from service.settings import Settings
 
 
@@ -53,14 +53,13 @@ def test_an_unexpected_error_is_500_with_an_id_only(settings: Settings, caplog: 
 
 
 def test_model_core_errors_map_to_422() -> None:
-    assert from_model_core(ConfigError("seed must be an integer from 0 to 9; got 'x'")).message == (
-        "seed must be an integer from 0 to 9"
+    err = from_model_core(ConfigError("seed must be an integer from 0 to 9", field="seed", got="SECRET"))
+    assert (err.status, err.message, err.extra) == (422, "seed must be an integer from 0 to 9", {"field": "seed"})
+    # a reason that does not start with its field gets the field in front
+    assert from_model_core(ConfigError("needs 64x64x3 images", field="augment", got=3)).message == (
+        "augment: needs 64x64x3 images"
     )
     assert from_model_core(ConfigError("x")).status == 422
     assert from_model_core(ParameterFileError("W1 bad")).code == Code.INVALID_PARAMS
     assert from_model_core(DataError("no Y")).code == Code.INVALID_DATASET
 
-
-def test_without_value_keeps_messages_without_a_value() -> None:
-    assert without_value("epochs must be an integer from 1 to 5") == "epochs must be an integer from 1 to 5"
-    assert without_value("l2 must be a number in [0, 1]; got -3") == "l2 must be a number in [0, 1]"

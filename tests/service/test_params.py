@@ -151,3 +151,46 @@ def test_put_over_the_limit_is_413(make_settings) -> None:
         r = c.put("/params", files={"file": ("p.npz", course_npz(**course_parameters()))})
         assert r.status_code == 413
         assert r.json()["code"] == Code.BODY_TOO_LARGE and r.json()["limit"] == 4096
+
+
+# -- hostile parameter files (the real server gets them too: test_hostile.py)
+def test_a_file_declaring_arrays_larger_than_it_holds_is_refused_unread(client: TestClient) -> None:
+    from .hostile import npz_lying_about_its_shape
+
+    r = client.put("/params", files={"file": ("p.npz", npz_lying_about_its_shape())})
+    assert r.status_code == 422  # without the check: numpy's MemoryError, a 500
+    assert r.json()["code"] == Code.INVALID_PARAMS
+    assert "declares more data than its file holds" in r.json()["error"]
+
+
+def test_a_deflate_bomb_is_413_naming_the_limit(make_settings) -> None:
+    from .hostile import params_bomb
+
+    with TestClient(create_app(make_settings(max_params_bytes=2**20))) as c:
+        r = c.put("/params", files={"file": ("p.npz", params_bomb(8))})
+        assert r.status_code == 413
+        assert r.json() == {
+            "error": "the parameter file's arrays hold more than the limit of 1048576 bytes uncompressed "
+                     "(CATSVC_MAX_PARAMS_BYTES); send a smaller model",
+            "code": Code.PARAMS_TOO_LARGE, "limit": 2**20,
+        }
+        assert c.get("/models").json()["models"] == []
+
+
+def test_a_pickled_object_array_is_422(client: TestClient) -> None:
+    from .hostile import npz_with_pickle
+
+    r = client.put("/params", files={"file": ("p.npz", npz_with_pickle())})
+    assert r.status_code == 422
+    assert r.json()["code"] == Code.INVALID_PARAMS and "pickle" in r.json()["error"]
+
+
+def test_an_encrypted_member_is_422(client: TestClient) -> None:
+    data = bytearray(course_npz(**course_parameters()))
+    # set the "encrypted" flag of the first member, in its local and central headers
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature) + offset
+        data[at] |= 1
+    r = client.put("/params", files={"file": ("p.npz", bytes(data))})
+    assert r.status_code == 422
+    assert r.json()["code"] == Code.INVALID_PARAMS

@@ -48,3 +48,34 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
 def test_every_setting_is_documented() -> None:
     documented = set(re.findall(r"^\| `CATSVC_([A-Z_]+)` \|", README.read_text(), flags=re.MULTILINE))
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_every_setting_is_in_env_example() -> None:
+    text = (README.parents[1] / ".env.example").read_text()
+    listed = set(re.findall(r"^(?:# )?CATSVC_([A-Z_]+)=", text, flags=re.MULTILINE))
+    assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_env_example_as_given_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (README.parents[1] / ".env.example").read_text()
+    for line in text.splitlines():
+        if line.startswith("CATSVC_"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value)
+    s = Settings()
+    assert s.admin_token is None and s.predict_token is None  # empty: unset
+
+
+@pytest.mark.parametrize("token", ["short", "has a space in it 12345", "x" * 15])
+def test_unusable_tokens_are_refused_without_echoing_them(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    monkeypatch.setenv("CATSVC_ADMIN_TOKEN", token)
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    assert [err["msg"] for err in e.value.errors()] and token not in " ".join(err["msg"] for err in e.value.errors())
+
+
+def test_a_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_PREDICT_TOKEN", "p" * 32)
+    s = Settings()
+    assert s.predict_token is not None and s.predict_token.get_secret_value() == "p" * 32
+    assert "p" * 32 not in repr(s) and "p" * 32 not in str(s)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from model_core import ConfigError, TrainConfig
 from service.app import create_app
-from service.errors import Code, without_value
+from service.errors import Code
 from service.trainer import Trainer
 
 from .conftest import SMALL, run_job
@@ -49,7 +49,7 @@ def expected_message(**fields: Any) -> str:
     """model_core's own message for these fields, without the echoed value."""
     with pytest.raises(ConfigError) as e:
         TrainConfig.from_dict(fields)
-    return without_value(str(e.value))
+    return e.value.reason
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,159 @@
+"""uvicorn's h11 protocol with the guards against slow, stalled and greedy clients it lacks.
+
+uvicorn bounds only an *idle* keep-alive connection (``timeout_keep_alive``): any byte
+received cancels that timer, so a client that sends its request line and headers one
+byte at a time (slowloris), or that never reads the response, holds its connection and
+a piece of the worker for ever. This subclass adds, per connection:
+
+* a header deadline: the request line and headers must be complete within
+  ``header_timeout`` seconds of the connection being ready for a request (accepted, or
+  the previous response sent); else a 408 naming ``CATSVC_HEADER_TIMEOUT`` and close.
+  The body has its own deadline in :mod:`service.middleware` (it needs the app's 408).
+* a send deadline: a client that takes no byte of the response for ``send_timeout``
+  seconds (the socket's buffers stay full) is disconnected.
+* a cap of ``max_connections`` open connections per worker: the next one gets a 503
+  naming ``CATSVC_MAX_CONNECTIONS`` and is closed.
+* errors in the service's JSON shape: uvicorn's own plain-text 400 for a malformed
+  request becomes ``{"error", "code"}``, and headers that grow past
+  ``h11_max_incomplete_event_size`` (``CATSVC_MAX_HEADER_BYTES``) before they are
+  complete a 431 naming the limit (complete ones: :mod:`service.middleware`).
+
+The timers are asyncio TimerHandles armed once per request, not per read.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+import h11
+import orjson
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .errors import Code
+from .middleware import headers_too_large
+from .settings import Settings
+
+log = logging.getLogger("service.protocol")
+
+
+@functools.cache
+def _settings() -> Settings:
+    # read once per worker process from its environment, as the app factory does
+    return Settings()
+
+
+def raw_response(status: int, reason: str, body: dict, extra_headers: str = "") -> bytes:
+    """A complete HTTP/1.1 response that closes the connection, for errors outside the app."""
+    data = orjson.dumps(body)
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n"
+        f"connection: close\r\n{extra_headers}\r\n"
+    )
+    return head.encode("ascii") + data
+
+
+class GuardedH11Protocol(H11Protocol):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        s = _settings()
+        self.header_timeout, self.send_timeout, self.max_connections = (
+            s.header_timeout, s.send_timeout, s.max_connections,
+        )
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+
+    # -- connection cap and header deadline
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        limit = self.max_connections
+        if len(self.connections) > limit:
+            log.warning("connection refused: %d connections open, the limit (CATSVC_MAX_CONNECTIONS)", limit)
+            self._close_with(raw_response(
+                503, "Service Unavailable",
+                {"error": f"the server has {limit} connections open, its limit (CATSVC_MAX_CONNECTIONS); "
+                          "retry shortly", "code": Code.TOO_MANY_CONNECTIONS, "limit": limit},
+                "retry-after: 1\r\n",
+            ))
+            return
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a new request's headers are complete
+            self._cancel_header_timer()
+
+    def on_response_complete(self) -> None:
+        # armed before super(): it may start a pipelined request, which cancels it again
+        if not self.transport.is_closing():
+            self._arm_header_timer()
+        super().on_response_complete()
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+            self.timeout_keep_alive_handler()  # nothing of a new request came: a quiet close
+            return
+        seconds = self.header_timeout
+        log.info("closed a connection whose request headers took over %g s (CATSVC_HEADER_TIMEOUT)", seconds)
+        if self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
+            self._close_with(raw_response(
+                408, "Request Timeout",
+                {"error": f"the request line and headers did not arrive within {seconds:g} s "
+                          "(CATSVC_HEADER_TIMEOUT)", "code": Code.REQUEST_TIMEOUT, "limit": seconds},
+            ))
+        else:  # the rest of a body the app did not read, trickling after the response
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        self._cancel_send_timer()
+        super().connection_lost(exc)
+
+    # -- send deadline
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.send_timeout, self._send_timeout)
+
+    def resume_writing(self) -> None:
+        self._cancel_send_timer()
+        super().resume_writing()
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_timeout(self) -> None:
+        self._send_timer = None
+        log.info("dropped a client that read nothing for %g s (CATSVC_SEND_TIMEOUT)", self.send_timeout)
+        self.transport.abort()  # connection_lost follows: the response's sender wakes up and stops
+
+    # -- errors in the service's shape
+    def send_400_response(self, msg: str) -> None:
+        limit = self.config.h11_max_incomplete_event_size or 16 * 1024  # what h11 refuses, if too long
+        if len(self.conn.trailing_data[0]) > limit:
+            response = raw_response(431, "Request Header Fields Too Large", headers_too_large(limit))
+        else:
+            response = raw_response(
+                400, "Bad Request", {"error": "the request is not valid HTTP/1.1", "code": Code.BAD_REQUEST}
+            )
+        self._close_with(response)
+
+    def _close_with(self, response: bytes) -> None:
+        self._cancel_header_timer()
+        self.transport.write(response)
+        self.transport.close()

@@ -1,0 +1,160 @@
+"""The real service (``python -m service``) on a free 127.0.0.1 port, for the tests that
+need real processes, sockets and signals. Every wait is bounded."""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+import pytest
+
+from model_core import load_parameters
+from service.store import ModelStore
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+N_X = 12288
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``check()`` until it returns something truthy; fail after ``timeout`` seconds (a bound,
+    not a timing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except (httpx.TransportError, OSError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def course_npz(seed: int = 0, hidden: int = 3) -> bytes:
+    """A parameter file as the course writes it: np.savez(f, **parameters)."""
+    rng = np.random.RandomState(seed)
+    buf = io.BytesIO()
+    np.savez(buf, W1=rng.randn(hidden, N_X) * 0.01, b1=np.zeros((hidden, 1)),
+             W2=rng.randn(1, hidden), b2=np.zeros((1, 1)))
+    return buf.getvalue()
+
+
+def seed_models(data_dir: Path, count: int = 1) -> list[int]:
+    """``count`` small model versions in a fresh data directory, the last one active
+    (so the server starts ready, with no first job to train)."""
+    store = ModelStore(data_dir)
+    versions = []
+    for seed in range(count):
+        parameters, metadata = load_parameters(course_npz(seed))
+        metadata["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        metadata["source"] = {"kind": "upload", "uploaded_at": metadata["created_at"]}
+        versions.append(store.add(parameters, metadata))
+    store.activate(versions[-1])
+    return versions
+
+
+class Server:
+    """``python -m service`` in its own process group (so that all its processes can be
+    killed at once), its stdout and stderr in ``log``."""
+
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, **settings: Any) -> None:
+        self.data_dir, self.log = data_dir, log
+        self.port = port or free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
+        self.env.update(CATSVC_PORT=str(self.port), CATSVC_DATA_DIR=str(data_dir), CATSVC_WORKERS="2",
+                        CATSVC_PROGRESS_INTERVAL="0.05", CATSVC_POLL_INTERVAL="0.1")
+        for name, value in settings.items():
+            self.env[name if name.startswith("CATSVC_") else f"CATSVC_{name.upper()}"] = str(value)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready: bool = True) -> Server:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
+                                         stdout=out, stderr=out, start_new_session=True)
+        with httpx.Client(base_url=self.url, timeout=10) as c:
+            path = "/health/ready" if ready else "/health/live"
+            wait_until(lambda: self.exited() or c.get(path).status_code == 200, START_TIMEOUT, path)
+        assert not self.exited(), self.log.read_text()[-3000:]
+        return self
+
+    def exited(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def pids(self) -> list[int]:
+        """The supervisor and every process under it."""
+        assert self.proc is not None
+        from service.procs import descendants
+
+        return [self.proc.pid, *descendants(self.proc.pid)]
+
+    def terminate(self) -> int:
+        """SIGTERM, then wait for the exit; the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the supervisor, the API and its workers, the trainer."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON lines of the log (anything else fails the test: every line must be JSON)."""
+        lines = []
+        for raw in self.log.read_text().splitlines():
+            if raw.strip():
+                try:
+                    lines.append(json.loads(raw))
+                except json.JSONDecodeError:
+                    pytest.fail(f"a log line is not JSON: {raw[:300]}")
+        return lines
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.exited():
+            self.kill()
+
+
+def rss_high_water_kb(pid: int) -> int:
+    """VmHWM of a process: the most resident memory it ever had, in kB (from /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for {pid}")
