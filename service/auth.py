@@ -78,8 +78,8 @@ def check_token(token: str | None, accepted: tuple[bytes, ...], setting: str) ->
         )
     given = token.encode()
     ok = False
-    for token in accepted:  # every token compared, each in constant time
-        ok |= hmac.compare_digest(given, token)
+    for expected in accepted:  # every token compared, each in constant time
+        ok |= hmac.compare_digest(given, expected)
     if not ok:
         raise ApiError(
             403, Code.AUTH_INVALID, f"the token is not valid for this endpoint; it needs the one set in {setting}",

@@ -87,7 +87,7 @@ def info_line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
     try:
         handler.stream.write(data)
         handler.stream.flush()
-    except Exception:
+    except (OSError, ValueError):  # a closed or broken stream: as logging.StreamHandler.emit does
         handler.handleError(logging.makeLogRecord({"msg": msg}))
     finally:
         handler.release()

@@ -121,7 +121,7 @@ class _BodyDeadline:
     app awaited the body. No per-call timeouts, so the fast path costs almost nothing.
     """
 
-    __slots__ = ("_receive", "_seconds", "_timer", "_waiter", "_expired", "_done")
+    __slots__ = ("_done", "_expired", "_receive", "_seconds", "_timer", "_waiter")
 
     def __init__(self, receive: Receive, seconds: float) -> None:
         self._receive = receive

@@ -13,8 +13,8 @@ from ..auth import AdminAuth
 from ..datasets import DatasetInfo
 from ..deps import ServicesDep
 from ..errors import ApiError, Code, error_responses
-from ..schemas import DatasetList, DatasetOut
 from ..limits import env_name
+from ..schemas import DatasetList, DatasetOut
 from ..uploads import receive_file
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

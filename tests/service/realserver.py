@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 import numpy as np
@@ -90,7 +90,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready: bool = True) -> Server:
+    def start(self, ready: bool = True) -> Self:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
                                          stdout=out, stderr=out, start_new_session=True)
@@ -143,7 +143,7 @@ class Server:
                     pytest.fail(f"a log line is not JSON: {raw[:300]}")
         return lines
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

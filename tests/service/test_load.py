@@ -31,49 +31,48 @@ def test_load_16_clients_while_training_and_switching(tmp_path: Path) -> None:
     failures: list[str] = []
     stop = threading.Event()
 
-    with Server(data, tmp_path / "server.log", log_level="warning") as server:
-        with server.client() as admin:
-            job = admin.post("/train", json=LONG_JOB).json()
-            wait_until(lambda: admin.get(f"/train/{job['id']}").json()["status"] == "running", 60, "the job")
+    with Server(data, tmp_path / "server.log", log_level="warning") as server, server.client() as admin:
+        job = admin.post("/train", json=LONG_JOB).json()
+        wait_until(lambda: admin.get(f"/train/{job['id']}").json()["status"] == "running", 60, "the job")
 
-            def predict(i: int) -> None:
-                with server.client(timeout=30) as c:
-                    n = 0
-                    while not stop.is_set():
-                        try:
-                            if n % 2:
-                                r = c.post("/predict", json=instance)
-                            else:
-                                r = c.post("/predict", files={"file": (f"c{i}.png", png)})
-                        except httpx.HTTPError as e:
-                            failures.append(f"client {i}: {type(e).__name__}: {e}")
-                            continue
-                        n += 1
-                        if r.status_code != 200:
-                            failures.append(f"client {i}: {r.status_code} {r.text[:200]}")
-                            continue
-                        answers[i].append((r.status_code, r.json()["version"], int(r.headers["x-model-version"])))
+        def predict(i: int) -> None:
+            with server.client(timeout=30) as c:
+                n = 0
+                while not stop.is_set():
+                    try:
+                        if n % 2:
+                            r = c.post("/predict", json=instance)
+                        else:
+                            r = c.post("/predict", files={"file": (f"c{i}.png", png)})
+                    except httpx.HTTPError as e:
+                        failures.append(f"client {i}: {type(e).__name__}: {e}")
+                        continue
+                    n += 1
+                    if r.status_code != 200:
+                        failures.append(f"client {i}: {r.status_code} {r.text[:200]}")
+                        continue
+                    answers[i].append((r.status_code, r.json()["version"], int(r.headers["x-model-version"])))
 
-            threads = [threading.Thread(target=predict, args=(i,)) for i in range(CLIENTS)]
-            for t in threads:
-                t.start()
-            switched = []
-            start = time.monotonic()
-            for k in range(SWITCHES):  # evenly over the run
-                time.sleep(max(0.0, start + (k + 0.5) * DURATION / SWITCHES - time.monotonic()))
-                version = versions[k % len(versions)]
-                r = admin.post(f"/models/{version}/activate")
-                switched.append((r.status_code, r.json().get("active")))
-            time.sleep(max(0.0, start + DURATION - time.monotonic()))
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
-            assert not any(t.is_alive() for t in threads)
+        threads = [threading.Thread(target=predict, args=(i,)) for i in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        switched = []
+        start = time.monotonic()
+        for k in range(SWITCHES):  # evenly over the run
+            time.sleep(max(0.0, start + (k + 0.5) * DURATION / SWITCHES - time.monotonic()))
+            version = versions[k % len(versions)]
+            r = admin.post(f"/models/{version}/activate")
+            switched.append((r.status_code, r.json().get("active")))
+        time.sleep(max(0.0, start + DURATION - time.monotonic()))
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads)
 
-            still = admin.get(f"/train/{job['id']}").json()
-            assert still["status"] == "running" and still["progress"]["iteration"] > 0  # it trained throughout
-            existed = {m["version"] for m in admin.get("/models").json()["models"]}
-            admin.delete(f"/train/{job['id']}")
+        still = admin.get(f"/train/{job['id']}").json()
+        assert still["status"] == "running" and still["progress"]["iteration"] > 0  # it trained throughout
+        existed = {m["version"] for m in admin.get("/models").json()["models"]}
+        admin.delete(f"/train/{job['id']}")
 
     assert not failures, failures[:10]
     assert switched == [(200, versions[k % len(versions)]) for k in range(SWITCHES)]

@@ -7,15 +7,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 ERRORS = {
-    ("post", "/predict"): {"413", "415", "422", "503"},
-    ("post", "/train"): {"413", "422", "429"},
+    ("post", "/predict"): {"401", "403", "408", "413", "415", "422", "503"},
+    ("post", "/train"): {"401", "403", "408", "413", "422", "429"},
     ("get", "/train/{job_id}"): {"404"},
-    ("delete", "/train/{job_id}"): {"404", "409"},
-    ("post", "/datasets"): {"413", "422"},
+    ("delete", "/train/{job_id}"): {"401", "403", "404", "409"},
+    ("post", "/datasets"): {"401", "403", "408", "413", "422"},
     ("get", "/params"): {"404", "422", "503"},
     ("get", "/params/download"): {"404", "422", "503"},
-    ("put", "/params"): {"413", "422"},
-    ("post", "/models/{version}/activate"): {"404", "422"},
+    ("put", "/params"): {"401", "403", "408", "413", "422"},
+    ("post", "/models/{version}/activate"): {"401", "403", "404", "422"},
     ("get", "/health/ready"): {"503"},
 }
 

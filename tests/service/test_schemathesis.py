@@ -1,0 +1,80 @@
+"""schemathesis against the app's own OpenAPI document, in-process (ASGI): for every
+operation, generated requests (valid and invalid) never get a 5xx, and every response
+matches the documented schema, status codes, content types and headers. Tokens are
+configured, so schemathesis also checks that a request without one is refused.
+
+Bounded: at most 25 examples per operation (the operations run one after another).
+Excluded: no operation. One check, on four operations only: "positive data acceptance"
+(a schema-valid request must not get a 4xx) on the uploads and POST /train. Their
+schema says "a binary file" or "a list of integers", and what makes the content valid
+cannot be said in a schema (the bytes must decode as an image, a data set or an npz;
+layer_dims must start at 12288 and end at 1; the data set must exist), so the check
+would flag every correct 413/415/422 they give. Every other check runs on them, and
+the hostile-file tests check those answers one by one.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
+
+from service.app import create_app
+from service.settings import Settings
+
+from .realserver import seed_models
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+ADMIN, PREDICT = "admin-token-0123456789abcdef", "predict-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    data: Path = tmp_path_factory.mktemp("schemathesis") / "data"
+    seed_models(data, count=2)
+    app = create_app(Settings(data_dir=data, workers=1, admin_token=ADMIN, predict_token=PREDICT,
+                              max_queued_jobs=4, access_log=False))
+    with TestClient(app):  # runs the app's start-up
+        yield app
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: object) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+# Each operation is its own hypothesis run over valid and invalid requests. (Not
+# schemathesis' pytest plugin: its lazy fixture loader does not work with pytest 9.)
+MAX_EXAMPLES = 25
+CONTENT_CHECKED = {"POST /predict", "POST /datasets", "PUT /params", "POST /train"}
+
+
+def test_the_api_keeps_its_openapi_promises(api_schema: schemathesis.BaseSchema) -> None:
+    failures, tested = [], []
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        token = PREDICT if operation.path == "/predict" else ADMIN
+        excluded = [positive_data_acceptance] if operation.label in CONTENT_CHECKED else []
+        strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
+                             operation.as_strategy(GenerationMode.NEGATIVE))
+
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=strategy)
+        def check(case: schemathesis.Case, token: str = token, excluded: list = excluded) -> None:
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
+
+        try:
+            check()
+        except Exception as e:  # noqa: BLE001  # schemathesis' failure groups: all reported together
+            failures.append(f"{operation.label}: {e}")
+        tested.append(operation.label)
+    assert len(tested) >= 15, tested
+    assert not failures, "\n\n".join(failures)
