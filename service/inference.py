@@ -81,6 +81,14 @@ def instances_to_columns(body: bytes, max_batch: int) -> np.ndarray:
     if body.count(b'"') > 2 or b"true" in body or b"false" in body or b"null" in body:
         _raise_first_non_number(instances)
     try:
+        # the common body, integer pixels: bytes() converts and range-checks a list of ints
+        # in C, 5x faster than np.array; a float or a value outside 0..255 raises, and the
+        # body takes the general path below
+        rows = b"".join([bytes(instance) for instance in instances])
+        return np.frombuffer(rows, dtype=np.uint8).reshape(len(instances), N_FEATURES).T  # (12288, m)
+    except (TypeError, ValueError):
+        pass
+    try:
         X = np.array(instances, dtype=np.float64)  # (m, 12288)
     except (ValueError, TypeError):
         X = None
