@@ -6,16 +6,19 @@
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-WORKDIR /src
 RUN python -m venv /opt/venv
-# the dependencies alone: pyproject.toml with empty packages, then the stub removed
+# the dependencies alone: pyproject.toml with empty packages, installed, then the stub
+# removed. In a directory of its own: setuptools' build/ of the stub must not reach the
+# real wheel (its empty, newer __init__.py files would be kept)
+WORKDIR /deps
 COPY pyproject.toml ./
 RUN mkdir -p model_core service \
     && touch README.md model_core/__init__.py service/__init__.py \
     && /opt/venv/bin/pip install . \
     && /opt/venv/bin/pip uninstall --yes catvnoncat
 # then the project itself, as a wheel
-COPY README.md ./
+WORKDIR /src
+COPY pyproject.toml README.md ./
 COPY model_core ./model_core
 COPY service ./service
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .

@@ -19,6 +19,7 @@ import sys
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from .logs import setup_logging
 from .procs import die_with_parent
@@ -30,25 +31,72 @@ log = logging.getLogger("service.api")
 STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot start
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)  # the worker processes accept on it
+    sock.set_inheritable(True)  # a worker process accepts on it
     return sock
 
 
+def worker_sockets(host: str, port: int, n: int) -> list[socket.socket]:
+    """One listening socket per worker, all on the same port (SO_REUSEPORT).
+
+    With one shared socket, whichever worker wakes first accepts every waiting
+    connection at once (asyncio accepts in batches): the 8 connections a client pool
+    opens together often all land on one worker, which then serves them alone at half
+    the machine's speed. With a socket each, the kernel spreads new connections over
+    the workers. SO_REUSEPORT would also let a second service of the same user share
+    the port unnoticed, so the port is first bound once without it: taken -> an error.
+    """
+    listening_socket(host, port).close()  # EADDRINUSE if anyone listens there
+    return [listening_socket(host, port, reuse_port=True) for _ in range(n)]
+
+
 class Workers(Multiprocess):
-    """uvicorn's worker supervisor, closing its copy of the listening socket on shutdown.
+    """uvicorn's worker supervisor, with a listening socket per worker (see
+    :func:`worker_sockets`), which it closes on shutdown.
 
     Each worker closes its own copy when it stops accepting; this process's copy would
     keep the port open, and new connections would queue where no one accepts them
     until every request in flight has finished. Closed, they are refused at once.
     """
 
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self.own = list(sockets)  # worker i serves on self.own[i]
+
+    def init_processes(self) -> None:
+        for sock in self.own[: self.processes_num]:
+            process = Process(self.config, [sock])
+            process.start()
+            self.processes.append(process)
+
+    def keep_subprocess_alive(self) -> None:
+        # uvicorn's, except that a replacement gets the socket of the worker it replaces
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                log.error("worker %s failed to start; stopping", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.info("worker %s died; starting another", process.pid)
+            replacement = Process(self.config, [self.own[idx]])
+            replacement.start()
+            self.processes[idx] = replacement
+
     def terminate_all(self) -> None:
-        for sock in self.sockets:
+        for sock in self.own:
             sock.close()
         super().terminate_all()
 
@@ -85,15 +133,18 @@ def main() -> None:
     die_with_parent()  # the supervisor died: stop too
     config = uvicorn_config(settings)
     try:
-        sock = listening_socket(settings.host, settings.port)
+        if settings.workers > 1:
+            sockets = worker_sockets(settings.host, settings.port, settings.workers)
+        else:
+            sockets = [listening_socket(settings.host, settings.port)]
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
     if settings.workers > 1:
-        Workers(config, sockets=[sock]).run()
+        Workers(config, sockets=sockets).run()
     else:
         server = uvicorn.Server(config)
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
         if not server.started:
             sys.exit(STARTUP_FAILURE)
 

@@ -91,10 +91,10 @@ def queue_full(limit: int) -> ApiError:
 
 
 # -- parameter files: an .npz is a zip, and each .npy member's header declares its shape
-MAX_PARAM_ARRAYS = 201
+MAX_PARAM_ARRAYS = 201  # W1..W100, b1..b100 and the metadata: far more than any model here
 # what zipfile raises for a broken, encrypted or exotic archive
 UNREADABLE_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError,
-                  OSError, ValueError, zlib.error)  # W1..W100, b1..b100 and the metadata: far more than any model here
+                  OSError, ValueError, zlib.error)
 
 
 def check_params_size(data: bytes, limit: int) -> None:
@@ -129,12 +129,14 @@ _NPY_HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_head
 
 
 def _check_npy_header(member: IO[bytes], info: zipfile.ZipInfo) -> None:
+    """The member's header must not ask for more bytes than the member holds.
+    (Messages name no member: the names are the client's.)"""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(member)
         if version not in _NPY_HEADER_READERS:
-            raise ApiError(422, Code.INVALID_PARAMS, f"array {info.filename!r} uses an unsupported .npy "
-                           "version; save the parameters with numpy.savez")
+            raise ApiError(422, Code.INVALID_PARAMS, "an array uses an unsupported .npy version; "
+                           "save the parameters with numpy.savez")
         shape, _, dtype = getattr(fmt, _NPY_HEADER_READERS[version])(member)
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     except (ValueError, TypeError, SyntaxError, EOFError, OverflowError):
@@ -142,8 +144,7 @@ def _check_npy_header(member: IO[bytes], info: zipfile.ZipInfo) -> None:
     if nbytes > info.file_size:
         raise ApiError(
             422, Code.INVALID_PARAMS,
-            f"array {info.filename.removesuffix('.npy')!r} declares more data than its file holds; "
-            "the file is corrupt or forged",
+            "an array declares more data than its file holds; the file is corrupt or forged",
         )
 
 

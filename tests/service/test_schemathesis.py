@@ -14,7 +14,7 @@ the hostile-file tests check those answers one by one.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,23 +56,28 @@ MAX_EXAMPLES = 25
 CONTENT_CHECKED = {"POST /predict", "POST /datasets", "PUT /params", "POST /train"}
 
 
+def check_operation(strategy: st.SearchStrategy, token: str, excluded: list) -> Callable[[], None]:
+    """One hypothesis run over ``strategy``'s requests, each sent and validated."""
+
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
+
+    return check
+
+
 def test_the_api_keeps_its_openapi_promises(api_schema: schemathesis.BaseSchema) -> None:
     failures, tested = [], []
     for result in api_schema.get_all_operations():
         operation = result.ok()
-        token = PREDICT if operation.path == "/predict" else ADMIN
-        excluded = [positive_data_acceptance] if operation.label in CONTENT_CHECKED else []
         strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
                              operation.as_strategy(GenerationMode.NEGATIVE))
-
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=strategy)
-        def check(case: schemathesis.Case, token: str = token, excluded: list = excluded) -> None:
-            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
-
+        token = PREDICT if operation.path == "/predict" else ADMIN
+        excluded = [positive_data_acceptance] if operation.label in CONTENT_CHECKED else []
         try:
-            check()
+            check_operation(strategy, token, excluded)()
         except Exception as e:  # noqa: BLE001  # schemathesis' failure groups: all reported together
             failures.append(f"{operation.label}: {e}")
         tested.append(operation.label)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -37,3 +38,32 @@ def test_preparation_cleans_up_recovers_and_queues_the_first_job(settings: Setti
 def test_children_get_their_blas_thread_count() -> None:
     env = child_env(3)
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "3"
+
+
+def test_a_port_in_use_stops_the_service_with_a_message(tmp_path) -> None:
+    import socket
+    import subprocess
+
+    from .realserver import ROOT, Server, free_port, seed_models
+
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        server = Server(tmp_path / "data", tmp_path / "server.log", port=port)
+        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=server.env,
+                                stderr=subprocess.PIPE, text=True)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+
+    # nor may a second service share the port of a first one (SO_REUSEPORT would allow it)
+    seed_models(tmp_path / "data")
+    with Server(tmp_path / "data", tmp_path / "first.log", port=port) as first:
+        second = Server(tmp_path / "other", tmp_path / "second.log", port=port)
+        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=second.env,
+                                stderr=subprocess.PIPE, text=True)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in err
+        with first.client() as c:
+            assert c.get("/health/ready").status_code == 200
