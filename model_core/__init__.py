@@ -18,7 +18,7 @@ from .errors import (
     TrainingCancelled,
     TrainingDivergedError,
 )
-from .data import ImageTooLargeError, dataset_sha256, image_to_vector, images_to_matrix, load_dataset
+from .data import ImageTooLargeError, ImageTooSmallError, dataset_sha256, image_to_vector, images_to_matrix, load_dataset
 from .forward import forward, predict, predict_proba
 from .initializers import initialize_parameters
 from .losses import compute_cost
@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ImageTooLargeError",
+    "ImageTooSmallError",
     "ModelCoreError",
     "NotAnImageError",
     "ParameterFileError",

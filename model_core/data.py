@@ -28,6 +28,7 @@ from .images import (  # noqa: F401  (re-exported: model_core.data is where call
     N_FEATURES,
     ImageSource,
     ImageTooLargeError,
+    ImageTooSmallError,
     _check_limit,
     _stack_columns,
     _stream_to_vector,

@@ -57,6 +57,10 @@ _DECODE_ERRORS = (
 ImageSource: TypeAlias = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
 
+class ImageTooSmallError(DataError):
+    """The image has fewer than ``min_side`` pixels on a side (too little to classify)."""
+
+
 class ImageTooLargeError(DataError):
     """An image's pixel count (from its header) is above the allowed maximum."""
 
@@ -65,7 +69,7 @@ class ImageTooLargeError(DataError):
 
 
 def image_to_vector(
-    source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_side: int = 1
 ) -> np.ndarray:
     """Any image Pillow reads -> the course's (12288,) uint8 vector.
 
@@ -82,12 +86,14 @@ def image_to_vector(
     photo about 2x faster.
 
     Raises ImageTooLargeError if width*height from the header exceeds ``max_pixels``
-    (None: only Pillow's own decompression-bomb limit applies), DataError if the data
-    is empty, not an image, truncated or corrupt.
+    (None: only Pillow's own decompression-bomb limit applies), ImageTooSmallError if
+    its width or height is below ``min_side`` (default 1: any size), NotAnImageError if
+    the data is empty or no image, DataError if it is truncated or corrupt.
     """
     _check_limit("max_pixels", max_pixels, allow_none=True)
+    _check_limit("min_side", min_side)
     with _opened(source) as (stream, name):
-        return _stream_to_vector(stream, name, max_pixels)
+        return _stream_to_vector(stream, name, max_pixels, min_side)
 
 
 def images_to_matrix(
@@ -99,7 +105,9 @@ def images_to_matrix(
     return _stack_columns(vectors, len(items))
 
 
-def _stream_to_vector(stream: IO[bytes], name: str, max_pixels: int | None) -> np.ndarray:
+def _stream_to_vector(
+    stream: IO[bytes], name: str, max_pixels: int | None, min_side: int = 1
+) -> np.ndarray:
     """Seekable stream of an encoded image -> (12288,) uint8."""
     if _stream_length(stream) == 0:
         raise NotAnImageError(f"{name}: empty file (0 bytes), not an image")
@@ -110,7 +118,7 @@ def _stream_to_vector(stream: IO[bytes], name: str, max_pixels: int | None) -> n
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream) as img:
-                _check_pixels(img.size, name, max_pixels)
+                _check_pixels(img.size, name, max_pixels, min_side)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
                 img.load()  # decode now, inside the try, so truncation is reported here
                 _apply_exif_orientation(img)
@@ -128,8 +136,13 @@ def _stream_to_vector(stream: IO[bytes], name: str, max_pixels: int | None) -> n
     return pixels.reshape(N_FEATURES)
 
 
-def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None) -> None:
+def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None, min_side: int = 1) -> None:
     width, height = size
+    if min(width, height) < min_side:
+        raise ImageTooSmallError(
+            f"{name}: image is {width}x{height} pixels, below the minimum of {min_side} "
+            f"pixels a side (min_side)"
+        )
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
             f"{name}: image is {width}x{height} = {width * height} pixels, "

@@ -11,10 +11,10 @@ import numpy as np
 import orjson
 
 from model_core import DataError, NotAnImageError
-from model_core.data import N_FEATURES, ImageTooLargeError, image_to_vector
+from model_core.data import N_FEATURES, ImageTooLargeError, ImageTooSmallError, image_to_vector
 
 from .errors import ApiError, Code
-from .limits import check_batch, image_too_large
+from .limits import check_batch, image_too_large, image_too_small
 from .multipart import Part
 from .uploads import FILE_FIELD, missing_file
 
@@ -26,7 +26,9 @@ INSTANCES_HELP = (
 
 
 # -- images
-def images_to_columns(parts: list[Part], max_pixels: int, max_batch: int) -> tuple[np.ndarray, list[str | None]]:
+def images_to_columns(
+    parts: list[Part], max_pixels: int, max_batch: int, min_side: int = 1
+) -> tuple[np.ndarray, list[str | None]]:
     """The ``file`` parts decoded: X (12288, m) uint8 and their filenames."""
     files = [p for p in parts if p.name == FILE_FIELD]
     if not files:
@@ -35,9 +37,11 @@ def images_to_columns(parts: list[Part], max_pixels: int, max_batch: int) -> tup
     X = np.empty((N_FEATURES, len(files)), dtype=np.uint8)
     for j, part in enumerate(files):
         try:
-            X[:, j] = image_to_vector(part.data, max_pixels=max_pixels)  # (12288,)
+            X[:, j] = image_to_vector(part.data, max_pixels=max_pixels, min_side=min_side)  # (12288,)
         except ImageTooLargeError:
             raise image_too_large(j, max_pixels) from None
+        except ImageTooSmallError:
+            raise image_too_small(j, min_side) from None
         except DataError as e:
             raise _image_error(j, e) from None
     return X, [p.filename for p in files]

@@ -79,6 +79,17 @@ def image_too_large(index: int, limit: int) -> ApiError:
     )
 
 
+def image_too_small(index: int, limit: int) -> ApiError:
+    return ApiError(
+        422,
+        Code.IMAGE_TOO_SMALL,
+        f"file #{index} is smaller than {limit} pixels on a side "
+        f"({env_name('min_image_side')}); send a real picture",
+        limit=limit,
+        index=index,
+    )
+
+
 def queue_full(limit: int) -> ApiError:
     return ApiError(
         429,

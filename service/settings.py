@@ -1,6 +1,6 @@
 """Every setting of the service: one class, read from ``CATSVC_*`` environment variables.
 
-service/README_SETTINGS.md documents each one; keep the two in step.
+README.md ("Settings") documents each one; keep the two in step.
 """
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # -- limits (each is named in the 413 / 422 / 429 that enforces it)
     max_upload_bytes: int = Field(16 * MiB, ge=1024)  # a /predict or PUT /params body
     max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)  # width * height of one image
+    # a smaller picture holds nothing to classify (a 1x1 "image" is a probe, not a photo)
+    min_image_side: int = Field(8, ge=1, le=64)
     max_batch: int = Field(256, ge=1)  # images or instances in one /predict
     max_queued_jobs: int = Field(16, ge=1)
     max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload

@@ -103,7 +103,8 @@ async def predict(request: Request) -> Response:
             parts = parse_multipart(body, content_type)
         except MultipartError as e:
             raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
-        X, names = images_to_columns(parts, settings.max_image_pixels, settings.max_batch)
+        X, names = images_to_columns(parts, settings.max_image_pixels, settings.max_batch,
+                                     settings.min_image_side)
     proba = loaded.model.predict_proba(X)  # (m,)
     return json_response(
         {"version": loaded.version, "predictions": predictions(proba, names)},

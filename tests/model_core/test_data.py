@@ -764,3 +764,16 @@ def test_course_files(course_dir: Path) -> None:
     assert X_test.shape == (12288, 50) and X_test.dtype == np.uint8
     assert Y_test.shape == (1, 50) and int(Y_test.sum()) == 33
     assert dataset_sha256(X, Y) != dataset_sha256(X_test, Y_test)
+
+
+def test_min_side_refuses_tiny_images_and_names_the_limit() -> None:
+    from model_core.data import ImageTooSmallError
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(buf, "PNG")
+    assert image_to_vector(buf.getvalue()).reshape(64, 64, 3)[0, 0].tolist() == [10, 20, 30]  # default: any size
+    with pytest.raises(ImageTooSmallError, match="1x1 pixels, below the minimum of 8 pixels a side"):
+        image_to_vector(buf.getvalue(), min_side=8)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 300)).save(buf, "PNG")
+    assert image_to_vector(buf.getvalue(), min_side=8).shape == (12288,)

@@ -3,8 +3,8 @@ generated with hypothesis: each gets a 4xx with the expected code (never a 5xx),
 memory of every server process stays bounded (its peak RSS, VmHWM from /proc), and the
 active model and the lists of models and data sets are unchanged.
 
-One exception, on purpose: a 1x1 image is a valid image, and /predict promises any size
-(issue 3), so it gets a 200 there; it is still refused as a data set or a parameter file.
+A 1x1 image is refused too: below CATSVC_MIN_IMAGE_SIDE (8) pixels a side there is
+nothing to classify, and /predict says so (422 IMAGE_TOO_SMALL) rather than answer.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("truncated.jpg", PREDICT): (422, Code.INVALID_IMAGE),
     ("zero-bytes", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("zero-bytes", DATASETS): (422, Code.MISSING_FILE),
-    ("one-pixel.png", PREDICT): (200, ""),
+    ("one-pixel.png", PREDICT): (422, Code.IMAGE_TOO_SMALL),
     ("huge-declared.png", PREDICT): (413, Code.IMAGE_TOO_LARGE),
     ("pickled.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("lying-shape.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
@@ -142,7 +142,7 @@ def test_generated_hostile_files(client: httpx.Client, before: dict, case: tuple
     if r.status_code == 200:  # it was an image after all (a small declared PNG may decode)
         assert r.json()["version"] == before["ready"]["version"]
     else:
-        assert r.json()["code"] in (Code.IMAGE_TOO_LARGE, Code.NOT_AN_IMAGE, Code.INVALID_IMAGE)
+        assert r.json()["code"] in (Code.IMAGE_TOO_LARGE, Code.IMAGE_TOO_SMALL, Code.NOT_AN_IMAGE, Code.INVALID_IMAGE)
     for endpoint in (DATASETS, PARAMS):
         r = send(client, endpoint, "x", data)
         assert r.status_code in (413, 422), (kind, endpoint, r.text)

@@ -156,6 +156,16 @@ def test_a_decompression_bomb_is_413_naming_the_limit(
     assert body["limit"] == settings.max_image_pixels
 
 
+def test_a_tiny_image_is_422_naming_the_minimum(
+    client: TestClient, model_version: int, settings: Settings
+) -> None:
+    r = client.post("/predict", files=[("file", ("ok.png", image_bytes())), ("file", ("dot.png", image_bytes(size=(1, 1))))])
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == Code.IMAGE_TOO_SMALL and body["index"] == 1
+    assert "CATSVC_MIN_IMAGE_SIDE" in body["error"] and body["limit"] == settings.min_image_side == 8
+
+
 def test_no_file_part_is_422(client: TestClient, model_version: int) -> None:
     r = client.post("/predict", files={"image": ("a.png", image_bytes())})
     assert r.status_code == 422

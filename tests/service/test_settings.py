@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from model_core.data import DEFAULT_MAX_PIXELS
 from service.settings import Settings
 
-README = Path(__file__).resolve().parents[2] / "service" / "README_SETTINGS.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +51,13 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_setting_is_in_env_example() -> None:
-    text = (README.parents[1] / ".env.example").read_text()
+    text = (README.parent / ".env.example").read_text()
     listed = set(re.findall(r"^(?:# )?CATSVC_([A-Z_]+)=", text, flags=re.MULTILINE))
     assert listed == {name.upper() for name in Settings.model_fields}
 
 
 def test_env_example_as_given_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = (README.parents[1] / ".env.example").read_text()
+    text = (README.parent / ".env.example").read_text()
     for line in text.splitlines():
         if line.startswith("CATSVC_"):
             name, _, value = line.partition("=")
