@@ -152,6 +152,8 @@ def main() -> int:
     ap.add_argument("--token", default=os.environ.get("CATSVC_PREDICT_TOKEN", ""), help="prediction token, if any")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
     ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--cases", default="png,jpeg,json,batch,training",
+                    help="which rows to run (default: all of png,jpeg,json,batch,training)")
     ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -169,40 +171,48 @@ def main() -> int:
         print(f"model version {ready.get('version')} ({ready}); picture: {what}; {os.cpu_count()} cores; "
               f"wrk {args.duration:g} s per row", flush=True)
         levels = [int(c) for c in args.concurrency.split(",")]
+        wanted = set(args.cases.split(","))
         for name in ("png", "jpeg", "json"):
-            for c in levels:
+            for c in levels if name in wanted else []:
                 body, ctype, desc = cases[name]
                 r = run_wrk(f"{url}/predict", body, ctype, c, args.duration, args.token)
                 results.append({"case": desc, "concurrency": c, "per_request": 1, **r})
                 _row(results[-1])
-        body, ctype, desc = cases["batch64"]
-        r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
-        results.append({"case": desc, "concurrency": 8, "per_request": 64, **r})
-        _row(results[-1])
-        # the single PNG again while the trainer runs a long job (Adam, mini-batches)
-        job = httpx.post(f"{url}/train", json={"optimizer": "adam", "learning_rate": 0.001, "epochs": 100000,
-                                                "batch_size": 64, "activate": False},
-                         headers=headers, timeout=30)
-        job.raise_for_status()
-        job_url = url + job.headers["location"]
-        for _ in range(200):
-            if httpx.get(job_url, headers=headers, timeout=5).json()["status"] == "running":
-                break
-            time.sleep(0.1)
-        body, ctype, desc = cases["png"]
-        r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
-        state = httpx.get(job_url, headers=headers, timeout=5).json()["status"]
-        httpx.delete(job_url, headers=headers, timeout=10)
-        results.append({"case": desc + f" while a job trains ({state})", "concurrency": 8, "per_request": 1, **r})
-        _row(results[-1])
-        base = next(x for x in results if x["case"] == desc and x["concurrency"] == 8)
-        print(f"\nwhile training: {results[-1]['rps'] / base['rps']:.2f}x the idle rate")
+        if "batch" in wanted:
+            body, ctype, desc = cases["batch64"]
+            r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
+            results.append({"case": desc, "concurrency": 8, "per_request": 64, **r})
+            _row(results[-1])
+        if "training" in wanted:
+            _while_training(url, cases, headers, results, args)
         if args.json:
             print(json.dumps(results))
     finally:
         if server:
             server.stop()
     return 0
+
+
+def _while_training(url: str, cases: dict, headers: dict, results: list[dict], args: argparse.Namespace) -> None:
+    """The single PNG again while the trainer runs a long job (Adam, mini-batches)."""
+    job = httpx.post(f"{url}/train", json={"optimizer": "adam", "learning_rate": 0.001, "epochs": 100000,
+                                            "batch_size": 64, "activate": False},
+                     headers=headers, timeout=30)
+    job.raise_for_status()
+    job_url = url + job.headers["location"]
+    for _ in range(200):
+        if httpx.get(job_url, headers=headers, timeout=5).json()["status"] == "running":
+            break
+        time.sleep(0.1)
+    body, ctype, desc = cases["png"]
+    r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
+    state = httpx.get(job_url, headers=headers, timeout=5).json()["status"]
+    httpx.delete(job_url, headers=headers, timeout=10)
+    results.append({"case": desc + f" while a job trains ({state})", "concurrency": 8, "per_request": 1, **r})
+    _row(results[-1])
+    base = next((x for x in results if x["case"] == desc and x["concurrency"] == 8), None)
+    if base:
+        print(f"\nwhile training: {results[-1]['rps'] / base['rps']:.2f}x the idle rate")
 
 
 def _row(r: dict) -> None:

@@ -10,6 +10,7 @@ from model_core import __version__ as model_core_version
 
 from .auth import PREDICT_SCHEME, Tokens
 from .errors import install_error_handlers
+from .fastpath import PredictFastPath
 from .logs import setup_logging
 from .middleware import RequestMiddleware
 from .routers import datasets, health, models, params, predict, train
@@ -33,7 +34,8 @@ Health, docs and reads stay open.
 
 class App(FastAPI):
     """FastAPI with :class:`RequestMiddleware` outermost, so that it also sees the 500s
-    that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends."""
+    that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends, and
+    POST /predict dispatched straight to its endpoint (:mod:`service.fastpath`)."""
 
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -48,9 +50,9 @@ class App(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         s = self._settings
+        inner = PredictFastPath(super().build_middleware_stack(), self, "/predict", predict.predict)
         return RequestMiddleware(
-            super().build_middleware_stack(), body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes,
-            access_log=s.access_log,
+            inner, body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes, access_log=s.access_log,
         )
 
 

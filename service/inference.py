@@ -34,17 +34,17 @@ def images_to_columns(
     if not files:
         raise missing_file()
     check_batch(len(files), max_batch, "files")
-    X = np.empty((N_FEATURES, len(files)), dtype=np.uint8)
+    rows = np.empty((len(files), N_FEATURES), dtype=np.uint8)  # one image per row: contiguous writes
     for j, part in enumerate(files):
         try:
-            X[:, j] = image_to_vector(part.data, max_pixels=max_pixels, min_side=min_side)  # (12288,)
+            rows[j] = image_to_vector(part.data, max_pixels=max_pixels, min_side=min_side)  # (12288,)
         except ImageTooLargeError:
             raise image_too_large(j, max_pixels) from None
         except ImageTooSmallError:
             raise image_too_small(j, min_side) from None
         except DataError as e:
             raise _image_error(j, e) from None
-    return X, [p.filename for p in files]
+    return rows.T, [p.filename for p in files]  # X (12288, m)
 
 
 def _image_error(index: int, e: DataError) -> ApiError:
