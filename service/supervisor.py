@@ -149,6 +149,11 @@ class Supervisor:
                 log.error("the API process exited with code %s; stopping", self.api.returncode)
                 return self.api.returncode or 1
             if self.trainer.poll() is not None and time.monotonic() - last_start > RESTART_DELAY:
+                # a stop signal sent to the whole process group (kill -TERM -pgid) reaches the
+                # trainer too, and it may exit before our own handler has run: let it land
+                time.sleep(TICK)
+                if self._stopping:
+                    break
                 log.error("the trainer exited with code %s; restarting it", self.trainer.returncode)
                 self.trainer = self._start_trainer()
                 last_start = time.monotonic()
