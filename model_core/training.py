@@ -151,7 +151,13 @@ def _step_hooks(i: int, total: int, cost: float, config: TrainConfig,
         on_progress(i + 1, total, cost)
 
 
-def _train_dense(X, Y, config, parameters, on_progress, should_stop) -> list[list[float]]:
+Costs = list[list[float]]
+Params = dict[str, np.ndarray]
+
+
+def _train_dense(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: Params,
+                 on_progress: ProgressFn | None, should_stop: StopFn | None) -> Costs:
+    """Forward and backward on X itself: any optimizer, full batch or mini-batches."""
     dtype = parameters["W1"].dtype
     opt = make_optimizer(config.optimizer, config.learning_rate, config.beta,
                          config.beta1, config.beta2, config.epsilon)
@@ -212,7 +218,9 @@ def _flip(X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     return out.reshape(m, -1).T
 
 
-def _train_gram(X, Y, config, parameters, on_progress, should_stop) -> list[list[float]]:
+def _train_gram(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: Params,
+                on_progress: ProgressFn | None, should_stop: StopFn | None) -> Costs:
+    """Full-batch gd or momentum with the first layer through the Gram matrix (module doc)."""
     # The loop is written out with preallocated buffers and in-place operations: at
     # these sizes (n_l x m = 20 x 209 at most) numpy's per-call overhead, not arithmetic,
     # is the cost, so every call saved counts.
