@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import FORWARD, check_activation, sigmoid
+from .normalization import normalize
 
 
 class LayerCache(NamedTuple):
@@ -64,8 +65,6 @@ def predict_proba(
     model's normalization is applied first.
     """
     if input_norm is not None:
-        from .normalization import normalize
-
         X = normalize(X, input_norm, dtype=parameters["W1"].dtype)
     AL, _ = forward(X, parameters, hidden_activation)
     return AL

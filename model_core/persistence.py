@@ -94,10 +94,8 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({e})") from None
 
     raw_meta = arrays.pop(METADATA_KEY, None)
-    parameters = {k: v for k, v in arrays.items()}
-    layer_dims = check_parameters(parameters)
-    metadata = _read_metadata(raw_meta, layer_dims)
-    return _ordered(parameters), metadata
+    layer_dims = check_parameters(arrays)
+    return _ordered(arrays), _read_metadata(raw_meta, layer_dims)
 
 
 def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:

@@ -23,7 +23,7 @@ from .config import TrainConfig
 from .errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
 from .forward import forward
 from .initializers import initialize_parameters
-from .losses import compute_cost, l2_penalty
+from .losses import compute_cost, cost_from_logits, l2_penalty
 from .metrics import accuracy
 from .normalization import normalize
 from .optimizers import make_optimizer
@@ -251,7 +251,6 @@ def _train_gram(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: P
     dW = [None, None] + [grads[f"dW{l}"] for l in range(2, L + 1)]
     db = [None] + [grads[f"db{l}"] for l in range(1, L + 1)]
     ZL = Z[L]
-    softplus = np.empty_like(ZL)
     decay = 1.0 - lr * l2 / m
     costs: list[list[float]] = []
     total = config.iterations
@@ -269,9 +268,7 @@ def _train_gram(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: P
             Z[l] += b[l]
             A.append(g(Z[l]) if l < L else None)
         AL = sigmoid(ZL)  # (1, m)
-        # the cost from the logits: log(1 + e^z) - y z, exact even where AL rounds to 0 or 1
-        np.logaddexp(0, ZL, out=softplus)
-        cost = (float(softplus.sum()) - float(np.dot(Yd[0], ZL[0]))) / m
+        cost = cost_from_logits(ZL, Yd)  # exact even where AL rounds to 0 or 1
         if l2:
             # ||W1||^2 = a^2 ||W1_0||^2 + 2a <C, W1_0 Xn> + <C, C G>
             sq = a * a * sq_W1_0 + 2 * a * float(np.vdot(C, P0)) + float(np.vdot(C, CG))

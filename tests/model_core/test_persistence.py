@@ -21,6 +21,7 @@ from model_core import (
     train,
 )
 from model_core.persistence import METADATA_KEY
+from model_core.training import predict_labels
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_round_trip_keeps_arrays_dtypes_and_metadata(tmp_path: Path) -> None:
     assert meta2["data_sha256"] == "ab" * 32 and meta2["created_at"].endswith("+00:00")
     assert TrainConfig.from_dict(meta2["config"]) == config
     # the model predicts with its own normalization
-    expected = train.__globals__["predict_labels"](X, parameters, config)
+    expected = predict_labels(X, parameters, config)
     assert ((Model(loaded, meta2).predict_proba(X) > 0.5).astype(int) == expected[0]).all()
 
 
