@@ -17,10 +17,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import h5py
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, describe_dtype
+from .h5file import open_course_h5
 from .images import (  # noqa: F401  (re-exported: model_core.data is where callers look)
     DEFAULT_MAX_PIXELS,
     IMAGE_SHAPE,
@@ -84,7 +84,9 @@ def load_dataset(
     else:
         kind = _sniff(p)
         if kind == "h5":
-            X, Y = _load_h5(p, max_bytes)
+            x, y = open_course_h5(p, str(p), max_bytes)
+            X = _images_to_columns(x, f"{p}: the images (*_x)")
+            Y = _labels(y, X.shape[1], f"{p}: the labels (*_y)")
         elif kind == "zip":
             X, Y = _load_zip(
                 p, max_bytes=max_bytes, max_members=max_members, max_pixels=max_pixels
@@ -161,73 +163,40 @@ def _as_uint8(a: np.ndarray, name: str) -> np.ndarray:
     """Whole pixel values 0..255 of any int/float dtype -> uint8; anything else is refused."""
     if a.dtype == np.uint8:
         return a
-    if a.dtype.kind not in "iuf":
-        raise DataError(
-            f"{name}: pixels have dtype {a.dtype}; expected uint8 or integer values 0..255"
-        )
+    if a.dtype.kind not in "iuf" or a.dtype.fields is not None:
+        raise DataError(f"{name}: pixels are {describe_dtype(a.dtype)}; expected uint8 or integer values 0..255")
     if a.size == 0:
         return a.astype(np.uint8)
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise DataError(f"{name}: pixels contain NaN or infinity; expected values 0..255")
-    low, high = a.min(), a.max()
-    if low < 0 or high > 255:
-        raise DataError(f"{name}: pixel values span {low}..{high}; expected 0..255")
+    # The values themselves are never quoted: they are the uploader's data.
+    if a.min() < 0 or a.max() > 255:
+        raise DataError(f"{name}: pixel values outside 0..255; expected whole values 0..255")
     if a.dtype.kind == "f" and not (a == np.floor(a)).all():
         # Casting would silently floor e.g. images already divided by 255 to zeros.
-        raise DataError(
-            f"{name}: pixels are non-integer floats ({low}..{high}); expected whole values 0..255"
-        )
+        raise DataError(f"{name}: pixels are non-integer floats; expected whole values 0..255 (not scaled by 1/255)")
     return a.astype(np.uint8)
 
 
 def _labels(y: np.ndarray, m: int, name: str) -> np.ndarray:
     """m labels shaped (m,), (1, m) or (m, 1), each 0 or 1 -> (1, m) int64."""
     y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise DataError(f"{name}: labels have dtype {y.dtype}; expected integers 0/1")
+    if y.dtype.kind not in "biuf" or y.dtype.fields is not None:
+        raise DataError(f"{name}: labels are {describe_dtype(y.dtype)}; expected integers 0/1")
     if y.size != m or y.ndim > 2 or (y.ndim == 2 and 1 not in y.shape):
         raise DataError(
             f"{name}: labels have shape {y.shape}; expected {m} labels, (m,) or (1, m)"
         )
-    bad = ~np.isin(y, (0, 1))
+    bad = ~np.isin(y.reshape(m), (0, 1))
     if bad.any():
-        found = np.unique(y[bad])[:5].tolist()
-        raise DataError(f"{name}: labels must be 0 (non-cat) or 1 (cat); found {found}")
+        # where, never what: a label's value is the uploader's data (once, a channel that
+        # leaked server files read through HDF5 external storage)
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{name}: labels must be 0 (non-cat) or 1 (cat); {int(bad.sum())} of {m} are not, "
+            f"the first at index {first}"
+        )
     return y.reshape(1, m).astype(np.int64)
-
-
-# h5 ------------------------------------------------------------------------------------
-
-
-def _load_h5(p: Path, max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Course layout: a ``<prefix>_x`` (m, 64, 64, 3) and ``<prefix>_y`` (m,) pair."""
-    try:
-        with h5py.File(p, "r") as f:
-            prefix = _h5_prefix(f, str(p))
-            x_set, y_set = f[f"{prefix}_x"], f[f"{prefix}_y"]
-            # Declared shapes are authoritative in HDF5, so this bounds a compressed bomb.
-            size = x_set.size * x_set.dtype.itemsize + y_set.size * y_set.dtype.itemsize
-            if size > max_bytes:
-                raise DataError(
-                    f"{p}: datasets hold {size} bytes, above the limit max_bytes={max_bytes}"
-                )
-            x, y = x_set[()], y_set[()]
-    except DataError:
-        raise
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise DataError(f"{p}: unreadable HDF5 file ({exc})") from exc
-    X = _images_to_columns(x, f"{p}:{prefix}_x")
-    return X, _labels(y, X.shape[1], f"{p}:{prefix}_y")
-
-
-def _h5_prefix(f: h5py.File, name: str) -> str:
-    """The one ``prefix`` with datasets ``prefix_x`` and ``prefix_y`` (e.g. 'train_set')."""
-    keys = sorted(k for k in f.keys() if isinstance(f[k], h5py.Dataset))
-    prefixes = [k[:-2] for k in keys if k.endswith("_x") and f"{k[:-2]}_y" in keys]
-    if len(prefixes) != 1:
-        problem = "no" if not prefixes else "more than one"
-        raise DataError(f"{name}: {problem} *_x/*_y dataset pair (datasets: {keys})")
-    return prefixes[0]
 
 
 # folder --------------------------------------------------------------------------------
@@ -274,6 +243,7 @@ class _ByteBudget:
     left: int
     limit: int
     archive: str
+    numbers: dict[int, int]  # id(ZipInfo) -> its member number, for messages
 
     def read(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         with zf.open(info) as member:
@@ -281,7 +251,7 @@ class _ByteBudget:
         if len(data) > self.left:
             raise DataError(
                 f"{self.archive}: uncompressed contents exceed the limit max_bytes={self.limit} "
-                f"(while reading {info.filename!r}); possible zip bomb"
+                f"(while reading member #{self.numbers.get(id(info))}); possible zip bomb"
             )
         self.left -= len(data)
         return data
@@ -295,7 +265,8 @@ def _load_zip(
     try:
         with zipfile.ZipFile(p) as zf:
             members = _checked_members(zf, archive, max_bytes=max_bytes, max_members=max_members)
-            budget = _ByteBudget(max_bytes, max_bytes, archive)
+            numbers = {id(info): number for number, info in enumerate(zf.infolist())}
+            budget = _ByteBudget(max_bytes, max_bytes, archive, numbers)
             files = [(path, info) for path, info in members if not info.is_dir()]
             if files and all(path.suffix == ".npy" for path, _ in files):
                 return _load_npz(zf, files, budget, archive)
@@ -303,7 +274,8 @@ def _load_zip(
     except DataError:
         raise
     except _ZIP_ERRORS as exc:
-        raise DataError(f"{archive}: corrupt or unsupported zip ({exc})") from exc
+        # zipfile's messages quote member names: the kind of failure is enough
+        raise DataError(f"{archive}: corrupt or unsupported zip ({type(exc).__name__})") from exc
 
 
 def _checked_members(
@@ -315,7 +287,7 @@ def _checked_members(
         raise DataError(
             f"{archive}: {len(infos)} zip entries, above the limit max_members={max_members}"
         )
-    members = [(_member_path(info.filename, archive), info) for info in infos]
+    members = [(_member_path(info.filename, number, archive), info) for number, info in enumerate(infos)]
     declared = sum(info.file_size for info in infos)
     if declared > max_bytes:
         raise DataError(
@@ -325,13 +297,13 @@ def _checked_members(
     return members
 
 
-def _member_path(filename: str, archive: str) -> PurePosixPath:
+def _member_path(filename: str, number: int, archive: str) -> PurePosixPath:
     """A member's relative path; absolute or '..' paths are refused even though nothing
     is extracted, as no honest data set contains them."""
     normalized = filename.replace("\\", "/")
     path = PurePosixPath(normalized)
     if normalized.startswith("/") or re.match(r"[A-Za-z]:", normalized) or ".." in path.parts:
-        raise DataError(f"{archive}: unsafe path {filename!r} in zip (absolute or with '..')")
+        raise DataError(f"{archive}: member #{number} has an unsafe path (absolute or with '..')")
     return path
 
 
@@ -348,8 +320,8 @@ def _load_npz(
         if str(path.with_suffix("")) in ("X", "Y")
     }
     if arrays.keys() != {"X", "Y"}:
-        found = sorted(str(path.with_suffix("")) for path, _ in files)
-        raise DataError(f"{archive}: npz must hold arrays 'X' and 'Y'; found {found}")
+        missing = " and ".join(repr(k) for k in ("X", "Y") if k not in arrays)
+        raise DataError(f"{archive}: npz must hold arrays 'X' and 'Y'; {missing} missing among its {len(files)} arrays")
     X = _images_to_columns(arrays["X"], f"{archive}:X")
     return X, _labels(arrays["Y"], X.shape[1], f"{archive}:Y")
 
@@ -359,12 +331,11 @@ def _npy(data: bytes, name: str) -> np.ndarray:
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        # allow_pickle=False makes NumPy refuse object (pickled) arrays with a ValueError.
-        raise DataError(
-            f"{name}: not a plain array (pickled object arrays are refused): {exc}"
-        ) from exc
+        # allow_pickle=False makes NumPy refuse object (pickled) arrays with a ValueError;
+        # its message quotes the file's header, so it is not passed on
+        raise DataError(f"{name}: not a plain array (pickled object arrays are refused)") from exc
     except (OSError, EOFError, TypeError, SyntaxError) as exc:
-        raise DataError(f"{name}: corrupt .npy data ({exc})") from exc
+        raise DataError(f"{name}: corrupt .npy data ({type(exc).__name__})") from exc
     if not isinstance(array, np.ndarray):
         raise DataError(f"{name}: not an array")
     return array
@@ -390,7 +361,7 @@ def _load_zip_folder(
         raise DataError(f"{archive}: no images in cat/ or non-cat/")
 
     def vector(info: zipfile.ZipInfo) -> np.ndarray:
-        name = f"{archive}:{info.filename}"
+        name = f"{archive}: member #{budget.numbers.get(id(info))}"
         return _stream_to_vector(io.BytesIO(budget.read(zf, info)), name, max_pixels)
 
     X = _stack_columns((vector(info) for _, _, info in items), len(items))
@@ -407,10 +378,11 @@ def _zip_root(paths: list[PurePosixPath], archive: str) -> PurePosixPath:
         if len(folder.parts) <= 1 and all(folder / sub in folders for sub in _LABEL_DIRS)
     )
     if len(roots) != 1:
-        top = sorted({path.parts[0] for path in paths if path.parts})[:10]
+        found = "more than one folder holds them" if roots else (
+            f"none among its {len({path.parts[0] for path in paths if path.parts})} top-level entries")
         raise DataError(
             f"{archive}: expected cat/ and non-cat/ folders at the top of the zip or inside "
-            f"one top-level folder; top-level entries: {top}"
+            f"one top-level folder; {found}"
         )
     return roots[0]
 

@@ -1,6 +1,8 @@
 """Exceptions of model_core. All are ValueErrors whose message names the bad value."""
 from __future__ import annotations
 
+import numpy as np
+
 
 class ModelCoreError(ValueError):
     """Base class: a value given to model_core is wrong; the message says which and why."""
@@ -39,3 +41,12 @@ class TrainingDivergedError(ModelCoreError):
 
 class TrainingCancelled(Exception):
     """Raised by train() when its ``should_stop`` callback asked it to stop."""
+
+
+def describe_dtype(dtype: np.dtype) -> str:
+    """What kind of values a dtype holds, in words, without its field names (uploader content)."""
+    if dtype.fields is not None:
+        return "records (a compound type)"
+    kinds = {"b": "booleans", "i": "integers", "u": "unsigned integers", "f": "floats", "c": "complex numbers",
+             "S": "byte strings", "U": "strings", "O": "objects", "V": "raw bytes", "M": "dates", "m": "durations"}
+    return kinds.get(dtype.kind, "values of an unsupported type")

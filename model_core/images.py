@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, BinaryIO, TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ConfigError, DataError, NotAnImageError
 
@@ -118,21 +119,29 @@ def _stream_to_vector(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream) as img:
+                if isinstance(img, ImageFile.StubImageFile):
+                    # Pillow recognises HDF5, GRIB, BUFR... but has no decoder for them
+                    raise NotAnImageError(f"{name}: a {img.format} file, which Pillow cannot decode")
                 _check_pixels(img.size, name, max_pixels, min_side)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
                 img.load()  # decode now, inside the try, so truncation is reported here
                 _apply_exif_orientation(img)
                 pixels = _to_rgb64(img, name)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # only the pixel count of Pillow's message is passed on, never its text
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{declared.group(1)} pixels, " if declared else ""
         raise ImageTooLargeError(
-            f"{name}: too large for Pillow's decompression-bomb guard: {exc}"
+            f"{name}: image of {size}more than Pillow's decompression-bomb guard allows "
+            f"({Image.MAX_IMAGE_PIXELS} pixels)"
         ) from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{name}: not an image Pillow can read") from exc
     except DataError:
         raise
     except _DECODE_ERRORS as exc:
-        raise DataError(f"{name}: truncated or corrupt image ({exc})") from exc
+        # Pillow's messages can quote the file's own bytes (chunk names, tag values)
+        raise DataError(f"{name}: truncated or corrupt image") from exc
     return pixels.reshape(N_FEATURES)
 
 
@@ -171,7 +180,7 @@ def _to_rgb64(img: Image.Image, name: str) -> np.ndarray:
     try:
         rgb = img if img.mode == "RGB" else img.convert("RGB")
     except ValueError as exc:
-        raise DataError(f"{name}: unsupported image mode {img.mode!r} ({exc})") from exc
+        raise DataError(f"{name}: unsupported image mode {img.mode!r}") from exc
     return np.asarray(_resized(rgb))
 
 

@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 
 from .activations import check_activation
-from .errors import ParameterFileError
+from .errors import ConfigError, ParameterFileError, describe_dtype
 from .normalization import check_input_norm
 
 METADATA_KEY = "__metadata__"
@@ -89,9 +89,10 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
     except ValueError as e:
         if "pickle" in str(e):
             raise ParameterFileError("the file holds a pickled (object) array; refusing to load it") from None
-        raise ParameterFileError(f"not a valid .npz parameter file ({e})") from None
+        # numpy's and zipfile's messages quote the file's header and member names
+        raise ParameterFileError("not a valid .npz parameter file (an array's header is malformed)") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({e})") from None
+        raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({type(e).__name__})") from None
 
     raw_meta = arrays.pop(METADATA_KEY, None)
     layer_dims = check_parameters(arrays)
@@ -100,9 +101,10 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
 
 def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:
     """Validate W1..WL, b1..bL; return the layer_dims they imply."""
-    extra = sorted(k for k in parameters if not _KEY.match(k))
+    extra = [k for k in parameters if not _KEY.match(k)]
     if extra:
-        raise ParameterFileError(f"unexpected array(s) {', '.join(extra)}; expected only W1..WL and b1..bL")
+        # counted, not named: an array's name is the uploader's content
+        raise ParameterFileError(f"{len(extra)} unexpected array(s); expected only W1..WL and b1..bL")
     layers = sorted({int(_KEY.match(k).group(2)) for k in parameters})  # type: ignore[union-attr]
     if not layers:
         raise ParameterFileError("no parameters found: expected arrays W1..WL and b1..bL")
@@ -113,7 +115,7 @@ def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:
     for key, P in parameters.items():
         P = np.asarray(P)
         if P.dtype.kind != "f":
-            raise ParameterFileError(f"{key} must hold floats; got dtype {P.dtype}")
+            raise ParameterFileError(f"{key} must hold floats; it holds {describe_dtype(P.dtype)}")
         if P.ndim != 2:
             raise ParameterFileError(f"{key} must be 2-dimensional; got shape {P.shape}")
     dims = [parameters["W1"].shape[1]] + [parameters[f"W{l}"].shape[0] for l in range(1, L + 1)]
@@ -150,8 +152,8 @@ def _read_metadata(raw: np.ndarray | None, layer_dims: list[int]) -> dict[str, A
     if not isinstance(meta, dict):
         raise ParameterFileError(f"{METADATA_KEY} must be a JSON object")
     declared = meta.get("layer_dims", layer_dims)
-    if list(declared) != layer_dims:
-        raise ParameterFileError(f"metadata says layer_dims {declared} but the arrays have {layer_dims}")
+    if not isinstance(declared, list) or declared != layer_dims:
+        raise ParameterFileError(f"the metadata's layer_dims do not match the arrays, which have {layer_dims}")
     meta["layer_dims"] = layer_dims
     meta.setdefault("hidden_activation", "relu")
     meta.setdefault("output_activation", "sigmoid")
@@ -159,8 +161,8 @@ def _read_metadata(raw: np.ndarray | None, layer_dims: list[int]) -> dict[str, A
     try:
         check_activation(meta["hidden_activation"])
         check_input_norm(meta["input_norm"])
-    except ValueError as e:
-        raise ParameterFileError(f"metadata: {e}") from None
+    except ConfigError as e:
+        raise ParameterFileError(f"metadata: {e.reason}") from None
     return meta
 
 

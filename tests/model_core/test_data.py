@@ -511,11 +511,11 @@ def test_bad_h5(tmp_path: Path) -> None:
     x, y = course_like(3)
     with h5py.File(tmp_path / "nopair.h5", "w") as f:
         f["images"] = x
-    with pytest.raises(DataError, match=r"no \*_x/\*_y.*images"):
+    with pytest.raises(DataError, match=r"no \*_x/\*_y.*1 dataset\(s\)"):
         load_dataset(tmp_path / "nopair.h5")
     with pytest.raises(DataError, match=r"\(3, 64, 64\)"):
         load_dataset(write_h5(tmp_path / "shape.h5", "train_set", x[..., 0], y))
-    with pytest.raises(DataError, match=r"0 \(non-cat\) or 1 \(cat\).*\[2\]"):
+    with pytest.raises(DataError, match=r"0 \(non-cat\) or 1 \(cat\); 1 of 3 are not, the first at index 1"):
         load_dataset(write_h5(tmp_path / "labels.h5", "train_set", x, np.array([0, 2, 1])))
     with pytest.raises(DataError, match="expected 3 labels"):
         load_dataset(write_h5(tmp_path / "count.h5", "train_set", x, np.array([0, 1])))
@@ -556,15 +556,15 @@ def test_npz_detected_by_content(tmp_path: Path) -> None:
         ({"X": np.full((12288, 2), 0.5), "Y": [0, 1]}, "non-integer"),
         ({"X": np.full((12288, 2), 300.0), "Y": [0, 1]}, r"0\.\.255"),
         ({"X": np.full((12288, 2), np.nan), "Y": [0, 1]}, "NaN"),
-        ({"X": np.full((12288, 2), -1, np.int16), "Y": [0, 1]}, r"-1\.\.-1"),
-        ({"X": np.ones((12288, 2), bool), "Y": [0, 1]}, "dtype bool"),
-        ({"X": np.zeros((12288, 3), np.uint8), "Y": [0, 1, 2]}, r"found \[2\]"),
-        ({"X": np.zeros((12288, 2), np.uint8), "Y": [0.5, 1]}, r"found \[0\.5\]"),
+        ({"X": np.full((12288, 2), -1, np.int16), "Y": [0, 1]}, r"outside 0\.\.255"),
+        ({"X": np.ones((12288, 2), bool), "Y": [0, 1]}, "pixels are booleans"),
+        ({"X": np.zeros((12288, 3), np.uint8), "Y": [0, 1, 2]}, r"1 of 3 are not, the first at index 2"),
+        ({"X": np.zeros((12288, 2), np.uint8), "Y": [0.5, 1]}, r"1 of 2 are not, the first at index 0"),
         ({"X": np.zeros((12288, 3), np.uint8), "Y": [0, 1]}, "expected 3 labels"),
         ({"X": np.zeros((12288, 0), np.uint8), "Y": np.zeros(0)}, "no examples"),
-        ({"X": np.zeros((12288, 1), np.uint8)}, r"'X' and 'Y'; found \['X'\]"),
+        ({"X": np.zeros((12288, 1), np.uint8)}, r"'X' and 'Y'; 'Y' missing"),
         ({"X": np.array([{"a": 1}], dtype=object), "Y": [0]}, "pickle"),
-        ({"X": np.zeros((12288, 1), np.uint8), "Y": np.array(["1"])}, "dtype <U1"),
+        ({"X": np.zeros((12288, 1), np.uint8), "Y": np.array(["1"])}, "labels are strings"),
     ],
     ids=["m-by-12288", "1-D", "4-channels", "scaled-floats", "floats>255", "nan",
          "negative", "bool", "label-2", "label-0.5", "label-count", "empty", "no-Y",
@@ -712,7 +712,7 @@ def test_bad_zips(tmp_path: Path) -> None:
     path = single_image_zip(tmp_path / "text.zip", ["cat/a.png", "non-cat/b.png"])
     with zipfile.ZipFile(path, "a") as zf:
         zf.writestr("cat/notes.txt", "hello")
-    with pytest.raises(DataError, match=r"text\.zip:cat/notes\.txt: not an image"):
+    with pytest.raises(DataError, match=r"text\.zip: member #2: not an image"):
         load_dataset(path)
     (tmp_path / "broken.zip").write_bytes(path.read_bytes()[:200])
     with pytest.raises(DataError, match="zip"):

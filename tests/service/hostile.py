@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zipfile
 import zlib
 
+import h5py
 import numpy as np
 from numpy.lib import format as npy_format
 
@@ -94,6 +96,39 @@ def zip_with_parent_paths() -> bytes:
                    "../../etc/evil.png": image_bytes(seed=2), "cat/../../escape.png": image_bytes(seed=3)})
 
 
+MARKER = "<script>alert(1)</script>"  # a name or value no error message may quote
+
+
+def zip_with_hostile_names() -> bytes:
+    """A cat/non-cat zip whose member names are markup, one of them not an image."""
+    return zip_of({"cat/a.png": image_bytes(), f"non-cat/{MARKER}.png": b"not an image " + MARKER.encode()})
+
+
+def npz_with_hostile_names() -> bytes:
+    """An npz whose extra array is named with markup (a parameter file or a data set)."""
+    buf = io.BytesIO()
+    np.savez(buf, W1=np.zeros((1, 12288)), b1=np.zeros((1, 1)), **{MARKER: np.zeros(1)})
+    return buf.getvalue()
+
+
+def npz_with_hostile_metadata() -> bytes:
+    """A parameter file whose metadata names an activation with markup."""
+    buf = io.BytesIO()
+    meta = json.dumps({"hidden_activation": MARKER, "input_norm": MARKER})
+    np.savez(buf, W1=np.zeros((1, 12288)), b1=np.zeros((1, 1)), __metadata__=np.array(meta))
+    return buf.getvalue()
+
+
+def h5_with_hostile_keys_and_labels() -> bytes:
+    """A course h5 whose labels are 8-byte strings of text read as integers."""
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f["train_set_x"] = np.zeros((4, 64, 64, 3), np.uint8)
+        f["train_set_y"] = np.frombuffer(b"SECRET-1SECRET-2SECRET-3SECRET-4", dtype="<i8")
+        f[f"{MARKER}_x"] = np.zeros(1)
+    return buf.getvalue()
+
+
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
     return data[: max(1, int(len(data) * keep))]
 
@@ -111,4 +146,8 @@ def hand_made() -> dict[str, bytes]:
         "zip-bomb.npz": dataset_bomb(1024),
         "params-bomb.npz": params_bomb(256),
         "parent-paths.zip": zip_with_parent_paths(),
+        "hostile-names.zip": zip_with_hostile_names(),
+        "hostile-names.npz": npz_with_hostile_names(),
+        "hostile-metadata.npz": npz_with_hostile_metadata(),
+        "hostile-keys.h5": h5_with_hostile_keys_and_labels(),
     }

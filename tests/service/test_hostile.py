@@ -9,10 +9,12 @@ nothing to classify, and /predict says so (422 IMAGE_TOO_SMALL) rather than answ
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ from service.errors import Code
 from service.synthetic import make_synthetic
 
 from .conftest import image_bytes, npz_bytes
-from .hostile import hand_made, png_declaring
+from .hostile import MARKER, hand_made, png_declaring
 from .realserver import Server, course_npz, rss_high_water_kb, seed_models
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -48,6 +50,10 @@ EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("params-bomb.npz", DATASETS): (413, Code.DATASET_TOO_LARGE),
     ("params-bomb.npz", PARAMS): (413, Code.PARAMS_TOO_LARGE),
     ("parent-paths.zip", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("hostile-names.zip", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("hostile-names.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("hostile-metadata.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("hostile-keys.h5", PREDICT): (415, Code.NOT_AN_IMAGE),
 }
 INVALID = {DATASETS: Code.INVALID_DATASET, PARAMS: Code.INVALID_PARAMS}
 HAND_MADE = hand_made()
@@ -82,9 +88,38 @@ def before(server: Server, client: httpx.Client) -> dict:
     }
 
 
+_TEXT_RUN = re.compile(rb"[\x20-\x7e]{8,}")
+
+
 def send(client: httpx.Client, endpoint: str, name: str, data: bytes) -> httpx.Response:
+    """The file as a multipart upload; an error answer must not quote the file's content."""
     method, path = endpoint.split()
-    return client.request(method, path, files={"file": (name, data)})
+    r = client.request(method, path, files={"file": (name, data)})
+    if r.status_code >= 400:
+        assert_no_echo(data, r)
+    return r
+
+
+def assert_no_echo(data: bytes, r: httpx.Response) -> None:
+    """No run of 8+ printable bytes of the upload (member names, keys, metadata, text)
+    appears in the error body, and neither do its 8-byte words read as integers (how a
+    label value leaks file content)."""
+    body = r.content
+    for run in _TEXT_RUN.findall(data):
+        assert run not in body, f"the error quotes the upload's bytes {run[:40]!r}: {r.text[:300]}"
+    assert MARKER.encode() not in body
+    for word in re.findall(rb"-?\d{10,}", body):  # an 8-byte word as an integer has 10+ digits
+        assert word not in _int64_words(data), f"the error quotes a value read from the upload: {r.text[:300]}"
+
+
+def _int64_words(data: bytes) -> set[bytes]:
+    usable = len(data) // 8 * 8
+    words = set()
+    for shift in range(8):  # every alignment, as a reader might have used any
+        chunk = data[shift:shift + (usable - 8 if shift else usable)]
+        chunk = chunk[: len(chunk) // 8 * 8]
+        words |= {str(v).encode() for v in np.frombuffer(chunk, dtype="<i8").tolist()}
+    return words
 
 
 @pytest.mark.parametrize("endpoint", [PREDICT, DATASETS, PARAMS])
