@@ -24,9 +24,17 @@ from collections.abc import Iterable, Iterator
 from typing import IO, BinaryIO, TypeAlias
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import ConfigError, DataError, NotAnImageError
+from .image_metadata import (
+    MAX_TEXT_BYTES,
+    ORIENTATION_TAG,
+    TRANSPOSE,
+    ImageMetadataError,
+    check_metadata,
+    exif_orientation,
+)
 
 IMAGE_SIDE = 64
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
@@ -118,6 +126,7 @@ def _stream_to_vector(
         # catch_warnings is process-global before Python 3.14: see the module notes.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            check_metadata(stream, name)  # what Pillow would copy while opening, bounded first
             with Image.open(stream) as img:
                 if isinstance(img, ImageFile.StubImageFile):
                     # Pillow recognises HDF5, GRIB, BUFR... but has no decoder for them
@@ -125,8 +134,7 @@ def _stream_to_vector(
                 _check_pixels(img.size, name, max_pixels, min_side)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
                 img.load()  # decode now, inside the try, so truncation is reported here
-                _apply_exif_orientation(img)
-                pixels = _to_rgb64(img, name)
+                pixels = _to_rgb64(_upright(img), name)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # only the pixel count of Pillow's message is passed on, never its text
         declared = re.search(r"\((\d+) pixels\)", str(exc))
@@ -139,6 +147,13 @@ def _stream_to_vector(
         raise NotAnImageError(f"{name}: not an image Pillow can read") from exc
     except DataError:
         raise
+    except ValueError as exc:
+        if "MAX_TEXT" not in str(exc):  # Pillow's PNG text bound (see model_core.image_metadata)
+            raise DataError(f"{name}: truncated or corrupt image") from exc
+        raise ImageMetadataError(
+            f"{name}: its text or ICC metadata inflates past the bound of {MAX_TEXT_BYTES} bytes; "
+            "strip the metadata and resend"
+        ) from exc
     except _DECODE_ERRORS as exc:
         # Pillow's messages can quote the file's own bytes (chunk names, tag values)
         raise DataError(f"{name}: truncated or corrupt image") from exc
@@ -159,13 +174,22 @@ def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None, min_
         )
 
 
-def _apply_exif_orientation(img: Image.Image) -> None:
-    """Rotate/flip ``img`` in place as its EXIF Orientation tag says."""
-    try:
-        ImageOps.exif_transpose(img, in_place=True)
-    except _DECODE_ERRORS:
-        # Unreadable EXIF metadata must not reject pixels that decoded fine.
-        pass
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` rotated/flipped as its EXIF Orientation tag says (itself if none).
+
+    The tag is read without Pillow's EXIF parser (see model_core.image_metadata): a TIFF's
+    own tags were read, bounded, when it opened; other formats carry raw EXIF bytes.
+    Unreadable metadata leaves pixels that decoded fine as they are.
+    """
+    tags = getattr(img, "tag_v2", None)
+    if tags is not None:
+        value = tags.get(ORIENTATION_TAG)
+        orientation = value if isinstance(value, int) else None
+    else:
+        raw = img.info.get("exif")
+        orientation = exif_orientation(raw) if isinstance(raw, bytes) else None
+    method = TRANSPOSE.get(orientation) if orientation is not None else None
+    return img if method is None else img.transpose(method)
 
 
 def _to_rgb64(img: Image.Image, name: str) -> np.ndarray:

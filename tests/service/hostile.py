@@ -11,6 +11,8 @@ import h5py
 import numpy as np
 from numpy.lib import format as npy_format
 
+from tests.metadata_bombs import BOMBS
+
 from .conftest import image_bytes
 
 
@@ -129,6 +131,11 @@ def h5_with_hostile_keys_and_labels() -> bytes:
     return buf.getvalue()
 
 
+def zip_with_a_bomb(bomb: bytes) -> bytes:
+    """A cat/non-cat data set zip, one of whose images is a metadata bomb."""
+    return zip_of({"cat/a.png": image_bytes(), "non-cat/b.png": bomb})
+
+
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
     return data[: max(1, int(len(data) * keep))]
 
@@ -150,4 +157,7 @@ def hand_made() -> dict[str, bytes]:
         "hostile-names.npz": npz_with_hostile_names(),
         "hostile-metadata.npz": npz_with_hostile_metadata(),
         "hostile-keys.h5": h5_with_hostile_keys_and_labels(),
+        **{name: make() for name, make in BOMBS.items()},
+        "exif-bomb-in.zip": zip_with_a_bomb(BOMBS["exif-bomb.png"]()),
+        "tag-bomb-in.zip": zip_with_a_bomb(BOMBS["tag-bomb.tiff"]()),
     }

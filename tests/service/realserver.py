@@ -6,6 +6,7 @@ import datetime as _dt
 import io
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -79,8 +80,12 @@ class Server:
     """``python -m service`` in its own process group (so that all its processes can be
     killed at once), its stdout and stderr in ``log``."""
 
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, *,
+                 address_space: int | None = None, **settings: Any) -> None:
+        """``address_space``: an RLIMIT_AS cap (bytes) on every process of the service, for
+        tests that send memory bombs: a regression then fails inside the cage."""
         self.data_dir, self.log = data_dir, log
+        self.address_space = address_space
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
         self.env.update(CATSVC_PORT=str(self.port), CATSVC_DATA_DIR=str(data_dir), CATSVC_WORKERS="2",
@@ -93,12 +98,17 @@ class Server:
     def start(self, ready: bool = True) -> Self:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
-                                         stdout=out, stderr=out, start_new_session=True)
+                                         stdout=out, stderr=out, start_new_session=True,
+                                         preexec_fn=self._cage if self.address_space else None)
         with httpx.Client(base_url=self.url, timeout=10) as c:
             path = "/health/ready" if ready else "/health/live"
             wait_until(lambda: self.exited() or c.get(path).status_code == 200, START_TIMEOUT, path)
         assert not self.exited(), self.log.read_text()[-3000:]
         return self
+
+    def _cage(self) -> None:
+        assert self.address_space is not None
+        resource.setrlimit(resource.RLIMIT_AS, (self.address_space, self.address_space))
 
     def exited(self) -> bool:
         return self.proc is None or self.proc.poll() is not None

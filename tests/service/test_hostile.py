@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from service.errors import Code
 from service.synthetic import make_synthetic
 
+from tests.metadata_bombs import BOMBS
+
 from .conftest import image_bytes, npz_bytes
 from .hostile import MARKER, hand_made, png_declaring
 from .realserver import Server, course_npz, rss_high_water_kb, seed_models
@@ -29,8 +31,9 @@ from .realserver import Server, course_npz, rss_high_water_kb, seed_models
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 MiB = 1 << 20
-LIMITS = {"max_dataset_bytes": 32 * MiB, "max_params_bytes": 16 * MiB, "max_upload_bytes": 4 * MiB}
-MEMORY_BOUND_KB = 150 * 1024  # the most any process's peak RSS may grow over the whole module
+LIMITS = {"max_dataset_bytes": 32 * MiB, "max_params_bytes": 16 * MiB, "max_upload_bytes": 16 * MiB}
+MEMORY_BOUND_KB = 100 * 1024  # the most any process's peak RSS may grow over the whole module
+CAGE = 3 << 30  # RLIMIT_AS of every server process: a bomb that gets through fails inside it
 
 PREDICT, DATASETS, PARAMS = "POST /predict", "POST /datasets", "PUT /params"
 # (file, endpoint) -> (status, code); an endpoint not named for a file: (422, the endpoint's "invalid")
@@ -54,6 +57,9 @@ EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("hostile-names.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("hostile-metadata.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("hostile-keys.h5", PREDICT): (415, Code.NOT_AN_IMAGE),
+    **{(name, PREDICT): (422, Code.INVALID_IMAGE) for name in BOMBS},
+    ("exif-bomb-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("tag-bomb-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE),
 }
 INVALID = {DATASETS: Code.INVALID_DATASET, PARAMS: Code.INVALID_PARAMS}
 HAND_MADE = hand_made()
@@ -63,7 +69,7 @@ HAND_MADE = hand_made()
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hostile")
     seed_models(tmp / "data")
-    with Server(tmp / "data", tmp / "server.log", **LIMITS) as s:
+    with Server(tmp / "data", tmp / "server.log", address_space=CAGE, **LIMITS) as s:
         yield s
 
 
