@@ -24,7 +24,14 @@ class ConfigError(ModelCoreError):
 
 
 class ParameterFileError(ModelCoreError):
-    """A parameter file (.npz) is unreadable, incomplete or inconsistent."""
+    """A parameter file (.npz) is unreadable, incomplete or inconsistent.
+
+    ``field`` names the metadata field at fault, where one is.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class DataError(ModelCoreError):

@@ -18,9 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from .activations import check_activation
-from .errors import ConfigError, ParameterFileError, describe_dtype
-from .normalization import check_input_norm
+from .errors import ParameterFileError, describe_dtype
+from .metadata import MAX_METADATA_BYTES, check_metadata
 
 METADATA_KEY = "__metadata__"
 FORMAT = "catvnoncat-params/1"
@@ -38,7 +37,6 @@ def save_parameters(
     reader never sees half a file and a crash leaves the old file intact.
     """
     path = Path(path)
-    check_parameters(parameters)
     data = serialize(parameters, metadata)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
@@ -57,12 +55,18 @@ def save_parameters(
 
 
 def serialize(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> bytes:
-    """The .npz bytes of ``parameters`` plus the metadata as a JSON string array."""
-    record = {"format": FORMAT, **metadata}
+    """The .npz bytes of ``parameters`` plus :func:`metadata_record` as a JSON string array."""
+    record = metadata_record(parameters, metadata)
     buf = io.BytesIO()
     arrays = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
     np.savez(buf, **arrays, **{METADATA_KEY: np.array(json.dumps(record, allow_nan=False))})
     return buf.getvalue()
+
+
+def metadata_record(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The record a file of ``parameters`` stores: ``metadata`` with the format and the
+    defaults, checked against the schema (nothing is written that a reader would refuse)."""
+    return check_metadata({"format": FORMAT, **metadata}, check_parameters(parameters))
 
 
 def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -136,34 +140,17 @@ def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:
 def _read_metadata(raw: np.ndarray | None, layer_dims: list[int]) -> dict[str, Any]:
     if raw is None:
         # the course's np.savez(f, **parameters): everything else is the course's choice
-        return {
-            "format": "course",
-            "layer_dims": layer_dims,
-            "hidden_activation": "relu",
-            "output_activation": "sigmoid",
-            "input_norm": "scale",
-        }
+        return {"format": "course", **check_metadata({}, layer_dims)}
     if raw.dtype.kind != "U" or raw.shape != ():
         raise ParameterFileError(f"{METADATA_KEY} must be one JSON string")
+    text = str(raw)
+    if len(text) > MAX_METADATA_BYTES:
+        raise ParameterFileError(f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters")
     try:
-        meta = json.loads(str(raw))
+        meta = json.loads(text)
     except json.JSONDecodeError as e:
         raise ParameterFileError(f"{METADATA_KEY} is not valid JSON ({e.msg})") from None
-    if not isinstance(meta, dict):
-        raise ParameterFileError(f"{METADATA_KEY} must be a JSON object")
-    declared = meta.get("layer_dims", layer_dims)
-    if not isinstance(declared, list) or declared != layer_dims:
-        raise ParameterFileError(f"the metadata's layer_dims do not match the arrays, which have {layer_dims}")
-    meta["layer_dims"] = layer_dims
-    meta.setdefault("hidden_activation", "relu")
-    meta.setdefault("output_activation", "sigmoid")
-    meta.setdefault("input_norm", "scale")
-    try:
-        check_activation(meta["hidden_activation"])
-        check_input_norm(meta["input_norm"])
-    except ConfigError as e:
-        raise ParameterFileError(f"metadata: {e.reason}") from None
-    return meta
+    return check_metadata(meta, layer_dims)
 
 
 def _ordered(parameters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -47,6 +47,9 @@ class Code:
     JOB_NOT_FOUND = "JOB_NOT_FOUND"
     JOB_FINISHED = "JOB_FINISHED"
     MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    MODEL_UNREADABLE = "MODEL_UNREADABLE"  # 409: a stored version whose metadata fails the schema
+    MODEL_ACTIVE = "MODEL_ACTIVE"  # 409: the active version cannot be deleted
+    VALUES_TOO_LARGE = "VALUES_TOO_LARGE"  # 413: include=values of a model above CATSVC_MAX_VALUES
     QUEUE_FULL = "QUEUE_FULL"
     NO_MODEL = "NO_MODEL"
     NOT_READY = "NOT_READY"
@@ -126,7 +129,7 @@ def from_model_core(e: ModelCoreError) -> ApiError:
     if isinstance(e, ConfigError):
         return config_error(e)
     if isinstance(e, ParameterFileError):
-        return ApiError(422, Code.INVALID_PARAMS, str(e))
+        return ApiError(422, Code.INVALID_PARAMS, str(e), **({"field": e.field} if e.field else {}))
     if isinstance(e, DataError):
         return ApiError(422, Code.INVALID_DATASET, str(e))
     return ApiError(422, Code.VALIDATION_ERROR, str(e))

@@ -196,10 +196,13 @@ class ModelOut(BaseModel):
     version: int
     active: bool
     created_at: str | None
-    layer_dims: list[int]
+    layer_dims: list[int] | None
     source: dict[str, Any] | None
     dataset: dict[str, Any] | None
     metrics: dict[str, Any] | None
+    # a stored version whose metadata fails the schema: listed, with the reason, deletable
+    unreadable: bool = False
+    reason: str | None = None
 
 
 class ModelList(BaseModel):

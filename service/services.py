@@ -7,7 +7,7 @@ from .datasets import DatasetCatalog, Limits
 from .jobs import JobQueue
 from .model_cache import ModelCache
 from .settings import Settings
-from .store import ModelStore
+from .store import ModelStore, Retention
 
 
 def make_catalog(settings: Settings) -> DatasetCatalog:
@@ -17,6 +17,10 @@ def make_catalog(settings: Settings) -> DatasetCatalog:
         max_pixels=settings.max_image_pixels,
     )
     return DatasetCatalog(settings.uploads_dir, settings.datasets_dir, limits)
+
+
+def retention(settings: Settings) -> Retention:
+    return Retention(count=settings.keep_versions, bytes=settings.keep_version_bytes)
 
 
 @dataclass(frozen=True)

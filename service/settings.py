@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload
     max_dataset_members: int = Field(20_000, ge=1)  # files in an uploaded zip
     max_params_bytes: int = Field(128 * MiB, ge=MiB)  # arrays of a PUT /params file, uncompressed
+    # most weights GET /params?include=values returns as JSON (GET /params/download has them all)
+    max_values: int = Field(2_000_000, ge=1)
+    # model versions kept: the oldest beyond either bound are deleted, never the active one
+    # or one a job made in the last hour
+    keep_versions: int = Field(100, ge=1)
+    keep_version_bytes: int = Field(4 * 1024 * MiB, ge=MiB)
 
     # -- slow or stalled clients, and shutdown (seconds unless said otherwise)
     keep_alive_timeout: float = Field(5.0, gt=0, le=3600)  # an idle keep-alive connection is closed

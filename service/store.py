@@ -4,30 +4,44 @@ Layout under ``root`` (the data directory)::
 
     models/<version>/model.npz      parameters + metadata (model_core's file format)
     models/<version>/metadata.json  the same metadata, readable without numpy
+    models/<version>.deleted/       an empty directory: the number of a deleted version,
+                                    which is never given again
+    .models.lock                    flock'ed while the set of versions or the pointer changes
     active                          the active version number, replaced by atomic rename
 
 A version is written in a temporary directory, fsynced, then renamed to the next free
 integer: a reader sees a whole version or none, and two writers (an API worker and the
 trainer) never get the same number, because renaming onto an existing non-empty
-directory fails. This class is the seam for an object store later: nothing else touches
+directory fails. Every metadata read is checked against model_core's schema: a version
+whose record is not valid is *unreadable* (listed as such, with the reason, and
+deletable), never a failure of the whole listing. Deleting, activating and the
+retention clean-up take ``.models.lock``, so that the active version is never deleted. This class is the seam for an object store later: nothing else touches
 these files.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
+import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from model_core import ParameterFileError
+from model_core.metadata import MAX_METADATA_BYTES, check_metadata
 from model_core.model import Model
-from model_core.persistence import serialize
+from model_core.persistence import metadata_record, serialize
+
+log = logging.getLogger("service.store")
 
 # Test-only hook (tests/service/test_crash.py): with this variable set to a file path,
 # add() stops after writing and syncing the staging directory and before the rename,
@@ -39,10 +53,33 @@ TEST_PAUSE_SECONDS = 120.0
 MODEL_FILE = "model.npz"
 METADATA_FILE = "metadata.json"
 _TMP_PREFIX = ".tmp-"
+_DELETED = ".deleted"
 
 
 class VersionNotFound(LookupError):
     """No model version with that number."""
+
+
+class VersionUnreadable(Exception):
+    """A stored version whose metadata is missing, not JSON or not valid; ``reason`` says which."""
+
+    def __init__(self, version: int, reason: str) -> None:
+        super().__init__(f"version {version}: {reason}")
+        self.version, self.reason = version, reason
+
+
+class VersionActive(Exception):
+    """The active version cannot be deleted."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many versions, and how many bytes of them, to keep (the active one and those a
+    job produced within ``recent_job_seconds`` are always kept)."""
+
+    count: int
+    bytes: int
+    recent_job_seconds: float = 3600.0
 
 
 class ModelStore:
@@ -69,11 +106,25 @@ class ModelStore:
         return path
 
     def metadata(self, version: int) -> dict[str, Any]:
+        """The version's metadata record, checked against model_core's schema.
+
+        Raises VersionNotFound, or VersionUnreadable naming what is wrong with it.
+        """
+        path = self.models_dir / str(version) / METADATA_FILE
         try:
-            text = (self.models_dir / str(version) / METADATA_FILE).read_text()
+            if path.stat().st_size > MAX_METADATA_BYTES:
+                raise VersionUnreadable(version, f"its metadata is larger than {MAX_METADATA_BYTES} bytes")
+            meta = json.loads(path.read_text())
         except FileNotFoundError:
+            if (self.models_dir / str(version)).is_dir():
+                raise VersionUnreadable(version, "its metadata file is missing") from None
             raise VersionNotFound(version) from None
-        return json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise VersionUnreadable(version, "its metadata file is not valid JSON") from None
+        try:
+            return check_metadata(meta)
+        except ParameterFileError as e:
+            raise VersionUnreadable(version, str(e)) from None
 
     def load(self, version: int) -> Model:
         return Model.load(self.model_path(version))
@@ -95,23 +146,103 @@ class ModelStore:
         return int(text) if text.isdigit() else None
 
     def activate(self, version: int) -> None:
-        """Point ``active`` at ``version`` by atomic rename (a reader sees old or new)."""
-        if not self.exists(version):
+        """Point ``active`` at ``version`` by atomic rename (a reader sees old or new).
+
+        Raises VersionNotFound, or VersionUnreadable for a version no one could serve.
+        """
+        with self._locked():
+            if not self.exists(version):
+                raise VersionNotFound(version)
+            self.metadata(version)
+            tmp = self.root / f".active.{uuid.uuid4().hex}"
+            _write_synced(tmp, f"{version}\n".encode())
+            os.replace(tmp, self.active_file)
+            _fsync_dir(self.root)
+
+    # -- removing
+    def delete(self, version: int) -> None:
+        """Remove a version (never the active one); its number is never given again.
+
+        Raises VersionNotFound or VersionActive.
+        """
+        with self._locked():
+            self._delete(version)
+
+    def _delete(self, version: int) -> None:
+        directory = self.models_dir / str(version)
+        if not directory.is_dir():
             raise VersionNotFound(version)
-        tmp = self.root / f".active.{uuid.uuid4().hex}"
-        _write_synced(tmp, f"{version}\n".encode())
-        os.replace(tmp, self.active_file)
-        _fsync_dir(self.root)
+        if self.active_version() == version:
+            raise VersionActive(version)
+        # renamed first (atomic: readers see the version or nothing), emptied after
+        tombstone = self.models_dir / f"{version}{_DELETED}"
+        os.rename(directory, tombstone)
+        _fsync_dir(self.models_dir)
+        for child in tombstone.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    def enforce_retention(self, retention: Retention, keep: tuple[int, ...] = ()) -> list[int]:
+        """Delete the oldest versions beyond ``retention`` (never the active one, those in
+        ``keep``, e.g. the one just added, or a recent job's); return the ones deleted."""
+        deleted: list[int] = []
+        with self._locked():
+            active = self.active_version()
+            sizes = {v: self._size(v) for v in self.versions()}
+            now = time.time()
+
+            def kept(v: int) -> bool:
+                return v == active or v in keep or self._recent_job(v, now, retention.recent_job_seconds)
+
+            for v in sorted(sizes):  # oldest first
+                if len(sizes) <= retention.count and sum(sizes.values()) <= retention.bytes:
+                    break
+                if kept(v):
+                    continue
+                self._delete(v)
+                del sizes[v]
+                deleted.append(v)
+        if deleted:
+            log.info("deleted model version(s) %s: beyond the retention (CATSVC_KEEP_VERSIONS, "
+                     "CATSVC_KEEP_VERSION_BYTES)", deleted)
+        return deleted
+
+    def _size(self, version: int) -> int:
+        return sum(p.stat().st_size for p in (self.models_dir / str(version)).iterdir() if p.is_file())
+
+    def _recent_job(self, version: int, now: float, seconds: float) -> bool:
+        """Whether a training job produced ``version`` less than ``seconds`` ago (by the
+        file's own time: an upload's record could claim any)."""
+        try:
+            meta = self.metadata(version)
+        except (VersionNotFound, VersionUnreadable):
+            return False
+        source = meta.get("source") or {}
+        age = now - (self.models_dir / str(version) / MODEL_FILE).stat().st_mtime
+        return source.get("kind") == "job" and age < seconds
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock, across processes, on changes to the versions and the pointer."""
+        fd = os.open(self.root / ".models.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     # -- writing
     def add(self, parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> int:
         """Store a new immutable version; return its number (not activated)."""
-        data = serialize(parameters, metadata)
+        record = metadata_record(parameters, metadata)
+        data = serialize(parameters, record)
         staging = self.models_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         staging.mkdir()
         try:
             _write_synced(staging / MODEL_FILE, data)
-            _write_synced(staging / METADATA_FILE, json.dumps(dict(metadata), indent=1).encode())
+            _write_synced(staging / METADATA_FILE, json.dumps(record, indent=1).encode())
             _fsync_dir(staging)
             _test_pause()
             version = self._publish(staging)
@@ -122,7 +253,9 @@ class ModelStore:
         return version
 
     def _publish(self, staging: Path) -> int:
-        version = max(self.versions(), default=0) + 1
+        deleted = [int(p.name[: -len(_DELETED)]) for p in self.models_dir.glob(f"*{_DELETED}")
+                   if p.name[: -len(_DELETED)].isdigit()]
+        version = max(self.versions() + deleted, default=0) + 1
         while True:
             try:
                 os.rename(staging, self.models_dir / str(version))

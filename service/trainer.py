@@ -28,7 +28,7 @@ from .datasets import DatasetCatalog, TrainingData, UnknownDataset
 from .jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
 from .logs import request_id, setup_logging
 from .procs import die_with_parent
-from .services import make_catalog
+from .services import make_catalog, retention
 from .settings import Settings
 from .store import ModelStore
 from .threads import limit_blas_threads
@@ -186,6 +186,7 @@ class Trainer:
             # the first model must not replace one a user uploaded meanwhile
             if not (job.options.get("bootstrap") and self.store.active_version() is not None):
                 self.store.activate(version)
+        self.store.enforce_retention(retention(self.settings), keep=(version,))
         total, _ = progress_plan(config)
         return self.queue.finish(
             job.id, SUCCEEDED, model_version=version, metrics=metrics,

@@ -15,14 +15,15 @@ from model_core.data import N_FEATURES
 from ..auth import AdminAuth
 from ..availability import no_model
 from ..errors import ApiError, Code, error_responses
-from ..limits import UNREADABLE_ZIP, check_params_size, read_body
+from ..limits import UNREADABLE_ZIP, check_params_size, env_name, read_body
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
 from ..schemas import ParamsOut
 from ..services import Services
-from ..store import ModelStore, VersionNotFound
+from ..services import retention
+from ..store import ModelStore, Retention, VersionNotFound, VersionUnreadable
 from ..uploads import FILE_FIELD, missing_file
-from .models import model_not_found
+from .models import model_not_found, model_unreadable
 
 router = APIRouter(prefix="/params", tags=["params"])
 
@@ -60,8 +61,15 @@ def resolve_version(services: Services, version: int | None) -> int:
     return version
 
 
-def params_summary(store: ModelStore, version: int, include_values: bool = False) -> dict[str, Any]:
-    meta = store.metadata(version)
+def params_summary(
+    store: ModelStore, version: int, include_values: bool = False, max_values: int | None = None
+) -> dict[str, Any]:
+    """The version's record for GET/PUT /params; 409 if it is unreadable, 413 if its values
+    are asked for and it has more than ``max_values`` weights."""
+    try:
+        meta = store.metadata(version)
+    except VersionUnreadable as e:
+        raise model_unreadable(e) from None
     dims = meta["layer_dims"]
     shapes: dict[str, list[int]] = {}
     for l in range(1, len(dims)):
@@ -83,6 +91,15 @@ def params_summary(store: ModelStore, version: int, include_values: bool = False
         "shapes": shapes,
     }
     if include_values:
+        count = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, len(dims)))
+        if max_values is not None and count > max_values:
+            # as JSON each weight takes ~20 bytes, and the whole answer is built in memory
+            raise ApiError(
+                413, Code.VALUES_TOO_LARGE,
+                f"version {version} has {count} weights, more than the {max_values} that include=values "
+                f"returns ({env_name('max_values')}); download the file: GET /params/download?version={version}",
+                limit=max_values,
+            )
         out["values"] = dict(store.load(version).parameters)  # numpy arrays: orjson writes nested lists
     return out
 
@@ -91,7 +108,7 @@ def params_summary(store: ModelStore, version: int, include_values: bool = False
     "",
     response_model=None,
     summary="A model version's architecture, hyperparameters, metrics and array shapes",
-    responses={200: {"model": ParamsOut}, **error_responses(404, 422, 503)},
+    responses={200: {"model": ParamsOut}, **error_responses(404, 409, 413, 422, 503)},
 )
 def get_params(
     request: Request,
@@ -101,7 +118,7 @@ def get_params(
     services: Services = request.app.state.services
     v = resolve_version(services, version)
     # built by hand: pydantic would validate every weight of ?include=values one by one
-    return json_response(params_summary(services.store, v, include == "values"))
+    return json_response(params_summary(services.store, v, include == "values", services.settings.max_values))
 
 
 @router.get(
@@ -144,18 +161,19 @@ async def put_params(request: Request) -> Response:
         if not files:
             raise missing_file()
         body = files[0].data
-    version = await run_in_threadpool(_store_upload, services.store, body, settings.max_params_bytes)
+    version = await run_in_threadpool(_store_upload, services.store, body, settings.max_params_bytes,
+                                      retention(settings))
     return json_response(
         params_summary(services.store, version), status=201, headers={"Location": f"/params?version={version}"}
     )
 
 
-def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int) -> int:
+def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int, retention_settings: Retention) -> int:
     check_params_size(data, max_params_bytes)  # before numpy allocates what the file declares
     try:
         parameters, metadata = load_parameters(data)
     except ParameterFileError as e:
-        raise ApiError(422, Code.INVALID_PARAMS, str(e)) from None
+        raise ApiError(422, Code.INVALID_PARAMS, str(e), **({"field": e.field} if e.field else {})) from None
     except UNREADABLE_ZIP:  # what load_parameters lets through: an encrypted or corrupt member
         raise ApiError(422, Code.INVALID_PARAMS, "not a readable .npz parameter file (corrupt, encrypted "
                        "or compressed with an unsupported method)") from None
@@ -173,4 +191,5 @@ def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int) -> int:
     except ValueError:  # json.dumps(allow_nan=False): the metadata holds NaN or infinity
         raise ApiError(422, Code.INVALID_PARAMS, "the file's metadata holds NaN or infinity; remove them") from None
     store.activate(version)
+    store.enforce_retention(retention_settings, keep=(version,))
     return version

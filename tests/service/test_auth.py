@@ -23,6 +23,7 @@ ADMIN_ENDPOINTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/datasets", {"files": {"file": ("x.npz", b"junk")}}),
     ("PUT", "/params", {"files": {"file": ("p.npz", b"junk")}}),
     ("POST", "/models/1/activate", {}),
+    ("DELETE", "/models/1", {}),
 ]
 OPEN_ENDPOINTS = ["/health/live", "/health/ready", "/docs", "/openapi.json", "/train", "/datasets", "/models",
                   "/params", "/params/download"]
@@ -98,7 +99,8 @@ def test_openapi_declares_the_schemes_on_the_guarded_endpoints(guarded: TestClie
     schemes = spec["components"]["securitySchemes"]
     assert schemes["AdminToken"]["scheme"] == schemes["PredictToken"]["scheme"] == "bearer"
     for method, path, _ in ADMIN_ENDPOINTS:
-        template = {"/train/0123456789abcdef": "/train/{job_id}", "/models/1/activate": "/models/{version}/activate"}
+        template = {"/train/0123456789abcdef": "/train/{job_id}", "/models/1/activate": "/models/{version}/activate",
+                    "/models/1": "/models/{version}"}
         operation = spec["paths"][template.get(path, path)][method.lower()]
         assert operation["security"] == [{"AdminToken": []}]
         assert {"401", "403"} <= set(operation["responses"])

@@ -24,10 +24,10 @@ def store(tmp_path: Path) -> ModelStore:
 
 def test_versions_are_increasing_and_immutable_files(store: ModelStore) -> None:
     assert store.versions() == [] and store.active_version() is None
-    v1 = store.add(parameters(1), {"note": "one"})
-    v2 = store.add(parameters(2), {"note": "two"})
+    v1 = store.add(parameters(1), {"engine": "one"})
+    v2 = store.add(parameters(2), {"engine": "two"})
     assert (v1, v2) == (1, 2) and store.versions() == [1, 2]
-    assert store.metadata(1)["note"] == "one"
+    assert store.metadata(1)["engine"] == "one"
     np.testing.assert_array_equal(store.load(2).parameters["W1"], parameters(2)["W1"])
     assert sorted(p.name for p in store.models_dir.iterdir()) == ["1", "2"]  # no staging left
     assert sorted(p.name for p in (store.models_dir / "1").iterdir()) == ["metadata.json", "model.npz"]
@@ -38,7 +38,7 @@ def test_concurrent_writers_never_share_a_number(store: ModelStore) -> None:
     lock = threading.Lock()
 
     def write(seed: int) -> None:
-        v = store.add(parameters(seed), {"seed": seed})
+        v = store.add(parameters(seed), {"source": {"seed": seed}})
         with lock:
             got.append(v)
 
@@ -49,7 +49,7 @@ def test_concurrent_writers_never_share_a_number(store: ModelStore) -> None:
         t.join(timeout=60)
     assert sorted(got) == list(range(1, 9))
     for v in got:  # each number holds the data its writer wrote
-        np.testing.assert_array_equal(store.load(v).parameters["W1"], parameters(store.metadata(v)["seed"])["W1"])
+        np.testing.assert_array_equal(store.load(v).parameters["W1"], parameters(store.metadata(v)["source"]["seed"])["W1"])
 
 
 def test_activate_replaces_the_pointer(store: ModelStore) -> None:

@@ -1,0 +1,99 @@
+"""The metadata schema: every field's type, bounds and allowed values; unknown fields
+refused; every error names the field and never quotes the value."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from model_core import ParameterFileError, TrainConfig, build_metadata, load_parameters, save_parameters
+from model_core.metadata import FIELDS, check_metadata
+
+DIMS = [12288, 3, 1]
+HOSTILE = "<b>x</b>"
+
+
+def params() -> dict[str, np.ndarray]:
+    rng = np.random.RandomState(0)
+    return {"W1": rng.randn(3, 12288) * 0.01, "b1": np.zeros((3, 1)), "W2": rng.randn(1, 3), "b2": np.zeros((1, 1))}
+
+
+def npz_with(meta: object) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **params(), __metadata__=np.array(json.dumps(meta)))
+    return buf.getvalue()
+
+
+# each: a record that must be refused, and the field the error must name
+BAD = [
+    ({"layer_dims": 12288}, "layer_dims"),
+    ({"layer_dims": [12288, 4, 1]}, "layer_dims"),
+    ({"layer_dims": [12288, 3.0, 1]}, "layer_dims"),
+    ({"hidden_activation": ["relu"]}, "hidden_activation"),
+    ({"hidden_activation": HOSTILE}, "hidden_activation"),
+    ({"output_activation": "softmax"}, "output_activation"),
+    ({"input_norm": {"a": 1}}, "input_norm"),
+    ({"created_at": 1733000000}, "created_at"),
+    ({"created_at": "yesterday"}, "created_at"),
+    ({"metrics": "0.9"}, "metrics"),
+    ({"metrics": {"acc": [0.9]}}, "metrics"),
+    ({"metrics": {"acc": float("inf")}}, "metrics"),
+    ({"costs": [[0, "x"]]}, "costs"),
+    ({"costs": {"0": 0.7}}, "costs"),
+    ({"config": [1, 2]}, "config"),
+    ({"data_sha256": "abc"}, "data_sha256"),
+    ({"train_seconds": -1}, "train_seconds"),
+    ({"source": {"kind": {"nested": True}}}, "source"),
+    ({"dataset": {"name": "x" * 2000}}, "dataset"),
+    ({"format": 7}, "format"),
+]
+
+
+@pytest.mark.parametrize(("meta", "field"), BAD, ids=[f for _, f in BAD])
+def test_wrong_fields_are_refused_by_name(meta: dict, field: str) -> None:
+    for check in (lambda: check_metadata(meta, DIMS), lambda: load_parameters(npz_with(meta))):
+        with pytest.raises(ParameterFileError) as caught:
+            check()
+        assert caught.value.field == field
+        assert f"field {field}" in str(caught.value)
+        assert HOSTILE not in str(caught.value) and "1733000000" not in str(caught.value)
+
+
+def test_unknown_fields_are_refused_without_their_names() -> None:
+    with pytest.raises(ParameterFileError, match="1 field\\(s\\) the format does not define") as caught:
+        load_parameters(npz_with({HOSTILE: 1}))
+    assert HOSTILE not in str(caught.value)
+
+
+def test_not_an_object() -> None:
+    for meta in ([], "x", 3, None):
+        with pytest.raises(ParameterFileError, match="JSON object"):
+            load_parameters(npz_with(meta))
+
+
+def test_what_build_metadata_writes_is_valid_and_round_trips(tmp_path) -> None:
+    config = TrainConfig(layer_dims=tuple(DIMS), iterations=3)
+    meta = build_metadata(config, {"costs": [(0, 0.69)], "seconds": 0.1, "engine": "dense"},
+                          data_sha256="0" * 64, metrics={"train_accuracy": 0.5, "dev_set": None},
+                          dataset={"name": "synthetic", "synthetic": True, "m": 3}, source={"kind": "job"})
+    assert set(meta) <= set(FIELDS)
+    save_parameters(tmp_path / "m.npz", params(), meta)
+    _, loaded = load_parameters(tmp_path / "m.npz")
+    assert loaded["metrics"] == {"train_accuracy": 0.5, "dev_set": None}
+    assert loaded["output_activation"] == "sigmoid" and loaded["layer_dims"] == DIMS
+
+
+def test_writers_refuse_what_readers_would(tmp_path) -> None:
+    with pytest.raises(ParameterFileError, match="field output_activation"):
+        save_parameters(tmp_path / "m.npz", params(), {"output_activation": "softmax"})
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_course_files_get_the_course_defaults() -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **params())
+    _, meta = load_parameters(buf.getvalue())
+    assert meta == {"format": "course", "layer_dims": DIMS, "hidden_activation": "relu",
+                    "output_activation": "sigmoid", "input_norm": "scale"}
