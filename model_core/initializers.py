@@ -6,7 +6,7 @@ With a seed the draws equal the course's ``np.random.seed(seed)`` followed by
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -68,4 +68,35 @@ def initialize_parameters(
         W = _draw(rng, method, n_l, n_prev)
         parameters[f"W{l}"] = W.astype(dtype, copy=False)
         parameters[f"b{l}"] = np.zeros((n_l, 1), dtype=dtype)
+    return parameters
+
+
+def initialize_layers(
+    shapes: Mapping[str, tuple[int, ...]],
+    method: str,
+    seed: int | None = None,
+    dtype: np.dtype | type = np.float64,
+) -> dict[str, np.ndarray]:
+    """Initialize the parameters of an architecture, given their shapes (architecture.parameter_shapes).
+
+    A conv2d ``W`` (f, f, n_C_prev, n_C) has fan-in f f n_C_prev and fan-out f f n_C, a
+    dense ``W`` (n_l, n_{l-1}) n_{l-1} and n_l; the methods scale a standard normal draw
+    as they do for the course's layers (``scaled`` 0.01, ``course`` 1/sqrt(fan-in), ``he``
+    sqrt(2/fan-in), ``xavier`` sqrt(2/(fan-in + fan-out))). Biases are zero.
+    """
+    if method not in INIT_METHODS:
+        raise ConfigError(f"init must be one of {', '.join(INIT_METHODS)}", field="init", got=method)
+    rng = np.random.RandomState(seed)
+    parameters: dict[str, np.ndarray] = {}
+    for key, shape in shapes.items():
+        if key.startswith("b") or method == "zeros":
+            parameters[key] = np.zeros(shape, dtype=dtype)
+            continue
+        if len(shape) == 4:  # conv2d (f, f, n_C_prev, n_C)
+            fan_in, fan_out = shape[0] * shape[1] * shape[2], shape[0] * shape[1] * shape[3]
+        else:  # dense (n_l, n_{l-1})
+            fan_in, fan_out = shape[1], shape[0]
+        scale = {"scaled": 0.01, "course": 1 / np.sqrt(fan_in), "he": np.sqrt(2.0 / fan_in),
+                 "xavier": np.sqrt(2.0 / (fan_in + fan_out))}[method]
+        parameters[key] = (rng.randn(*shape) * scale).astype(dtype, copy=False)
     return parameters

@@ -1,0 +1,83 @@
+"""Pooling layers (the course's ``pool_forward`` / ``pool_backward``) and global average pooling.
+
+Activations are ``(m, n_H, n_W, n_C)``; pooling has no parameters, only the window ``f``
+and the ``stride`` (no padding, as in the course). Each function loops over the f*f
+window offsets, never over examples or pixels: one offset is one strided slice of every
+example and every pixel, so a 2x2 pool is 4 numpy calls. (Reducing a strided window view
+instead moves the window axes innermost, a copy 3x slower than the 4 calls.)
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .conv import output_size
+
+POOL_MODES = ("max", "average")
+
+
+class PoolCache(NamedTuple):
+    A_prev: np.ndarray  # (m, n_H_prev, n_W_prev, n_C)
+    A: np.ndarray  # (m, n_H, n_W, n_C): the maxima, which max pooling's backward compares with
+    f: int
+    stride: int
+    mode: str
+
+
+def _offsets(A_prev: np.ndarray, f: int, stride: int) -> list[tuple[slice, slice]]:
+    """The f*f (rows, columns) slices: offset (i, j) picks element (i, j) of every window."""
+    n_H = output_size(A_prev.shape[1], f, stride, 0)
+    n_W = output_size(A_prev.shape[2], f, stride, 0)
+    return [(slice(i, i + stride * n_H, stride), slice(j, j + stride * n_W, stride))
+            for i in range(f) for j in range(f)]
+
+
+def pool_forward(A_prev: np.ndarray, f: int, stride: int, mode: str = "max") -> tuple[np.ndarray, PoolCache]:
+    """``A`` (m, n_H, n_W, n_C): the max or the mean of each f x f window of ``A_prev``."""
+    if mode not in POOL_MODES:
+        raise ValueError(f"mode must be one of {', '.join(POOL_MODES)}; got {mode!r}")
+    (rows, cols), *rest = _offsets(A_prev, f, stride)
+    A = A_prev[:, rows, cols, :].copy()  # (m, n_H, n_W, n_C)
+    for rows, cols in rest:
+        if mode == "max":
+            np.maximum(A, A_prev[:, rows, cols, :], out=A)
+        else:
+            A += A_prev[:, rows, cols, :]
+    if mode == "average":
+        A /= f * f
+    return A, PoolCache(A_prev, A, f, stride, mode)
+
+
+def pool_backward(dA: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """``dA_prev`` (m, n_H_prev, n_W_prev, n_C) from ``dA`` (m, n_H, n_W, n_C).
+
+    Max: each window's gradient goes to its maximum, to the first one where several tie
+    (after a ReLU whole windows are 0: giving each of them the gradient, as comparing
+    with the maximum alone would, counts it f*f times). Average: spread evenly.
+    """
+    A_prev, A, f, stride, mode = cache
+    dA_prev = np.zeros_like(A_prev, dtype=dA.dtype)
+    if mode == "average":
+        share = dA / (f * f)
+        for rows, cols in _offsets(A_prev, f, stride):
+            dA_prev[:, rows, cols, :] += share
+        return dA_prev
+    taken = np.zeros(A.shape, dtype=bool)  # windows whose maximum has had its gradient
+    for rows, cols in _offsets(A_prev, f, stride):
+        hit = A_prev[:, rows, cols, :] == A
+        hit &= ~taken
+        taken |= hit
+        dA_prev[:, rows, cols, :] += np.where(hit, dA, 0)
+    return dA_prev
+
+
+def global_avg_pool_forward(A_prev: np.ndarray) -> np.ndarray:
+    """The mean of each channel over the image: (m, n_H, n_W, n_C) -> (n_C, m), a column per example."""
+    return A_prev.mean(axis=(1, 2)).T  # (n_C, m)
+
+
+def global_avg_pool_backward(dA: np.ndarray, prev_shape: tuple[int, ...]) -> np.ndarray:
+    """(n_C, m) -> (m, n_H, n_W, n_C): each pixel gets 1 / (n_H n_W) of its channel's gradient."""
+    m, n_H, n_W, n_C = prev_shape
+    return np.broadcast_to((dA.T / (n_H * n_W))[:, None, None, :], prev_shape)
