@@ -56,7 +56,11 @@ def forward_layers(
             l += 1
             Z, conv = conv_forward(A, parameters[f"W{l}"], parameters[f"b{l}"], spec["stride"], spec["pad"])
             caches.append(Cache(spec, l, conv, Z))
-            A = FORWARD[spec["activation"]](Z)  # (m, n_H, n_W, n_C)
+            if spec["activation"] == "relu":
+                # in place: relu's backward needs only where Z > 0, and there A = Z
+                A = np.maximum(Z, 0, out=Z)  # (m, n_H, n_W, n_C)
+            else:
+                A = FORWARD[spec["activation"]](Z)  # (m, n_H, n_W, n_C)
         elif kind in ("max_pool", "avg_pool"):
             A, pool = pool_forward(A, spec["f"], spec["stride"], "max" if kind == "max_pool" else "average")
             caches.append(Cache(spec, 0, pool, None))

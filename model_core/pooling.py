@@ -18,35 +18,45 @@ POOL_MODES = ("max", "average")
 
 
 class PoolCache(NamedTuple):
-    A_prev: np.ndarray  # (m, n_H_prev, n_W_prev, n_C)
-    A: np.ndarray  # (m, n_H, n_W, n_C): the maxima, which max pooling's backward compares with
+    prev_shape: tuple[int, int, int, int]  # (m, n_H_prev, n_W_prev, n_C)
+    K: np.ndarray | None  # (m, n_H, n_W, n_C) uint8: which offset holds each window's maximum
     f: int
     stride: int
     mode: str
 
 
-def _offsets(A_prev: np.ndarray, f: int, stride: int) -> list[tuple[slice, slice]]:
+def _offsets(prev_shape: tuple[int, ...], f: int, stride: int) -> list[tuple[slice, slice]]:
     """The f*f (rows, columns) slices: offset (i, j) picks element (i, j) of every window."""
-    n_H = output_size(A_prev.shape[1], f, stride, 0)
-    n_W = output_size(A_prev.shape[2], f, stride, 0)
+    n_H = output_size(prev_shape[1], f, stride, 0)
+    n_W = output_size(prev_shape[2], f, stride, 0)
     return [(slice(i, i + stride * n_H, stride), slice(j, j + stride * n_W, stride))
             for i in range(f) for j in range(f)]
 
 
 def pool_forward(A_prev: np.ndarray, f: int, stride: int, mode: str = "max") -> tuple[np.ndarray, PoolCache]:
-    """``A`` (m, n_H, n_W, n_C): the max or the mean of each f x f window of ``A_prev``."""
+    """``A`` (m, n_H, n_W, n_C): the max or the mean of each f x f window of ``A_prev``.
+
+    Max pooling records the offset of each window's maximum (the first, where several
+    tie), so that its backward needs neither A_prev nor a comparison.
+    """
     if mode not in POOL_MODES:
         raise ValueError(f"mode must be one of {', '.join(POOL_MODES)}; got {mode!r}")
-    (rows, cols), *rest = _offsets(A_prev, f, stride)
+    (rows, cols), *rest = _offsets(A_prev.shape, f, stride)
     A = A_prev[:, rows, cols, :].copy()  # (m, n_H, n_W, n_C)
-    for rows, cols in rest:
+    K = np.zeros(A.shape, dtype=np.uint8) if mode == "max" else None
+    for k, (rows, cols) in enumerate(rest, start=1):
+        window = A_prev[:, rows, cols, :]
         if mode == "max":
-            np.maximum(A, A_prev[:, rows, cols, :], out=A)
+            larger = window > A  # strictly: a tie keeps the first maximum
+            np.maximum(A, window, out=A)
+            # K := k where larger: arithmetic, 10x faster than a masked assignment here
+            K *= ~larger
+            K += larger.view(np.uint8) * np.uint8(k)
         else:
-            A += A_prev[:, rows, cols, :]
+            A += window
     if mode == "average":
         A /= f * f
-    return A, PoolCache(A_prev, A, f, stride, mode)
+    return A, PoolCache(A_prev.shape, K, f, stride, mode)
 
 
 def pool_backward(dA: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -56,19 +66,16 @@ def pool_backward(dA: np.ndarray, cache: PoolCache) -> np.ndarray:
     (after a ReLU whole windows are 0: giving each of them the gradient, as comparing
     with the maximum alone would, counts it f*f times). Average: spread evenly.
     """
-    A_prev, A, f, stride, mode = cache
-    dA_prev = np.zeros_like(A_prev, dtype=dA.dtype)
-    if mode == "average":
-        share = dA / (f * f)
-        for rows, cols in _offsets(A_prev, f, stride):
+    prev_shape, K, f, stride, mode = cache
+    dA_prev = np.zeros(prev_shape, dtype=dA.dtype)
+    share = dA / (f * f) if mode == "average" else None
+    for k, (rows, cols) in enumerate(_offsets(prev_shape, f, stride)):
+        if share is not None:
             dA_prev[:, rows, cols, :] += share
-        return dA_prev
-    taken = np.zeros(A.shape, dtype=bool)  # windows whose maximum has had its gradient
-    for rows, cols in _offsets(A_prev, f, stride):
-        hit = A_prev[:, rows, cols, :] == A
-        hit &= ~taken
-        taken |= hit
-        dA_prev[:, rows, cols, :] += np.where(hit, dA, 0)
+        elif f <= stride:  # windows do not overlap: each input pixel is in one at most
+            np.multiply(dA, K == k, out=dA_prev[:, rows, cols, :])
+        else:
+            dA_prev[:, rows, cols, :] += dA * (K == k)
     return dA_prev
 
 
