@@ -81,7 +81,7 @@ def check_architecture(specs: Any) -> list[Spec]:
         raise _fail(None, f"must be a list of 2 to {MAX_LAYERS} layer specs (objects), input first")
     out: list[Spec] = []
     for i, spec in enumerate(specs):
-        if not isinstance(spec, dict) or spec.get("type") not in FIELDS:
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or spec["type"] not in FIELDS:
             raise _fail(i, f"must be an object whose type is one of {', '.join(LAYER_TYPES)}")
         kind = spec["type"]
         fields = FIELDS[kind]

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .activations import check_activation
+from .architecture import check_architecture, layer_dims as architecture_dims
 from .errors import ConfigError
 from .initializers import INIT_METHODS, check_layer_dims
 from .normalization import check_input_norm
 from .optimizers import OPTIMIZERS
 
 DTYPES = ("float32", "float64")
+DEFAULT_LAYER_DIMS = (12288, 20, 7, 5, 1)
 AUGMENTS = ("none", "flip")
+TTAS = ("none", "flip")
+MAX_SHIFT = 16
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class TrainConfig:
     """
 
     # [n_x, n_1, ..., n_L]; n_x = 64 * 64 * 3 for the course's images, n_L = 1.
-    layer_dims: tuple[int, ...] = (12288, 20, 7, 5, 1)
+    layer_dims: tuple[int, ...] = DEFAULT_LAYER_DIMS
     # activation of the hidden layers; the output is always a sigmoid
     hidden_activation: str = "relu"
     # zeros | scaled (randn*0.01) | course (randn/sqrt(n_prev)) | he | xavier
@@ -51,6 +55,19 @@ class TrainConfig:
     input_norm: str = "scale"
     # none | flip (random horizontal flips, seeded)
     augment: str = "none"
+    # The fields below belong to networks given as a list of layer specs (architecture.py);
+    # their defaults leave the course's fully connected net of layer_dims as it is.
+    # None: the fully connected net of layer_dims; else a list of layer specs (conv2d,
+    # pooling, dropout, dense, ...), and layer_dims is derived from it
+    architecture: tuple[dict[str, Any], ...] | None = None
+    # with an architecture: random shifts of up to this many pixels (zeros fill in), seeded
+    shift: int = 0
+    # with an architecture: dW += weight_decay * W at every step (PyTorch's Adam
+    # weight_decay on the weights; the course's l2 at batch size B is weight_decay = l2 / B)
+    weight_decay: float = 0.0
+    # test-time augmentation, saved with the model: none, or flip (P(cat) averaged over the
+    # image and its mirror image)
+    tta: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layer_dims", check_layer_dims(self.layer_dims))
@@ -70,11 +87,37 @@ class TrainConfig:
         for name in ("beta", "beta1", "beta2"):
             _float_in(name, getattr(self, name), 0.0, 1.0, open_high=True)
         _float_in("epsilon", self.epsilon, 0.0, 1.0, open_low=True)
-        if self.augment == "flip" and self.layer_dims[0] != 64 * 64 * 3:
-            raise ConfigError(
-                "augment='flip' needs 64x64x3 images (layer_dims[0] = 12288)",
-                field="augment", got=self.layer_dims[0],
-            )
+        _one_of("tta", self.tta, TTAS)
+        _int_in("shift", self.shift, 0, MAX_SHIFT)
+        _float_in("weight_decay", self.weight_decay, 0.0, 1.0)
+        if self.architecture is not None:
+            self._derive_layer_dims()
+            return
+        for name, off in (("shift", 0), ("weight_decay", 0.0)):
+            if getattr(self, name) != off:
+                raise ConfigError(f"{name} needs an architecture (the course's fully connected path "
+                                  "keeps its own options)", field=name, got=getattr(self, name))
+        for name, value in (("augment", self.augment), ("tta", self.tta)):
+            if value == "flip" and self.layer_dims[0] != 64 * 64 * 3:
+                raise ConfigError(
+                    f"{name}='flip' needs 64x64x3 images (layer_dims[0] = 12288)",
+                    field=name, got=self.layer_dims[0],
+                )
+
+    def _derive_layer_dims(self) -> None:
+        """The architecture, checked and completed; layer_dims follows from it (architecture.py)."""
+        specs = tuple(check_architecture(self.architecture))
+        derived = tuple(architecture_dims(specs))
+        if self.layer_dims not in (derived, DEFAULT_LAYER_DIMS):
+            raise ConfigError(f"with an architecture, layer_dims follows from it ({list(derived)}): leave it out",
+                              field="layer_dims", got=list(self.layer_dims))
+        object.__setattr__(self, "architecture", specs)
+        object.__setattr__(self, "layer_dims", derived)
+
+    @property
+    def layers(self) -> bool:
+        """True for a network given as an architecture (the layers engine trains it)."""
+        return self.architecture is not None
 
     @property
     def mini_batch(self) -> bool:
@@ -83,6 +126,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["layer_dims"] = list(self.layer_dims)
+        if self.architecture is not None:
+            d["architecture"] = [dict(spec) for spec in self.architecture]
         return d
 
     @classmethod
@@ -93,8 +138,9 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}", field=unknown[0])
         d = dict(d)
-        if "layer_dims" in d:
-            d["layer_dims"] = tuple(d["layer_dims"])
+        for key in ("layer_dims", "architecture"):
+            if isinstance(d.get(key), list):
+                d[key] = tuple(d[key])
         return cls(**d)
 
     def replace(self, **changes: Any) -> TrainConfig:

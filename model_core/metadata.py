@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .activations import HIDDEN_ACTIVATIONS
-from .errors import ParameterFileError
+from .architecture import Spec, check_architecture, layer_dims as architecture_dims
+from .errors import ConfigError, ParameterFileError
 from .normalization import INPUT_NORMS
 
 MAX_METADATA_BYTES = 4 << 20  # the JSON text; a 10-million-iteration run's costs take ~2 MB
@@ -24,6 +25,7 @@ MAX_STRING = 1000  # characters of one string
 MAX_KEYS = 100  # fields of one nested object (metrics, dataset, source, config)
 MAX_COSTS = 200_000  # [iteration, cost] pairs
 OUTPUT_ACTIVATIONS = ("sigmoid",)  # the only output this package computes
+TTAS = ("none", "flip")  # config.TTAS; config imports this module's neighbours, not the reverse
 
 Check = Callable[[Any], bool]
 
@@ -64,6 +66,21 @@ def _is_costs(v: Any) -> bool:
         isinstance(p, list) and len(p) == 2 and type(p[0]) is int and _is_number(p[1]) for p in v)
 
 
+def _is_architecture(v: Any) -> bool:
+    try:
+        check_architecture(v)
+    except ConfigError:
+        return False
+    return True
+
+
+def _is_config(v: Any) -> bool:
+    """A TrainConfig's fields: scalars and integer lists, and an architecture under its key."""
+    return _object_of(lambda x: _is_scalar(x) or _is_int_list(x))(
+        {k: x for k, x in v.items() if k != "architecture"} if isinstance(v, dict) else v
+    ) and (not isinstance(v, dict) or v.get("architecture") is None or _is_architecture(v["architecture"]))
+
+
 def _is_timestamp(v: Any) -> bool:
     if not _is_str(v):
         return False
@@ -85,8 +102,9 @@ FIELDS: dict[str, tuple[Check, str]] = {
     "hidden_activation": (_one_of(HIDDEN_ACTIVATIONS), f"one of {', '.join(HIDDEN_ACTIVATIONS)}"),
     "output_activation": (_one_of(OUTPUT_ACTIVATIONS), "sigmoid (the only output model_core computes)"),
     "input_norm": (_one_of(INPUT_NORMS), f"one of {', '.join(INPUT_NORMS)}"),
-    "config": (_optional(_object_of(lambda x: _is_scalar(x) or _is_int_list(x))),
-               "an object of training fields (numbers, strings, booleans, null, integer lists) or null"),
+    "config": (_optional(_is_config),
+               "an object of training fields (numbers, strings, booleans, null, integer lists, an "
+               "architecture) or null"),
     "metrics": (_optional(_object_of(_is_scalar)), "an object of numbers, strings, booleans or null, or null"),
     "costs": (_is_costs, f"a list of at most {MAX_COSTS} [iteration, cost] pairs (an integer, a finite number)"),
     "engine": (_optional(_is_str), "a string or null"),
@@ -96,6 +114,10 @@ FIELDS: dict[str, tuple[Check, str]] = {
     "model_core_version": (_optional(_is_str), "a string or null"),
     "dataset": (_optional(_object_of(_is_scalar)), "an object of numbers, strings, booleans or null, or null"),
     "source": (_optional(_object_of(_is_scalar)), "an object of numbers, strings, booleans or null, or null"),
+    # a network of layers (architecture.py); absent or null: the course's fully connected net
+    "architecture": (_optional(_is_architecture), "a list of layer specs (model_core/architecture.py) or null"),
+    "tta": (_optional(_one_of(TTAS)), f"one of {', '.join(TTAS)}, or null"),
+    "recipe": (_optional(_is_str), f"a string of at most {MAX_STRING} characters or null"),
 }
 DEFAULTS = {"hidden_activation": "relu", "output_activation": "sigmoid", "input_norm": "scale"}
 
@@ -115,15 +137,35 @@ def check_metadata(meta: Any, layer_dims: list[int] | None = None) -> dict[str, 
             f"the metadata has {len(unknown)} field(s) the format does not define; it defines "
             f"{', '.join(FIELDS)}", field="metadata")
     record = {**DEFAULTS, **meta}
+    specs = architecture_of(record)
+    if specs is not None:
+        record["architecture"] = specs
+        record.setdefault("layer_dims", architecture_dims(specs))
     if layer_dims is not None:
         record.setdefault("layer_dims", layer_dims)
     for field, value in record.items():
         check, rule = FIELDS[field]
         if not check(value):
             raise ParameterFileError(f"metadata field {field} must be {rule}", field=field)
+    if specs is not None and record["layer_dims"] != architecture_dims(specs):
+        raise ParameterFileError("metadata field layer_dims does not match the architecture", field="layer_dims")
     if layer_dims is not None and record["layer_dims"] != layer_dims:
         raise ParameterFileError(
             f"metadata field layer_dims does not match the arrays, which have {layer_dims}", field="layer_dims")
     if "layer_dims" not in record:
         raise ParameterFileError("metadata field layer_dims is missing", field="layer_dims")
     return record
+
+
+def architecture_of(meta: Any) -> list[Spec] | None:
+    """The record's architecture, checked and completed; None for the course's net.
+
+    Raises ParameterFileError naming the field, with the rule (a layer index, never a value).
+    """
+    if not isinstance(meta, dict) or meta.get("architecture") is None:
+        return None
+    try:
+        return check_architecture(meta["architecture"])
+    except ConfigError as e:
+        raise ParameterFileError(f"metadata field architecture must be a list of layer specs: {e.reason}",
+                                 field="architecture") from None

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from .architecture import layer_dims as architecture_dims
 from .config import TrainConfig
-from .forward import forward
-from .normalization import normalize
 from .persistence import Source, load_parameters, save_parameters
+from .prediction import predict_proba_raw
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Model:
 
     @property
     def layer_dims(self) -> list[int]:
+        if self.architecture is not None:
+            return architecture_dims(self.architecture)
         L = sum(1 for k in self.parameters if k.startswith("W"))
         return [self.parameters["W1"].shape[1]] + [self.parameters[f"W{l}"].shape[0] for l in range(1, L + 1)]
 
@@ -34,11 +36,21 @@ class Model:
     def input_norm(self) -> str:
         return str(self.metadata.get("input_norm", "scale"))
 
+    @property
+    def architecture(self) -> list[dict[str, Any]] | None:
+        """The layer specs of a network of layers (architecture.py); None for the course's net."""
+        return self.metadata.get("architecture")
+
+    @property
+    def tta(self) -> str:
+        """Test-time augmentation: none, or flip (P(cat) averaged with the mirror image's)."""
+        return str(self.metadata.get("tta", "none"))
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(cat) for raw pixel columns ``X`` (n_x, m), values 0..255; returns (m,)."""
-        Xn = normalize(X, self.input_norm, self.parameters["W1"].dtype)
-        AL, _ = forward(Xn, self.parameters, self.hidden_activation)
-        return AL[0]
+        return predict_proba_raw(X, self.parameters, input_norm=self.input_norm,
+                                 hidden_activation=self.hidden_activation,
+                                 architecture=self.architecture, tta=self.tta)
 
     @classmethod
     def load(cls, source: Source) -> Model:
@@ -72,5 +84,8 @@ def build_metadata(
         "data_sha256": data_sha256,
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model_core_version": __version__,
+        # a network of layers says so; the course's net keeps the record it always had
+        **({"architecture": [dict(s) for s in config.architecture]} if config.architecture else {}),
+        **({"tta": config.tta} if config.tta != "none" else {}),
         **extra,
     }

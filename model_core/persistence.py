@@ -19,7 +19,8 @@ from typing import IO, Any
 import numpy as np
 
 from .errors import ParameterFileError, describe_dtype
-from .metadata import MAX_METADATA_BYTES, check_metadata
+from .architecture import Spec, layer_dims as architecture_dims, parameter_shapes
+from .metadata import MAX_METADATA_BYTES, architecture_of, check_metadata
 
 METADATA_KEY = "__metadata__"
 FORMAT = "catvnoncat-params/1"
@@ -66,7 +67,8 @@ def serialize(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any])
 def metadata_record(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The record a file of ``parameters`` stores: ``metadata`` with the format and the
     defaults, checked against the schema (nothing is written that a reader would refuse)."""
-    return check_metadata({"format": FORMAT, **metadata}, check_parameters(parameters))
+    record = {"format": FORMAT, **metadata}
+    return check_metadata(record, check_parameters(parameters, architecture_of(record)))
 
 
 def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -99,16 +101,23 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({type(e).__name__})") from None
 
     raw_meta = arrays.pop(METADATA_KEY, None)
-    layer_dims = check_parameters(arrays)
-    return _ordered(arrays), _read_metadata(raw_meta, layer_dims)
+    meta = None if raw_meta is None else _parse_metadata(raw_meta)
+    layer_dims = check_parameters(arrays, architecture_of(meta))
+    if raw_meta is None:
+        # the course's np.savez(f, **parameters): everything else is the course's choice
+        return _ordered(arrays), {"format": "course", **check_metadata({}, layer_dims)}
+    return _ordered(arrays), check_metadata(meta, layer_dims)
 
 
-def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:
-    """Validate W1..WL, b1..bL; return the layer_dims they imply."""
+def check_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Spec] | None = None) -> list[int]:
+    """Validate W1..WL, b1..bL (against a checked ``architecture``'s shapes, if given);
+    return the layer_dims they imply."""
     extra = [k for k in parameters if not _KEY.match(k)]
     if extra:
         # counted, not named: an array's name is the uploader's content
         raise ParameterFileError(f"{len(extra)} unexpected array(s); expected only W1..WL and b1..bL")
+    if architecture is not None:
+        return _check_layer_parameters(parameters, architecture)
     layers = sorted({int(_KEY.match(k).group(2)) for k in parameters})  # type: ignore[union-attr]
     if not layers:
         raise ParameterFileError("no parameters found: expected arrays W1..WL and b1..bL")
@@ -137,20 +146,37 @@ def check_parameters(parameters: Mapping[str, np.ndarray]) -> list[int]:
     return dims
 
 
-def _read_metadata(raw: np.ndarray | None, layer_dims: list[int]) -> dict[str, Any]:
-    if raw is None:
-        # the course's np.savez(f, **parameters): everything else is the course's choice
-        return {"format": "course", **check_metadata({}, layer_dims)}
+def _check_layer_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Spec]) -> list[int]:
+    """The arrays of a network of layers: exactly the architecture's, of its shapes, finite floats."""
+    expected = parameter_shapes(architecture)
+    missing = [k for k in expected if k not in parameters]
+    if missing:
+        raise ParameterFileError(f"missing array(s) {', '.join(missing)} of the architecture")
+    if len(parameters) != len(expected):
+        raise ParameterFileError(f"{len(parameters) - len(expected)} array(s) the architecture does not have; "
+                                 f"it has {', '.join(expected)}")
+    for key, shape in expected.items():
+        P = np.asarray(parameters[key])
+        if P.dtype.kind != "f":
+            raise ParameterFileError(f"{key} must hold floats; it holds {describe_dtype(P.dtype)}")
+        if P.shape != shape:
+            raise ParameterFileError(f"{key} must have shape {shape} (the architecture's); got {P.shape}")
+        if not np.isfinite(P).all():
+            raise ParameterFileError(f"{key} holds non-finite values (nan or inf)")
+    return architecture_dims(architecture)
+
+
+def _parse_metadata(raw: np.ndarray) -> Any:
+    """The metadata array's JSON, decoded (not yet checked)."""
     if raw.dtype.kind != "U" or raw.shape != ():
         raise ParameterFileError(f"{METADATA_KEY} must be one JSON string")
     text = str(raw)
     if len(text) > MAX_METADATA_BYTES:
         raise ParameterFileError(f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters")
     try:
-        meta = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise ParameterFileError(f"{METADATA_KEY} is not valid JSON ({e.msg})") from None
-    return check_metadata(meta, layer_dims)
 
 
 def _ordered(parameters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

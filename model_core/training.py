@@ -12,7 +12,6 @@ Two engines compute the same thing:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,16 +21,18 @@ from .backward import backward
 from .config import TrainConfig
 from .errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
 from .forward import forward
-from .initializers import initialize_parameters
+from .hooks import ProgressFn, StopFn, after_step
+from .architecture import parameter_shapes
+from .initializers import initialize_layers, initialize_parameters
 from .losses import compute_cost, cost_from_logits, l2_penalty
 from .metrics import accuracy
 from .normalization import normalize
 from .optimizers import make_optimizer
+from .prediction import predict_proba_raw
+from .training_layers import train_layers
 
-ProgressFn = Callable[[int, int, float], None]
-StopFn = Callable[[], bool]
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs (as the course prints)
-ENGINES = ("auto", "dense", "gram")
+ENGINES = ("auto", "dense", "gram", "layers")
 
 
 def check_data(X: np.ndarray, Y: np.ndarray, n_x: int, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +55,10 @@ def check_data(X: np.ndarray, Y: np.ndarray, n_x: int, name: str = "X") -> tuple
 
 
 def choose_engine(config: TrainConfig, m: int) -> str:
-    """gram when it is exact and cheaper: full batch, gd/momentum, no augmentation, m < n_x."""
+    """layers for an architecture; else gram when it is exact and cheaper (full batch,
+    gd/momentum, no augmentation, m < n_x); else dense."""
+    if config.layers:
+        return "layers"
     if (
         not config.mini_batch
         and config.optimizer in ("gd", "momentum")
@@ -98,11 +102,16 @@ def train(
         engine = choose_engine(config, m)
     elif engine == "gram" and choose_engine(config, m) != "gram":
         raise ConfigError("engine 'gram' needs full-batch gd or momentum, no augmentation and m < n_x")
+    elif (engine == "layers") != config.layers:
+        raise ConfigError("engine 'layers' trains a config with an architecture, and only it trains one")
 
     t0 = time.perf_counter()
     dtype = np.dtype(config.dtype)
-    parameters = initialize_parameters(config.layer_dims, config.init, config.seed, dtype)
-    run = _train_gram if engine == "gram" else _train_dense
+    if config.layers:
+        parameters = initialize_layers(parameter_shapes(config.architecture), config.init, config.seed, dtype)
+    else:
+        parameters = initialize_parameters(config.layer_dims, config.init, config.seed, dtype)
+    run = {"gram": _train_gram, "dense": _train_dense, "layers": train_layers}[engine]
     # overflow is reported as TrainingDivergedError with a hint, not as numpy warnings
     with np.errstate(over="ignore", invalid="ignore"):
         costs = run(X, Y, config, parameters, on_progress, should_stop)
@@ -125,9 +134,10 @@ def predict_labels(
     """0/1 predictions (1, m) for raw pixels X, normalized as the config says, in chunks."""
     out = np.empty((1, X.shape[1]), dtype=np.int64)
     for s in range(0, X.shape[1], chunk):
-        Xn = normalize(X[:, s : s + chunk], config.input_norm, parameters["W1"].dtype)
-        AL, _ = forward(Xn, parameters, config.hidden_activation)
-        out[:, s : s + chunk] = AL > 0.5
+        P = predict_proba_raw(X[:, s : s + chunk], parameters, input_norm=config.input_norm,
+                              hidden_activation=config.hidden_activation,
+                              architecture=config.architecture, tta=config.tta)
+        out[0, s : s + chunk] = P > 0.5
     return out
 
 
@@ -142,13 +152,7 @@ def _check_finite(parameters: dict[str, np.ndarray], config: TrainConfig) -> Non
 
 def _step_hooks(i: int, total: int, cost: float, config: TrainConfig,
                 on_progress: ProgressFn | None, should_stop: StopFn | None) -> None:
-    if not np.isfinite(cost):
-        raise TrainingDivergedError(
-            f"training diverged: the cost is {cost} at step {i}; "
-            f"try a smaller learning_rate (got {config.learning_rate})"
-        )
-    if on_progress is not None:
-        on_progress(i + 1, total, cost)
+    after_step(i, total, cost, config.learning_rate, on_progress)
 
 
 Costs = list[list[float]]
