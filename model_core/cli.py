@@ -1,7 +1,8 @@
 """The command line: ``python -m model_core train | evaluate | predict`` (or ``catvnoncat``).
 
 Every training flag defaults to the field of ``TrainConfig()`` it sets, so the project's
-recipe lives in one place (config.py). Human-readable lines go to stdout; with ``--json``
+recipe lives in one place (config.py); ``--recipe photos`` starts from that named recipe
+instead (recipes.py), and the flags given change it. Human-readable lines go to stdout; with ``--json``
 stdout holds only the JSON result (one line) and the cost lines go to stderr instead.
 
 Exit statuses: 0 success, 1 training diverged, 2 bad arguments or files (one ``error:``
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import __version__
 from .activations import HIDDEN_ACTIVATIONS
-from .config import AUGMENTS, DTYPES, TrainConfig
+from .config import AUGMENTS, DTYPES, TTAS, TrainConfig
 from .data import dataset_sha256, image_to_vector, load_dataset
 from .errors import DataError, ModelCoreError, TrainingDivergedError
 from .initializers import INIT_METHODS
@@ -32,6 +33,7 @@ from .model import Model, build_metadata
 from .normalization import INPUT_NORMS
 from .optimizers import OPTIMIZERS
 from .persistence import save_parameters
+from .recipes import DEFAULT_RECIPE, RECIPES, recipe
 from .training import RECORD_EVERY, train
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -66,6 +68,20 @@ def _layer_dims(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. 12288,20,7,5,1; got {text!r}")
 
 
+def _architecture(text: str) -> tuple[dict[str, Any], ...]:
+    """A JSON list of layer specs (or @FILE holding one); TrainConfig checks the specs."""
+    try:
+        if text.startswith("@"):
+            text = Path(text[1:]).read_text()
+        value = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"expected a JSON list of layer specs or @FILE ({type(e).__name__})")
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError("expected a JSON list of layer specs, e.g. "
+                                         '[{"type": "input", "n_H": 64, "n_W": 64, "n_C": 3}, ...]')
+    return tuple(value)
+
+
 def _config_flag(group: Any, name: str, help: str, **kwargs: Any) -> None:
     """Add ``--name`` for the TrainConfig field ``name``; its default is shown, never duplicated.
 
@@ -93,6 +109,9 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--test-data", metavar="PATH", help="held-out data for test_accuracy (same formats)")
     p.add_argument("--out", required=True, metavar="PATH", help="where to write the model (.npz)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help="the named recipe the flags below change: course (TrainConfig(), whose defaults "
+                   "are shown) or photos, a small CNN for real photographs (default: %(default)s)")
     c = p.add_argument_group("hyperparameters")
     _config_flag(c, "layer_dims", "comma-separated layer sizes, input first, output 1", type=_layer_dims, metavar="N,N,...,1")
     _config_flag(c, "init", "weight initialization", choices=INIT_METHODS)
@@ -112,6 +131,11 @@ def _add_train_parser(sub: Any) -> None:
     _config_flag(c, "augment", "data augmentation", choices=AUGMENTS)
     _config_flag(c, "seed", "seed of initialization, shuffling and flips", type=int, metavar="S")
     _config_flag(c, "dtype", "floating-point precision", choices=DTYPES)
+    _config_flag(c, "architecture", "a network of layers instead of --layer-dims: a JSON list of layer "
+                 "specs, or @FILE (see model_core/architecture.py)", type=_architecture, metavar="JSON")
+    _config_flag(c, "shift", "with an architecture: random shifts of up to N pixels", type=int, metavar="N")
+    _config_flag(c, "weight_decay", "with an architecture: dW += WD * W each step", type=float, metavar="WD")
+    _config_flag(c, "tta", "test-time augmentation, saved with the model", choices=TTAS)
     p.set_defaults(func=cmd_train)
 
 
@@ -138,12 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """TrainConfig() with the flags that were given; TrainConfig validates them (ConfigError)."""
+    """The recipe (TrainConfig() by default) with the flags that were given; TrainConfig
+    validates them (ConfigError)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if "batch_size" in given and "epochs" not in given:
+    name = getattr(args, "recipe", DEFAULT_RECIPE)
+    if "batch_size" in given and "epochs" not in given and not RECIPES[name].mini_batch:
         # full-batch training ignores batch_size: say so rather than silently ignore the flag
         raise UsageError("--batch-size needs --epochs (without --epochs, every step uses all examples)")
-    return TrainConfig(**given)
+    if "iterations" in given and RECIPES[name].mini_batch:
+        given["epochs"] = None  # full batch instead of the recipe's epochs
+    return recipe(name, given)
 
 
 # ---------------------------------------------------------------- progress
@@ -250,7 +278,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress.clear()
 
     metrics = {"train_accuracy": history["train_accuracy"], "test_accuracy": history.get("dev_accuracy")}
-    metadata = build_metadata(config, history, dataset_sha256(X, Y), metrics)
+    metadata = build_metadata(config, history, dataset_sha256(X, Y), metrics, recipe=args.recipe)
     save_parameters(out, parameters, metadata)
     result = {
         "out": str(out),
@@ -260,6 +288,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seconds": history["seconds"],
         "engine": history["engine"],
         "config": config.to_dict(),
+        "recipe": args.recipe,
         "data_sha256": metadata["data_sha256"],
     }
     if args.json:
