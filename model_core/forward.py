@@ -4,12 +4,14 @@
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from .activations import FORWARD, check_activation, sigmoid
+from .architecture import Spec
+from .network import forward_layers, to_images
 from .normalization import normalize
 
 
@@ -57,15 +59,19 @@ def predict_proba(
     parameters: Mapping[str, np.ndarray],
     hidden_activation: str = "relu",
     input_norm: str | None = None,
+    architecture: Sequence[Spec] | None = None,
 ) -> np.ndarray:
     """P(cat) for each column of ``X``, shape (1, m).
 
     With ``input_norm=None`` X is taken as already normalized (the course's X / 255);
     with ``"scale"`` or ``"per_image"`` X holds raw pixel values 0..255 and the
-    model's normalization is applied first.
+    model's normalization is applied first. With an ``architecture`` (a network of
+    layers, architecture.py) the columns are its input images, (n_H n_W n_C, m).
     """
     if input_norm is not None:
         X = normalize(X, input_norm, dtype=parameters["W1"].dtype)
+    if architecture is not None:
+        return forward_layers(to_images(X, architecture), parameters, architecture)[0]
     AL, _ = forward(X, parameters, hidden_activation)
     return AL
 
@@ -76,6 +82,8 @@ def predict(
     threshold: float = 0.5,
     hidden_activation: str = "relu",
     input_norm: str | None = None,
+    architecture: Sequence[Spec] | None = None,
 ) -> np.ndarray:
     """Labels 0/1 (1 = cat), shape (1, m): P(cat) > threshold."""
-    return (predict_proba(X, parameters, hidden_activation, input_norm) > threshold).astype(np.int64)
+    P = predict_proba(X, parameters, hidden_activation, input_norm, architecture)
+    return (P > threshold).astype(np.int64)

@@ -7,7 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from model_core import Model, ParameterFileError, TrainConfig, build_metadata, load_parameters, save_parameters, train
+from model_core import (
+    Model,
+    ParameterFileError,
+    TrainConfig,
+    build_metadata,
+    load_parameters,
+    predict,
+    predict_proba,
+    save_parameters,
+    train,
+)
 from model_core.augment import mirror, random_flip, random_shift
 from model_core.errors import ConfigError, TrainingCancelled
 from model_core.recipes import PHOTOS_ARCHITECTURE, RECIPES, recipe
@@ -178,6 +188,11 @@ def test_a_cnn_model_saves_loads_and_predicts_with_its_flip_average(tmp_path) ->
     X_mirror = imgs[:, :, ::-1, :].reshape(32, -1).T
     np.testing.assert_allclose(P, (plain.predict_proba(X) + plain.predict_proba(X_mirror)) / 2, rtol=1e-6)
     assert not np.allclose(P, plain.predict_proba(X))
+    # the functional API gives what the model gives
+    P_fn = predict_proba(X, model.parameters, input_norm="per_image", architecture=model.architecture)
+    assert P_fn.shape == (1, 32)
+    np.testing.assert_allclose(P_fn[0], plain.predict_proba(X), rtol=1e-6)
+    assert (predict(X, model.parameters, input_norm="per_image", architecture=model.architecture) == (P_fn > 0.5)).all()
     # uint8 columns, as the service sends them, in chunks larger than one batch
     many = np.tile(X, (1, 5))
     np.testing.assert_allclose(model.predict_proba(many), np.tile(P, 5), rtol=1e-6)
