@@ -4,6 +4,8 @@ Convention, as in the course: one example per column. ``X`` has shape ``(n_x, m)
 ``Y`` shape ``(1, m)``; layer l has ``W{l}`` of shape ``(n_l, n_{l-1})`` and ``b{l}`` of
 shape ``(n_l, 1)``; gradients use the same keys with a ``d`` (``dW1``, ``db1``).
 Images are 64x64x3 RGB, unrolled in C order (row, column, channel) to 12288-vectors.
+A network of layers (``TrainConfig(architecture=...)``, the course's convolutional
+chapter) views those columns as images ``(m, n_H, n_W, n_C)``; see architecture.py.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .losses import compute_cost
 from .gradcheck import gradient_check, numerical_gradients
 from .model import Model, build_metadata
 from .persistence import load_parameters, save_parameters
+from .recipes import RECIPES, recipe
 from .training import train
 
 __version__ = "0.1.0"
@@ -56,5 +59,7 @@ __all__ = [
     "save_parameters",
     "predict",
     "predict_proba",
+    "RECIPES",
+    "recipe",
     "train",
 ]
