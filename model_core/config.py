@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,10 @@ class TrainConfig:
                               field="layer_dims", got=list(self.layer_dims))
         object.__setattr__(self, "architecture", specs)
         object.__setattr__(self, "layer_dims", derived)
+
+    def __hash__(self) -> int:
+        # the architecture's specs are dicts: hash the JSON form, which equal configs share
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     @property
     def layers(self) -> bool:

@@ -149,6 +149,10 @@ def check_metadata(meta: Any, layer_dims: list[int] | None = None) -> dict[str, 
             raise ParameterFileError(f"metadata field {field} must be {rule}", field=field)
     if specs is not None and record["layer_dims"] != architecture_dims(specs):
         raise ParameterFileError("metadata field layer_dims does not match the architecture", field="layer_dims")
+    if record.get("tta") == "flip" and specs is None and record["layer_dims"][0] != 64 * 64 * 3:
+        # a fully connected net can mirror only what it knows to be a 64x64x3 image
+        raise ParameterFileError("metadata field tta flip needs an architecture or 64x64x3 images "
+                                 "(layer_dims[0] = 12288)", field="tta")
     if layer_dims is not None and record["layer_dims"] != layer_dims:
         raise ParameterFileError(
             f"metadata field layer_dims does not match the arrays, which have {layer_dims}", field="layer_dims")

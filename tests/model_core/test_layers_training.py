@@ -143,8 +143,15 @@ def test_the_fully_connected_path_refuses_layer_only_options() -> None:
         TrainConfig(layer_dims=(10, 1), tta="flip")
 
 
+def test_float64_training_stays_float64() -> None:
+    X, Y = blobs(20, 6)
+    params, _ = train(X, Y, small_config(epochs=1, dtype="float64"))
+    assert {p.dtype for p in params.values()} == {np.dtype(np.float64)}
+
+
 def test_layer_dims_follow_the_architecture_and_round_trip() -> None:
     config = small_config()
+    assert hash(config) == hash(small_config()) and {config: 1}[small_config()] == 1
     assert config.layer_dims == (192, 4, 6, 1)
     assert config.architecture[1] == {"type": "conv2d", "n_C": 4, "f": 3, "stride": 1, "pad": 1, "activation": "relu"}
     d = json.loads(json.dumps(config.to_dict()))
@@ -232,3 +239,11 @@ def test_bad_cnn_files_are_refused_by_name(change, field, match) -> None:
 def test_the_course_model_metadata_is_unchanged() -> None:
     meta = build_metadata(TrainConfig(), {"costs": [], "engine": "gram"})
     assert "architecture" not in meta and "tta" not in meta and meta["config"]["architecture"] is None
+
+
+def test_flip_averaging_needs_images_it_can_mirror() -> None:
+    rng = np.random.RandomState(0)
+    dense = {"W1": rng.randn(4, 8), "b1": np.zeros((4, 1)), "W2": rng.randn(1, 4), "b2": np.zeros((1, 1))}
+    with pytest.raises(ParameterFileError, match="tta flip needs an architecture or 64x64x3") as caught:
+        load_parameters(_npz(dense, {"tta": "flip"}))
+    assert caught.value.field == "tta"
