@@ -11,6 +11,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from .conv import zero_pad
 
+# test-time augmentations a model can ask for: none, or flip (P(cat) averaged with the
+# mirror image's, prediction.py)
+TTAS = ("none", "flip")
+
 
 def mirror(A: np.ndarray) -> np.ndarray:
     """Every image of ``A`` (m, n_H, n_W, n_C) mirrored left-right (a view)."""

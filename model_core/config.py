@@ -9,6 +9,7 @@ from typing import Any
 
 from .activations import check_activation
 from .architecture import check_architecture, layer_dims as architecture_dims
+from .augment import TTAS
 from .errors import ConfigError
 from .initializers import INIT_METHODS, check_layer_dims
 from .normalization import check_input_norm
@@ -17,7 +18,6 @@ from .optimizers import OPTIMIZERS
 DTYPES = ("float32", "float64")
 DEFAULT_LAYER_DIMS = (12288, 20, 7, 5, 1)
 AUGMENTS = ("none", "flip")
-TTAS = ("none", "flip")
 MAX_SHIFT = 16
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .activations import HIDDEN_ACTIVATIONS
 from .architecture import Spec, check_architecture, layer_dims as architecture_dims
+from .augment import TTAS
 from .errors import ConfigError, ParameterFileError
 from .normalization import INPUT_NORMS
 
@@ -25,7 +26,6 @@ MAX_STRING = 1000  # characters of one string
 MAX_KEYS = 100  # fields of one nested object (metrics, dataset, source, config)
 MAX_COSTS = 200_000  # [iteration, cost] pairs
 OUTPUT_ACTIVATIONS = ("sigmoid",)  # the only output this package computes
-TTAS = ("none", "flip")  # config.TTAS; config imports this module's neighbours, not the reverse
 
 Check = Callable[[Any], bool]
 
@@ -149,15 +149,15 @@ def check_metadata(meta: Any, layer_dims: list[int] | None = None) -> dict[str, 
             raise ParameterFileError(f"metadata field {field} must be {rule}", field=field)
     if specs is not None and record["layer_dims"] != architecture_dims(specs):
         raise ParameterFileError("metadata field layer_dims does not match the architecture", field="layer_dims")
-    if record.get("tta") == "flip" and specs is None and record["layer_dims"][0] != 64 * 64 * 3:
-        # a fully connected net can mirror only what it knows to be a 64x64x3 image
-        raise ParameterFileError("metadata field tta flip needs an architecture or 64x64x3 images "
-                                 "(layer_dims[0] = 12288)", field="tta")
     if layer_dims is not None and record["layer_dims"] != layer_dims:
         raise ParameterFileError(
             f"metadata field layer_dims does not match the arrays, which have {layer_dims}", field="layer_dims")
     if "layer_dims" not in record:
         raise ParameterFileError("metadata field layer_dims is missing", field="layer_dims")
+    if record.get("tta") == "flip" and specs is None and record["layer_dims"][0] != 64 * 64 * 3:
+        # a fully connected net can mirror only what it knows to be a 64x64x3 image
+        raise ParameterFileError("metadata field tta flip needs an architecture or 64x64x3 images "
+                                 "(layer_dims[0] = 12288)", field="tta")
     return record
 
 

@@ -1,6 +1,8 @@
 """train(): gradient descent and its successors over the course's network.
 
-Two engines compute the same thing:
+A config with an ``architecture`` (a network of layers, architecture.py) is trained by
+the ``layers`` engine (training_layers.py). For the course's fully connected net, two
+engines compute the same thing:
 
 * ``dense``: forward/backward on X itself; any optimizer, full batch or mini-batches.
 * ``gram``: for full-batch gd and momentum while m < n_x. Those updates only ever add
@@ -17,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from .activations import BACKWARD, FORWARD, sigmoid
+from .architecture import parameter_shapes
 from .backward import backward
 from .config import TrainConfig
 from .errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
 from .forward import forward
 from .hooks import ProgressFn, StopFn, after_step
-from .architecture import parameter_shapes
 from .initializers import initialize_layers, initialize_parameters
 from .losses import compute_cost, cost_from_logits, l2_penalty
 from .metrics import accuracy

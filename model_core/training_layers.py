@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .augment import augment
 from .config import TrainConfig
 from .errors import TrainingCancelled
 from .hooks import ProgressFn, StopFn, after_step
 from .losses import l2_penalty
 from .network import backward_layers, forward_layers, layers_cost, to_images
 from .normalization import normalize
-from .augment import augment
 from .optimizers import make_optimizer
 
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs, as the dense engine
