@@ -5,7 +5,7 @@ example per first index; ``W`` is ``(f, f, n_C_prev, n_C)`` and ``b`` is ``(1, 1
 
 Forward: a read-only strided view of the zero-padded input holds every f x f x n_C_prev
 window, ``(m, n_H, n_W, f, f, n_C_prev)``; copied into the ``(m n_H n_W, f f n_C_prev)``
-matrix ``cols`` (im2col), the layer is one GEMM with ``W`` viewed as
+matrix ``cols`` (im2col, :func:`im2col`), the layer is one GEMM with ``W`` viewed as
 ``(f f n_C_prev, n_C)``: no loop over examples or pixels, and the course's W layout is
 already the GEMM's. Backward: ``dW = cols.T @ dZ`` is one GEMM. ``dA_prev`` adds each
 window's gradient back to the pixels it came from, and windows overlap, so it is a loop
@@ -57,6 +57,26 @@ def windows(A: np.ndarray, f: int, stride: int, n_H: int, n_W: int) -> np.ndarra
                       writeable=False)
 
 
+def im2col(A_pad: np.ndarray, f: int, stride: int, n_H: int, n_W: int) -> np.ndarray:
+    """The (m n_H n_W, f f n_C) matrix of the windows of ``A_pad`` (m, ., ., n_C), in W's order.
+
+    Few channels (the input's 3): one copy per kernel row, whose f pixels of n_C channels
+    are f n_C consecutive numbers in ``A_pad``, so each copy moves runs of 9 numbers rather
+    than 3 (the copy alone 1.7x faster on the photos net's first layer); from 8 channels
+    on, one copy of the window view is as fast.
+    """
+    m, _, _, n_C = A_pad.shape
+    if n_C >= 8:
+        return windows(A_pad, f, stride, n_H, n_W).reshape(m * n_H * n_W, f * f * n_C)  # copies
+    A_pad = np.ascontiguousarray(A_pad)
+    s_m, s_h, s_w, s_c = A_pad.strides
+    cols = np.empty((m, n_H, n_W, f, f * n_C), dtype=A_pad.dtype)
+    for i in range(f):
+        cols[:, :, :, i, :] = as_strided(A_pad[:, i:], (m, n_H, n_W, f * n_C),
+                                         (s_m, s_h * stride, s_w * stride, s_c), writeable=False)
+    return cols.reshape(m * n_H * n_W, f * f * n_C)
+
+
 def conv_forward(
     A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0
 ) -> tuple[np.ndarray, ConvCache]:
@@ -66,7 +86,7 @@ def conv_forward(
     f, _, _, n_C = W.shape
     n_H, n_W = output_size(n_H_prev, f, stride, pad), output_size(n_W_prev, f, stride, pad)
     A_pad = zero_pad(A_prev, pad)  # (m, n_H_prev + 2 pad, n_W_prev + 2 pad, n_C_prev)
-    cols = windows(A_pad, f, stride, n_H, n_W).reshape(m * n_H * n_W, f * f * n_C_prev)  # copies
+    cols = im2col(A_pad, f, stride, n_H, n_W)  # (m n_H n_W, f f n_C_prev)
     Z = cols @ W.reshape(f * f * n_C_prev, n_C)  # (m n_H n_W, n_C)
     Z += b.reshape(1, n_C)
     return Z.reshape(m, n_H, n_W, n_C), ConvCache(cols, A_prev.shape, W, stride, pad)

@@ -42,6 +42,7 @@ CONV_CASES = [  # (m, n_H, n_W, n_C_prev, n_C, f, stride, pad)
     (2, 5, 7, 3, 2, 2, 2, 0),
     (2, 4, 4, 3, 2, 1, 1, 0),
     (1, 8, 8, 2, 3, 4, 3, 2),
+    (1, 5, 6, 8, 2, 3, 2, 1),  # 8 channels and more take im2col's other copy
 ]
 
 
@@ -64,10 +65,11 @@ def test_conv2d_alone(case) -> None:
         assert relative_error(analytic, numeric(J, P)) < TOL
 
 
-def test_conv2d_forward_equals_the_course_loop() -> None:
+@pytest.mark.parametrize("n_C_prev", [3, 9])
+def test_conv2d_forward_equals_the_course_loop(n_C_prev: int) -> None:
     # an independent implementation: the course's conv_single_step over every example and pixel
     rng = np.random.RandomState(3)
-    m, n_H_prev, n_W_prev, n_C_prev, n_C, f, stride, pad = 2, 7, 6, 3, 4, 3, 2, 1
+    m, n_H_prev, n_W_prev, n_C, f, stride, pad = 2, 7, 6, 4, 3, 2, 1
     A_prev = rng.randn(m, n_H_prev, n_W_prev, n_C_prev)
     W, b = rng.randn(f, f, n_C_prev, n_C), rng.randn(1, 1, 1, n_C)
     Z, _ = conv_forward(A_prev, W, b, stride, pad)
