@@ -194,3 +194,11 @@ def test_an_encrypted_member_is_422(client: TestClient) -> None:
     r = client.put("/params", files={"file": ("p.npz", bytes(data))})
     assert r.status_code == 422
     assert r.json()["code"] == Code.INVALID_PARAMS
+
+
+def test_an_image_for_params_is_named_as_an_image(client: TestClient) -> None:
+    from .conftest import image_bytes
+
+    r = client.put("/params", files={"file": ("cat.jpg", image_bytes("JPEG"))})
+    assert r.status_code == 422 and r.json()["code"] == Code.INVALID_PARAMS
+    assert "not an .npz parameter file: it is a JPEG image" in r.json()["error"]
