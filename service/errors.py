@@ -102,7 +102,7 @@ _DESCRIPTIONS = {
     408: "The request body did not arrive in time: names the limit",
     409: "Conflict with the resource's state",
     413: "Too large: names the limit",
-    415: "Unsupported media type",
+    415: "Unsupported media type: says which one to send",
     422: "Invalid input: names the field and the reason",
     429: "Too many queued jobs",
     500: "Internal error: quote the id when reporting",
