@@ -4,17 +4,26 @@ README.md ("Settings") documents each one; keep the two in step.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model_core.data import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
+# the Host names a service answers to when CATSVC_ALLOWED_HOSTS is unset, besides its own address
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_ANY_ADDRESS = ("0.0.0.0", "::", "[::]", "")  # listening everywhere names no host
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[a-z0-9_.:\[\]-]+")
+# a comma-separated list in the environment (not JSON, pydantic-settings' default for a tuple)
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -38,6 +47,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     # /predict only
     predict_token: SecretStr | None = None
+
+    # -- browsers (service.guards): Host names served (empty: the default, see allowed_host_names;
+    # "*": any), and the origins, besides the service's own, whose pages may send changes
+    allowed_hosts: CommaList = ()
+    allowed_origins: CommaList = ()
 
     # -- storage
     data_dir: Path = Path("var")
@@ -88,6 +102,42 @@ class Settings(BaseSettings):
             raise ValueError("a token may hold printable ASCII characters only, no spaces")
         return v
 
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, v: Any) -> Any:
+        return tuple(part for part in (p.strip() for p in v.split(",")) if part) if isinstance(v, str) else v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(host_name(entry, i) for i, entry in enumerate(v, 1))
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        origins = []
+        for i, entry in enumerate(v, 1):
+            origin = entry.lower().removesuffix("/")
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"entry #{i} ({entry!r}) is not an origin: write scheme://host[:port], "
+                                 "e.g. https://cats.example.com (no path; * and null are not accepted)")
+            origins.append(origin)
+        return tuple(origins)
+
+    @property
+    def allowed_host_names(self) -> frozenset[str] | None:
+        """The Host names (port left out) requests may carry; None: any."""
+        if "*" in self.allowed_hosts:
+            return None
+        if self.allowed_hosts:
+            return frozenset(self.allowed_hosts)
+        if self.host in _ANY_ADDRESS:
+            return frozenset(LOCAL_HOSTS)
+        try:
+            return frozenset((*LOCAL_HOSTS, host_name(self.host, 0)))
+        except ValueError:  # an address uvicorn will refuse anyway; nothing to add
+            return frozenset(LOCAL_HOSTS)
+
     @property
     def jobs_db(self) -> Path:
         return self.data_dir / "jobs.sqlite"
@@ -108,3 +158,29 @@ class Settings(BaseSettings):
     def stopping_file(self) -> Path:
         """Present while the service shuts down: readiness answers 503 (the supervisor makes it)."""
         return self.tmp_dir / "stopping"
+
+
+def host_name(entry: str, index: int) -> str:
+    """An allowed-hosts entry as :mod:`service.guards` compares it: lower case, no port,
+    IPv6 in brackets (``Cats.Example.com:8000`` -> ``cats.example.com``, ``::1`` -> ``[::1]``)."""
+    host = entry.strip().lower()
+    if host == "*":
+        return host
+    if host.startswith("[") or host.count(":") > 1:  # IPv6, with or without brackets
+        address = host[1:].partition("]")[0] if host.startswith("[") else host
+        host = f"[{address}]" if _is_ipv6(address) else ""
+    else:
+        name, colon, port = host.partition(":")  # a port is allowed, and not compared
+        host = name if _HOST_NAME.fullmatch(name) and (not colon or port.isdigit()) else ""
+    if not host:
+        raise ValueError(f"entry #{index} ({entry!r}) is not a host name or IP address: write names such as "
+                         "localhost,cats.example.com,[::1] (a port is ignored), or * for any")
+    return host
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True

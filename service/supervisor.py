@@ -235,6 +235,9 @@ def main() -> None:
                     "parameters, and switch the active model")
     if settings.predict_token is None:
         log.warning("no CATSVC_PREDICT_TOKEN: anyone who reaches the port can ask for predictions")
+    hosts = settings.allowed_host_names
+    log.info("answering requests whose Host is %s (CATSVC_ALLOWED_HOSTS; /health/* answers any)",
+             "any" if hosts is None else ", ".join(sorted(hosts)))
     supervisor = Supervisor(settings)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)

@@ -25,7 +25,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from service.app import create_app
     from service.settings import Settings
 
-    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("d")))) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("d"), allowed_hosts=("testserver",)))) as c:
         assert c.get("/docs").status_code == 200
         return c.get("/openapi.json").json()
 

@@ -79,3 +79,39 @@ def test_a_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Settings()
     assert s.predict_token is not None and s.predict_token.get_secret_value() == "p" * 32
     assert "p" * 32 not in repr(s) and "p" * 32 not in str(s)
+
+
+# -- browsers: allowed hosts and origins
+def test_allowed_hosts_default_to_the_bound_address_and_loopback_names() -> None:
+    assert Settings().allowed_host_names == {"localhost", "127.0.0.1", "[::1]"}
+    assert Settings(host="10.0.0.5").allowed_host_names == {"localhost", "127.0.0.1", "[::1]", "10.0.0.5"}
+    assert Settings(host="::").allowed_host_names == Settings(host="0.0.0.0").allowed_host_names == {
+        "localhost", "127.0.0.1", "[::1]"}
+
+
+def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_HOSTS", " Cats.Example.com:8000, api,[::1]:9, ::2 ,10.0.0.5,my_svc ")
+    assert Settings().allowed_host_names == {"cats.example.com", "api", "[::1]", "[::2]", "10.0.0.5", "my_svc"}
+    monkeypatch.setenv("CATSVC_ALLOWED_HOSTS", "*")
+    assert Settings().allowed_host_names is None
+
+
+@pytest.mark.parametrize("value", ["cats.example.com/path", "http://cats.example.com", "[zz::1]", "a b", "-x-"])
+def test_an_invalid_allowed_host_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_HOSTS", f"localhost,{value}")
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    assert "entry #2" in e.value.errors()[0]["msg"]
+
+
+def test_allowed_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_ORIGINS", "https://App.Example.org/, http://localhost:3000")
+    assert Settings().allowed_origins == ("https://app.example.org", "http://localhost:3000")
+
+
+@pytest.mark.parametrize("value", ["*", "null", "app.example.org", "https://app.example.org/path"])
+def test_an_invalid_allowed_origin_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_ORIGINS", value)
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    assert "scheme://host[:port]" in e.value.errors()[0]["msg"]

@@ -1,0 +1,65 @@
+"""Issue 12 section 3 against the real server (``python -m service``): what a web page could
+do to a service with the open default.
+
+One server per configuration; each test states the attack, then that nothing changed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.errors import Code
+
+from .realserver import Server, course_npz, seed_models
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+EVIL = "https://evil.example"
+
+
+def jobs_and_versions(c: httpx.Client) -> tuple[list, list]:
+    return c.get("/train").json()["jobs"], [m["version"] for m in c.get("/models").json()["models"]]
+
+
+def test_the_open_default_refuses_what_a_web_page_would_send(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seed_models(data)
+    with Server(data, tmp_path / "server.log", workers=1) as server, server.client() as c:
+        before = jobs_and_versions(c)
+        assert before == ([], [1])
+
+        # a cross-site form posts text/plain: no CORS preflight, so the browser sends it
+        r = c.post("/train", content=b'{"iterations": 1}', headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415 and r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE
+        r = c.put("/params", content=course_npz(seed=4), headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 415 and r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE
+
+        # a page of another origin sends what would otherwise be accepted
+        for method, path, body in [("POST", "/train", {"json": {}}),
+                                   ("PUT", "/params", {"files": {"file": ("p.npz", course_npz(seed=4))}}),
+                                   ("POST", "/models/1/activate", {}),
+                                   ("POST", "/predict", {"json": {"instances": [[0] * 12288]}})]:
+            r = c.request(method, path, headers={"Origin": EVIL}, **body)
+            assert r.status_code == 403, (path, r.text)
+            assert r.json()["code"] == Code.ORIGIN_NOT_ALLOWED and "CATSVC_ALLOWED_ORIGINS" in r.json()["error"]
+        r = c.post("/train", json={}, headers={"Origin": "null"})
+        assert r.status_code == 403
+
+        # DNS rebinding: the page's own name now resolves to 127.0.0.1; the Host says which name
+        rebound = f"evil.example:{server.port}"
+        for method, path in (("GET", "/params/download"), ("GET", "/train"), ("POST", "/train")):
+            r = c.request(method, path, headers={"Host": rebound, "Origin": f"http://{rebound}"},
+                          json={} if method == "POST" else None)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["code"] == Code.HOST_NOT_ALLOWED and "CATSVC_ALLOWED_HOSTS" in r.json()["error"]
+            assert "evil" not in r.text
+        assert c.get("/health/live", headers={"Host": rebound}).status_code == 200  # probes send any Host
+
+        assert jobs_and_versions(c) == before  # nothing queued, nothing uploaded, nothing switched
+        # the service's own page, and curl, still work
+        assert c.post("/train", json={}, headers={"Origin": server.url}).status_code == 202
+        assert c.post("/models/1/activate").status_code == 200
+    log = server.log.read_text()
+    assert "evil.example" not in log
