@@ -7,7 +7,8 @@
 A token that is not configured leaves its endpoints open (the supervisor says so in the
 log at start-up). Reads (GET of jobs, data sets, models, parameters), health and docs
 are always open. No header -> 401 with ``WWW-Authenticate``; a wrong token -> 403.
-The OpenAPI document declares both schemes on the endpoints they guard.
+The OpenAPI document declares both schemes on the endpoints they guard. Tokens may come
+from files (``*_TOKEN_FILE``, read by :mod:`service.settings`).
 
 The admin routes take :data:`AdminAuth` as a FastAPI dependency. /predict, the hot path,
 calls :func:`check_predict` itself: resolving a dependency (and HTTPBearer's own) costs

@@ -10,10 +10,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PlainValidator, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model_core.data import DEFAULT_MAX_PIXELS
+
+from .tokenfiles import TokenFile, read_token_file
 
 MiB = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
@@ -22,6 +24,28 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _ANY_ADDRESS = ("0.0.0.0", "::", "[::]", "")  # listening everywhere names no host
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?")
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[a-z0-9_.:\[\]-]+")
+
+
+def check_usable_token(token: str) -> None:
+    """ValueError if ``token`` is too weak or holds what a header cannot carry (never quoted)."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)")
+    if not all(33 <= ord(c) <= 126 for c in token):
+        raise ValueError("a token may hold printable ASCII characters only, no spaces")
+
+
+def _token_file(v: Any) -> TokenFile | None:
+    """CATSVC_*_TOKEN_FILE: the file read (once, here) and its token checked as the variable's."""
+    if v is None or v == "":  # empty, as in .env.example: unset
+        return None
+    if isinstance(v, TokenFile):
+        return v
+    file = TokenFile(Path(v), read_token_file(Path(v)))
+    check_usable_token(file.token)
+    return file
+
+
+TokenFileSetting = Annotated[TokenFile | None, PlainValidator(_token_file)]
 # a comma-separated list in the environment (not JSON, pydantic-settings' default for a tuple)
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -42,11 +66,15 @@ class Settings(BaseSettings):
     train_threads: int = Field(1, ge=1, le=64)
     trainer_nice: int = Field(10, ge=0, le=19)
 
-    # -- tokens (None: the endpoints are open; the service says so in its log at start-up)
+    # -- tokens (None: the endpoints are open; the service says so in its log at start-up).
+    # Each *_token_file, declared before its token, is read once here; the token's validator
+    # then takes the file's token.
     # training, data set upload, parameter upload and activation; also accepted by /predict
-    admin_token: SecretStr | None = None
+    admin_token_file: TokenFileSetting = None
+    admin_token: SecretStr | None = Field(None, validate_default=True)
     # /predict only
-    predict_token: SecretStr | None = None
+    predict_token_file: TokenFileSetting = None
+    predict_token: SecretStr | None = Field(None, validate_default=True)
 
     # -- browsers (service.guards): Host names served (empty: the default, see allowed_host_names;
     # "*": any), and the origins, besides the service's own, whose pages may send changes
@@ -91,15 +119,16 @@ class Settings(BaseSettings):
 
     @field_validator("admin_token", "predict_token")
     @classmethod
-    def _usable_token(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is None or v.get_secret_value() == "":
-            return None  # CATSVC_ADMIN_TOKEN= (empty, as in .env.example) means unset
-        token = v.get_secret_value()
-        # the message never holds the token
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)")
-        if not all(33 <= ord(c) <= 126 for c in token):
-            raise ValueError("a token may hold printable ASCII characters only, no spaces")
+    def _usable_token(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if v is not None and v.get_secret_value() == "":
+            v = None  # CATSVC_ADMIN_TOKEN= (empty, as in .env.example) means unset
+        file: TokenFile | None = info.data.get(f"{info.field_name}_file")  # absent: refused, said so
+        if v is None:
+            return SecretStr(file.token) if file is not None else None
+        if file is not None:
+            variable = env_name(info.field_name or "")
+            raise ValueError(f"set {variable} or {variable}_FILE, not both")
+        check_usable_token(v.get_secret_value())
         return v
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
@@ -158,6 +187,11 @@ class Settings(BaseSettings):
     def stopping_file(self) -> Path:
         """Present while the service shuts down: readiness answers 503 (the supervisor makes it)."""
         return self.tmp_dir / "stopping"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting: max_batch -> CATSVC_MAX_BATCH."""
+    return "CATSVC_" + field.upper()
 
 
 def host_name(entry: str, index: int) -> str:

@@ -1,10 +1,12 @@
 """Issue 12 section 3 against the real server (``python -m service``): what a web page could
-do to a service with the open default.
+do to a service with the open default, and tokens read from files.
 
 One server per configuration; each test states the attack, then that nothing changed.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,11 +14,12 @@ import pytest
 
 from service.errors import Code
 
-from .realserver import Server, course_npz, seed_models
+from .realserver import ROOT, Server, course_npz, seed_models
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 EVIL = "https://evil.example"
+TOKEN = "file-SECRET-token-0123456789abcdef"
 
 
 def jobs_and_versions(c: httpx.Client) -> tuple[list, list]:
@@ -63,3 +66,36 @@ def test_the_open_default_refuses_what_a_web_page_would_send(tmp_path: Path) -> 
         assert c.post("/models/1/activate").status_code == 200
     log = server.log.read_text()
     assert "evil.example" not in log
+
+
+def test_an_admin_token_from_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seed_models(data)
+    (tmp_path / "admin_token").write_text(TOKEN + "\n")
+    with Server(data, tmp_path / "server.log", host="0.0.0.0", workers=1,
+                admin_token_file=tmp_path / "admin_token") as server, server.client() as c:
+        assert c.post("/models/1/activate").status_code == 401
+        assert c.post("/models/1/activate", headers={"Authorization": f"Bearer {TOKEN}x"}).status_code == 403
+        assert c.post("/models/1/activate", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert "SECRET" not in server.log.read_text()
+
+
+def start_failure(tmp_path: Path, **settings: object) -> tuple[int, str]:
+    """The exit code and stderr of a service that should not start."""
+    env = Server(tmp_path / "data", tmp_path / "unused.log", **settings).env
+    proc = subprocess.run([sys.executable, "-m", "service"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode, proc.stderr
+
+
+def test_a_token_and_its_file_both_set_or_an_unreadable_file_stop_start_up(tmp_path: Path) -> None:
+    (tmp_path / "admin_token").write_text(TOKEN)
+    code, err = start_failure(tmp_path, admin_token=TOKEN, admin_token_file=tmp_path / "admin_token")
+    assert code == 2
+    assert err.count("\n") == 1 and "CATSVC_ADMIN_TOKEN or CATSVC_ADMIN_TOKEN_FILE, not both" in err
+    assert "SECRET" not in err
+
+    code, err = start_failure(tmp_path, predict_token_file=tmp_path / "missing")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("invalid setting: CATSVC_PREDICT_TOKEN_FILE: ")
+    assert "cannot read" in err
