@@ -29,7 +29,8 @@ Every error is `{"error": "<what to fix>", "code": "<STABLE_CODE>"}`. Every resp
 Tokens: when the service is configured with them, training, data set upload, parameter
 upload and activation need `Authorization: Bearer <CATSVC_ADMIN_TOKEN>`, and predictions
 `Authorization: Bearer <CATSVC_PREDICT_TOKEN>` (the admin token works there too).
-Health, docs and reads stay open.
+Health, docs and reads stay open. A service that listens beyond loopback with no admin
+token refuses the admin endpoints (403 `ADMIN_DISABLED`) unless `CATSVC_ALLOW_OPEN_ADMIN=true`.
 
 Browsers: a request whose `Host` is not in `CATSVC_ALLOWED_HOSTS` gets 400 `HOST_NOT_ALLOWED`
 (health excepted); a POST, PUT or DELETE sent by a web page of another origin (its `Origin`

@@ -54,6 +54,7 @@ class Code:
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     AUTH_REQUIRED = "AUTH_REQUIRED"  # 401: no bearer token
     AUTH_INVALID = "AUTH_INVALID"  # 403: a token, but not the right one
+    ADMIN_DISABLED = "ADMIN_DISABLED"  # 403: no admin token on a non-loopback address (settings.admin_disabled)
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"  # 400: a Host not in CATSVC_ALLOWED_HOSTS (DNS rebinding)
     ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"  # 403: a change sent by another site's web page
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408: headers or body too slow
@@ -98,7 +99,8 @@ class ErrorBody(BaseModel):
 _DESCRIPTIONS = {
     400: "Bad request",
     401: "No token: send Authorization: Bearer <token>",
-    403: "Wrong token (AUTH_INVALID), or sent by another site's web page (ORIGIN_NOT_ALLOWED)",
+    403: "Wrong token (AUTH_INVALID), admin endpoints off without a token (ADMIN_DISABLED), or sent by "
+         "another site's web page (ORIGIN_NOT_ALLOWED)",
     404: "Not found",
     405: "Method not allowed",
     408: "The request body did not arrive in time: names the limit",

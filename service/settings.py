@@ -66,15 +66,19 @@ class Settings(BaseSettings):
     train_threads: int = Field(1, ge=1, le=64)
     trainer_nice: int = Field(10, ge=0, le=19)
 
-    # -- tokens (None: the endpoints are open; the service says so in its log at start-up).
-    # Each *_token_file, declared before its token, is read once here; the token's validator
-    # then takes the file's token.
+    # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;
+    # the service says which in its log at start-up). Each *_token_file, declared before its
+    # token, is read once here; the token's validator then takes the file's token.
     # training, data set upload, parameter upload and activation; also accepted by /predict
     admin_token_file: TokenFileSetting = None
     admin_token: SecretStr | None = Field(None, validate_default=True)
     # /predict only
     predict_token_file: TokenFileSetting = None
     predict_token: SecretStr | None = Field(None, validate_default=True)
+    # with no admin token at all: make one at the first start, in <data_dir>/admin_token (compose)
+    generate_admin_token: bool = False
+    # leave the admin endpoints open on a non-loopback address without a token (see admin_disabled)
+    allow_open_admin: bool = False
 
     # -- browsers (service.guards): Host names served (empty: the default, see allowed_host_names;
     # "*": any), and the origins, besides the service's own, whose pages may send changes
@@ -152,6 +156,22 @@ class Settings(BaseSettings):
                                  "e.g. https://cats.example.com (no path; * and null are not accepted)")
             origins.append(origin)
         return tuple(origins)
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether ``host`` is a loopback address: only this machine (or container) can connect."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False  # another name: it may resolve to anything
+
+    @property
+    def admin_disabled(self) -> bool:
+        """The admin endpoints answer 403 ADMIN_DISABLED: reachable from other machines or
+        containers, with no admin token, and no CATSVC_ALLOW_OPEN_ADMIN=true to say that is wanted."""
+        return self.admin_token is None and not self.allow_open_admin and not self.on_loopback
 
     @property
     def allowed_host_names(self) -> frozenset[str] | None:

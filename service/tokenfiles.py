@@ -1,15 +1,21 @@
 """Tokens kept in files (Docker and Kubernetes secrets), so that they need not sit in the
 environment, where ``docker inspect`` and every child process can read them.
 
-:func:`read_token_file` reads the token of ``CATSVC_<KIND>_TOKEN_FILE`` at start-up. It
-never puts the token in a message; the path may be named.
+* :func:`read_token_file`: the token of ``CATSVC_<KIND>_TOKEN_FILE``, read at start-up.
+* :func:`create_token_file`: the admin token that ``CATSVC_GENERATE_ADMIN_TOKEN`` makes at
+  a first start (compose's quick start), readable by the service's user only.
+
+Neither ever puts the token in a message or a log line; the path may be named.
 """
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_TOKEN_FILE_BYTES = 4096  # far more than any token; a larger file is the wrong file
+GENERATED_TOKEN_BYTES = 32  # 64 hex characters, what `openssl rand -hex 32` makes
 
 
 @dataclass(frozen=True)
@@ -39,3 +45,27 @@ def read_token_file(path: Path) -> str:
         raise ValueError(f"the file {path} is empty; put the token in it (e.g. `openssl rand -hex 32 > {path}`)")
     return token
 
+
+def create_token_file(path: Path) -> bool:
+    """Write a new random token to ``path`` (mode 0600) unless the file exists; True if made.
+
+    Written under another name and hard-linked into place: a crash leaves no half-written
+    token, and of two services starting at once the second keeps the first one's token.
+    """
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(GENERATED_TOKEN_BYTES) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)

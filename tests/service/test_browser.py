@@ -1,10 +1,11 @@
 """Issue 12 section 3 against the real server (``python -m service``): what a web page could
-do to a service with the open default, and tokens read from files.
+do to a service with the open default, and what a container without an admin token does.
 
 One server per configuration; each test states the attack, then that nothing changed.
 """
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,27 @@ def test_the_open_default_refuses_what_a_web_page_would_send(tmp_path: Path) -> 
     assert "evil.example" not in log
 
 
+def test_a_container_without_an_admin_token_refuses_the_admin_endpoints(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seed_models(data)
+    # 0.0.0.0 as in the image; reachable, and served, as 127.0.0.1
+    with Server(data, tmp_path / "closed.log", host="0.0.0.0", workers=1) as server, server.client() as c:
+        for method, path, body in [("POST", "/train", {"json": {}}), ("POST", "/models/1/activate", {}),
+                                   ("PUT", "/params", {"files": {"file": ("p.npz", course_npz(seed=4))}})]:
+            r = c.request(method, path, **body)
+            assert r.status_code == 403, r.text
+            assert r.json()["code"] == Code.ADMIN_DISABLED
+            assert "CATSVC_ADMIN_TOKEN" in r.json()["error"] and "CATSVC_ALLOW_OPEN_ADMIN" in r.json()["error"]
+        assert c.post("/predict", json={"instances": [[0] * 12288]}).status_code == 200  # useful at once
+        assert jobs_and_versions(c) == ([], [1])
+    assert any("ADMIN_DISABLED" in line["msg"] for line in server.log_lines() if line["level"] == "warning")
+
+    with Server(data, tmp_path / "open.log", host="0.0.0.0", workers=1, allow_open_admin="true") as server, \
+            server.client() as c:
+        assert c.post("/models/1/activate").status_code == 200
+        assert c.post("/train", json={}).status_code == 202
+
+
 def test_an_admin_token_from_a_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     seed_models(data)
@@ -78,6 +100,24 @@ def test_an_admin_token_from_a_file(tmp_path: Path) -> None:
         assert c.post("/models/1/activate", headers={"Authorization": f"Bearer {TOKEN}x"}).status_code == 403
         assert c.post("/models/1/activate", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     assert "SECRET" not in server.log.read_text()
+
+
+def test_compose_s_generated_admin_token(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seed_models(data)
+    path = data / "admin_token"
+    server = Server(data, tmp_path / "server.log", host="0.0.0.0", workers=1, generate_admin_token="true")
+    with server, server.client() as c:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        token = path.read_text().strip()
+        assert len(token) == 64
+        assert c.post("/models/1/activate").status_code == 401
+        assert c.post("/models/1/activate", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    log = server.log.read_text()
+    assert str(path) in log and token not in log
+    with server, server.client() as c:  # a restart keeps the token
+        assert path.read_text().strip() == token
+        assert c.post("/models/1/activate", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def start_failure(tmp_path: Path, **settings: object) -> tuple[int, str]:

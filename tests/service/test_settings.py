@@ -129,6 +129,20 @@ def test_an_empty_token_file_variable_is_unset(monkeypatch: pytest.MonkeyPatch) 
     assert Settings().admin_token is None
 
 
+# -- the admin endpoints of a service beyond loopback
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True),
+                                                ("::1", True), ("0.0.0.0", False), ("::", False),
+                                                ("10.0.0.5", False), ("cats.example.com", False)])
+def test_on_loopback(host: str, loopback: bool) -> None:
+    assert Settings(host=host).on_loopback is loopback
+    assert Settings(host=host).admin_disabled is not loopback
+
+
+def test_a_token_or_the_open_setting_keeps_the_admin_endpoints_on() -> None:
+    assert not Settings(host="0.0.0.0", admin_token="a" * 16).admin_disabled
+    assert not Settings(host="0.0.0.0", allow_open_admin=True).admin_disabled
+
+
 # -- browsers: allowed hosts and origins
 def test_allowed_hosts_default_to_the_bound_address_and_loopback_names() -> None:
     assert Settings().allowed_host_names == {"localhost", "127.0.0.1", "[::1]"}
