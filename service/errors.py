@@ -57,6 +57,9 @@ class Code:
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     AUTH_REQUIRED = "AUTH_REQUIRED"  # 401: no bearer token
     AUTH_INVALID = "AUTH_INVALID"  # 403: a token, but not the right one
+    ADMIN_DISABLED = "ADMIN_DISABLED"  # 403: no admin token on a non-loopback address (settings.admin_disabled)
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"  # 400: a Host not in CATSVC_ALLOWED_HOSTS (DNS rebinding)
+    ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"  # 403: a change sent by another site's web page
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408: headers or body too slow
     PARAMS_TOO_LARGE = "PARAMS_TOO_LARGE"
     DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked  # 413: a parameter file's arrays above the limit
@@ -99,13 +102,14 @@ class ErrorBody(BaseModel):
 _DESCRIPTIONS = {
     400: "Bad request",
     401: "No token: send Authorization: Bearer <token>",
-    403: "Wrong token",
+    403: "Wrong token (AUTH_INVALID), admin endpoints off without a token (ADMIN_DISABLED), or sent by "
+         "another site's web page (ORIGIN_NOT_ALLOWED)",
     404: "Not found",
     405: "Method not allowed",
     408: "The request body did not arrive in time: names the limit",
     409: "Conflict with the resource's state",
     413: "Too large: names the limit",
-    415: "Unsupported media type",
+    415: "Unsupported media type: says which one to send",
     422: "Invalid input: names the field and the reason",
     429: "Too many queued jobs",
     500: "Internal error: quote the id when reporting",

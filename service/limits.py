@@ -15,13 +15,7 @@ import numpy as np
 from starlette.requests import Request
 
 from .errors import ApiError, Code
-
-ENV_PREFIX = "CATSVC_"
-
-
-def env_name(setting: str) -> str:
-    """The environment variable of a setting: max_batch -> CATSVC_MAX_BATCH."""
-    return ENV_PREFIX + setting.upper()
+from .settings import env_name
 
 
 def body_too_large(limit: int, setting: str) -> ApiError:

@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from .logs import setup_logging
 from .procs import descendants
 from .settings import Settings
+from .tokenfiles import create_token_file
 
 log = logging.getLogger("service.supervisor")
 
@@ -44,6 +45,7 @@ KILL_GRACE = 5.0  # seconds past shutdown_timeout before a child is killed
 RESTART_DELAY = 2.0  # seconds between two starts of a trainer that keeps dying
 TICK = 0.2  # seconds between two looks at the children
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+GENERATED_TOKEN_FILE = "admin_token"  # in the data directory (CATSVC_GENERATE_ADMIN_TOKEN)
 
 
 def child_env(threads: int) -> dict[str, str]:
@@ -222,19 +224,58 @@ def _kill_tree(p: subprocess.Popen[bytes]) -> None:
     p.wait()
 
 
-def main() -> None:
+def load_settings() -> Settings:
+    """The settings, or exit 2 with one line naming each invalid variable (never its value)."""
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as e:
         problems = "; ".join(f"CATSVC_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
         print(f"invalid setting: {problems}", file=sys.stderr)
         raise SystemExit(2) from None
-    setup_logging(settings.log_level)
-    if settings.admin_token is None:
+
+
+def generated_admin_token(settings: Settings) -> Settings:
+    """With CATSVC_GENERATE_ADMIN_TOKEN and no admin token (nor CATSVC_ALLOW_OPEN_ADMIN):
+    the token file in the data directory, made at the first start; the settings that use it.
+
+    The children find it as any token file: CATSVC_ADMIN_TOKEN_FILE in their environment.
+    """
+    if not settings.generate_admin_token or settings.admin_token is not None or settings.allow_open_admin:
+        return settings
+    path = (settings.data_dir / GENERATED_TOKEN_FILE).resolve()
+    try:
+        made = create_token_file(path)
+    except OSError as e:
+        print(f"invalid setting: CATSVC_GENERATE_ADMIN_TOKEN: cannot write {path} ({e.strerror}); "
+              "make CATSVC_DATA_DIR writable, or set CATSVC_ADMIN_TOKEN_FILE", file=sys.stderr)
+        raise SystemExit(2) from None
+    os.environ["CATSVC_ADMIN_TOKEN_FILE"] = str(path)
+    log.info("admin token %s %s (compose: `docker compose exec api cat %s`); training, uploads and "
+             "activation need it as 'Authorization: Bearer <token>'", "made in" if made else "read from", path, path)
+    return load_settings()
+
+
+def log_open_doors(settings: Settings) -> None:
+    """Say at start-up which endpoints anyone who reaches the port may use (no tokens in the log)."""
+    if settings.admin_disabled:
+        log.warning("no CATSVC_ADMIN_TOKEN and CATSVC_HOST=%s is not a loopback address: training, uploads "
+                    "and activation answer 403 ADMIN_DISABLED; set CATSVC_ADMIN_TOKEN (or "
+                    "CATSVC_ADMIN_TOKEN_FILE), or CATSVC_ALLOW_OPEN_ADMIN=true to open them", settings.host)
+    elif settings.admin_token is None:
         log.warning("no CATSVC_ADMIN_TOKEN: anyone who reaches the port can train, upload data sets and "
                     "parameters, and switch the active model")
     if settings.predict_token is None:
         log.warning("no CATSVC_PREDICT_TOKEN: anyone who reaches the port can ask for predictions")
+    hosts = settings.allowed_host_names
+    log.info("answering requests whose Host is %s (CATSVC_ALLOWED_HOSTS; /health/* answers any)",
+             "any" if hosts is None else ", ".join(sorted(hosts)))
+
+
+def main() -> None:
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    settings = generated_admin_token(settings)
+    log_open_doors(settings)
     supervisor = Supervisor(settings)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)

@@ -95,9 +95,19 @@ def test_put_our_own_file_back(client: TestClient, model_version: int) -> None:
     assert after["predictions"] == before
 
 
-def test_put_a_course_file_as_the_raw_body(client: TestClient) -> None:
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "text/plain",
+                                          "application/x-www-form-urlencoded"])
+def test_a_raw_body_is_415_and_makes_no_version(client: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.put("/params", content=course_npz(**course_parameters()), headers=headers)
+    assert r.status_code == 415
+    assert r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE and "multipart/form-data" in r.json()["error"]
+    assert client.get("/models").json()["models"] == []
+
+
+def test_put_a_course_file(client: TestClient) -> None:
     parameters = course_parameters()
-    r = client.put("/params", content=course_npz(**parameters), headers={"content-type": "application/octet-stream"})
+    r = client.put("/params", files={"file": ("p.npz", course_npz(**parameters))})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["version"] == 1 and body["layer_dims"] == [N, 3, 1]

@@ -93,7 +93,7 @@ def test_headers_sent_byte_by_byte_are_cut_off_with_a_408(server: Server) -> Non
 
 def test_a_body_sent_slowly_is_cut_off_with_a_408(server: Server) -> None:
     with connect(server) as sock:
-        head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
                 "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n").encode()
         sock.sendall(head)
         status, headers, body = parse(trickle(sock, b"--b\r\n" + b"x" * 99_000))
