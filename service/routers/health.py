@@ -35,4 +35,4 @@ async def ready(models: ModelsDep, queue: QueueDep, settings: SettingsDep) -> Re
     loaded = models.current()  # loads the active version if this worker has not yet
     if loaded is None:
         raise no_model(queue, Code.NOT_READY)
-    return Ready(version=loaded.version)
+    return Ready(version=loaded.version, dataset=loaded.dataset, synthetic=loaded.synthetic)

@@ -142,13 +142,18 @@ def download_params(request: Request, version: Version = None) -> FileResponse:
     "",
     status_code=201,
     response_model=None,
-    summary="Upload parameters: a new version, made active",
-    responses={201: {"model": ParamsOut, "description": "the new, active version"},
+    summary="Upload parameters: a new version, activated only if asked (or if none is active yet)",
+    responses={201: {"model": ParamsOut, "description": "the new version; `active` says whether it answers now"},
                **error_responses(401, 403, 408, 413, 415, 422)},
     openapi_extra=_PUT_BODY,
     dependencies=[AdminAuth],
 )
-async def put_params(request: Request) -> Response:
+async def put_params(
+    request: Request,
+    activate: Annotated[bool, Query(description="true: the new version answers at once; false (default): it "
+                                                "is stored beside the active one (POST /models/{version}/activate "
+                                                "switches), unless no version is active yet")] = False,
+) -> Response:
     services: Services = request.app.state.services
     settings = services.settings
     content_type = multipart_content_type(request)
@@ -160,13 +165,15 @@ async def put_params(request: Request) -> Response:
     if not files:
         raise missing_file()
     version = await run_in_threadpool(_store_upload, services.store, files[0].data, settings.max_params_bytes,
-                                      retention(settings))
+                                      retention(settings), activate)
     return json_response(
         params_summary(services.store, version), status=201, headers={"Location": f"/params?version={version}"}
     )
 
 
-def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int, retention_settings: Retention) -> int:
+def _store_upload(
+    store: ModelStore, data: bytes, max_params_bytes: int, retention_settings: Retention, activate: bool
+) -> int:
     check_params_size(data, max_params_bytes)  # before numpy allocates what the file declares
     try:
         parameters, metadata = load_parameters(data)
@@ -188,6 +195,8 @@ def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int, retenti
         version = store.add(parameters, metadata)
     except ValueError:  # json.dumps(allow_nan=False): the metadata holds NaN or infinity
         raise ApiError(422, Code.INVALID_PARAMS, "the file's metadata holds NaN or infinity; remove them") from None
-    store.activate(version)
+    # a re-uploaded download must not switch the model that answers, unless asked to
+    if activate or store.active_version() is None:
+        store.activate(version)
     store.enforce_retention(retention_settings, keep=(version,))
     return version

@@ -106,6 +106,7 @@ async def predict(request: Request) -> Response:
                                      settings.min_image_side)
     proba = loaded.model.predict_proba(X)  # (m,)
     return json_response(
-        {"version": loaded.version, "predictions": predictions(proba, names)},
+        {"version": loaded.version, "dataset": loaded.dataset, "synthetic": loaded.synthetic,
+         "predictions": predictions(proba, names)},
         headers={"X-Model-Version": str(loaded.version)},
     )

@@ -83,10 +83,14 @@ def test_another_version_and_unknown_versions(client: TestClient, trainer: Train
 def test_put_our_own_file_back(client: TestClient, model_version: int) -> None:
     data = client.get("/params/download").content
     before = client.post("/predict", json={"instances": [[50] * N]}).json()["predictions"]
+    # re-uploading a download stores it beside the active version and switches nothing
     r = client.put("/params", files={"file": ("p.npz", data)})
+    assert r.status_code == 201 and r.json()["active"] is False, r.text
+    assert client.get("/health/ready").json()["version"] == model_version
+    r = client.put("/params", params={"activate": "true"}, files={"file": ("p.npz", data)})
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["version"] == model_version + 1 and body["active"] is True
+    assert body["version"] == model_version + 2 and body["active"] is True
     assert r.headers["location"] == f"/params?version={body['version']}"
     assert body["hyperparameters"] == client.get("/params", params={"version": model_version}).json()["hyperparameters"]
     assert body["source"]["kind"] == "upload"

@@ -296,3 +296,17 @@ def test_a_zero_model_answers_non_cat_at_exactly_one_half(client: TestClient) ->
         assert r.status_code == 200, r.text
         for answer in r.json()["predictions"]:
             assert answer["probability"] == 0.5 and answer["label"] == "non-cat"
+
+
+def test_every_answer_says_what_the_model_was_trained_on(client: TestClient, trainer: Trainer,
+                                                          dataset_id: str) -> None:
+    """The first model on a machine without the course's data knows drawings: it says so."""
+    first = trainer.start_up()
+    assert first is not None and first.dataset == "synthetic"
+    trainer.run_once()
+    for r in (client.post("/predict", files={"file": ("bird.jpg", image_bytes("JPEG"))}), client.get("/health/ready")):
+        assert r.json()["dataset"] == "synthetic" and r.json()["synthetic"] is True, r.json()
+    job = run_job(client, trainer, dataset=dataset_id, **SMALL)
+    r = client.post("/predict", json={"instances": [[0] * 12288]})
+    assert r.json()["version"] == job["model_version"]
+    assert r.json()["dataset"] == dataset_id and r.json()["synthetic"] is False
