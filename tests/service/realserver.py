@@ -91,9 +91,17 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, ready: bool = True) -> Self:
+        return self.launch().wait_ready(ready)
+
+    def launch(self) -> Self:
+        """Start the process, without waiting for it to answer."""
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
                                          stdout=out, stderr=out, start_new_session=True)
+        return self
+
+    def wait_ready(self, ready: bool = True) -> Self:
+        """Wait until /health/ready (or /health/live) answers 200."""
         with httpx.Client(base_url=self.url, timeout=10) as c:
             path = "/health/ready" if ready else "/health/live"
             wait_until(lambda: self.exited() or c.get(path).status_code == 200, START_TIMEOUT, path)
@@ -149,6 +157,24 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         if not self.exited():
             self.kill()
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has stopped (exited, or a zombie no one has reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a process, "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def rss_high_water_kb(pid: int) -> int:
