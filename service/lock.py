@@ -18,6 +18,8 @@ from multiprocessing import reduction
 from pathlib import Path
 from typing import Any
 
+from .storage import writing
+
 log = logging.getLogger("service.lock")
 
 LOCK_FILE = "service.lock"
@@ -33,10 +35,12 @@ def lock_data_dir(data_dir: Path, wait: float = 0.0) -> int:
     """Take the exclusive lock of ``data_dir``, waiting up to ``wait`` seconds; its descriptor.
 
     Raises DataDirInUse if it is still taken after that (another service, or the
-    processes of one that died and have not stopped yet).
+    processes of one that died and have not stopped yet), StorageUnavailable if the
+    directory is read-only.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    with writing(data_dir):  # read-only or full: StorageUnavailable
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait
     said = False
     while True:

@@ -45,6 +45,7 @@ from .lock import FD_ENV, DataDirInUse, lock_data_dir
 from .logs import setup_logging
 from .procs import STARTUP_FAILURE, become_subreaper, children, descendants, kill_all
 from .settings import Settings
+from .storage import StorageUnavailable, check, writing
 
 log = logging.getLogger("service.supervisor")
 
@@ -77,7 +78,8 @@ def prepare_data_dir(settings: Settings) -> None:
     """
     from .trainer import Trainer  # numpy and model_core: only the supervisor's own work
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with writing(settings.data_dir):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     remove_partial(settings)
     trainer = Trainer(settings)
     # recovery and the first job now, before any worker can answer "no job queued"
@@ -86,14 +88,18 @@ def prepare_data_dir(settings: Settings) -> None:
 
 
 def remove_partial(settings: Settings) -> None:
-    """Delete what a stopped or killed process left half-written; only while no child runs."""
+    """Delete what a stopped or killed process left half-written; only while no child runs.
+
+    Raises StorageUnavailable when the data directory cannot be written.
+    """
     from .services import make_catalog
     from .store import ModelStore
 
     ModelStore(settings.data_dir).remove_partial()
     make_catalog(settings).remove_partial()
     shutil.rmtree(settings.tmp_dir, ignore_errors=True)
-    settings.tmp_dir.mkdir(parents=True)
+    with writing(settings.data_dir):
+        settings.tmp_dir.mkdir(parents=True, exist_ok=True)  # exists still if it could not be removed
 
 
 class Supervisor:
@@ -127,12 +133,17 @@ class Supervisor:
         s = self.settings
         try:
             self.lock_fd = lock_data_dir(s.data_dir, wait=LOCK_WAIT)
+            self._check_storage()
+            prepare_data_dir(s)
         except DataDirInUse as e:
             log.error("%s (still after %.0f s); stop it first, or set CATSVC_DATA_DIR to another directory",
                       e, LOCK_WAIT)
             return 2
+        except StorageUnavailable as e:  # one line, not a traceback
+            log.error("cannot start: %s; CATSVC_DATA_DIR=%s", e, s.data_dir.resolve())
+            return 2
+        warn_open_endpoints(s)
         become_subreaper()
-        prepare_data_dir(s)
         # the trainer first: it recovers interrupted jobs and queues the first one
         self.trainer = self._start_trainer()
         self.api = self._start_api()
@@ -141,6 +152,14 @@ class Supervisor:
         code = self._watch()
         self._shutdown()
         return code
+
+    def _check_storage(self) -> None:
+        """Raise StorageUnavailable if the data directory is read-only or full (before writing to it)."""
+        from .services import writable_dirs
+
+        problem = check(writable_dirs(self.settings))
+        if problem is not None:
+            raise problem
 
     def _watch(self) -> int:
         """Look after the children until a signal comes (0) or the API cannot be kept up (non-zero)."""
@@ -208,7 +227,10 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         s = self.settings
-        s.stopping_file.touch()  # /health/ready: 503 from now on
+        try:
+            s.stopping_file.touch()  # /health/ready: 503 from now on
+        except OSError as e:  # read-only or full: /health/ready already answers 503 STORAGE_UNAVAILABLE
+            log.warning("cannot write the stopping mark (%s); stopping all the same", e.strerror)
         log.info("stopping: readiness answers 503; the running job stops; requests are served for %g s more",
                  s.shutdown_drain)
         _terminate(self.trainer)
@@ -228,7 +250,10 @@ class Supervisor:
                 _kill_tree(p)
         self._reap_orphans()
         self._stop_strays()
-        remove_partial(s)  # no child runs now: nothing half-written stays behind
+        try:
+            remove_partial(s)  # no child runs now: nothing half-written stays behind
+        except StorageUnavailable as e:
+            log.warning("cannot remove what the children left half-written: %s; the next start will", e)
         log.info("stopped")
 
     def _reap_orphans(self) -> None:
@@ -266,6 +291,15 @@ def _kill_tree(p: subprocess.Popen[bytes]) -> None:
     p.wait()
 
 
+def warn_open_endpoints(settings: Settings) -> None:
+    """Say which endpoints anyone can use (once the service has started: a refusal stays one line)."""
+    if settings.admin_token is None:
+        log.warning("no CATSVC_ADMIN_TOKEN: anyone who reaches the port can train, upload data sets and "
+                    "parameters, and switch the active model")
+    if settings.predict_token is None:
+        log.warning("no CATSVC_PREDICT_TOKEN: anyone who reaches the port can ask for predictions")
+
+
 def main() -> None:
     try:
         settings = Settings()
@@ -274,11 +308,6 @@ def main() -> None:
         print(f"invalid setting: {problems}", file=sys.stderr)
         raise SystemExit(2) from None
     setup_logging(settings.log_level)
-    if settings.admin_token is None:
-        log.warning("no CATSVC_ADMIN_TOKEN: anyone who reaches the port can train, upload data sets and "
-                    "parameters, and switch the active model")
-    if settings.predict_token is None:
-        log.warning("no CATSVC_PREDICT_TOKEN: anyone who reaches the port can ask for predictions")
     supervisor = Supervisor(settings)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
