@@ -10,7 +10,8 @@ A version is written in a temporary directory, fsynced, then renamed to the next
 integer: a reader sees a whole version or none, and two writers (an API worker and the
 trainer) never get the same number, because renaming onto an existing non-empty
 directory fails. This class is the seam for an object store later: nothing else touches
-these files.
+these files. A write that the storage refuses (read-only, full) raises
+:class:`service.storage.StorageUnavailable`.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ import numpy as np
 
 from model_core.model import Model
 from model_core.persistence import serialize
+
+from .storage import writing
 
 # Test-only hook (tests/service/test_crash.py): with this variable set to a file path,
 # add() stops after writing and syncing the staging directory and before the rename,
@@ -52,7 +55,8 @@ class ModelStore:
         self.root = Path(root)
         self.models_dir = self.root / "models"
         self.active_file = self.root / "active"
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with writing(self.root):
+            self.models_dir.mkdir(parents=True, exist_ok=True)
 
     # -- reading
     def versions(self) -> list[int]:
@@ -99,26 +103,33 @@ class ModelStore:
         if not self.exists(version):
             raise VersionNotFound(version)
         tmp = self.root / f".active.{uuid.uuid4().hex}"
-        _write_synced(tmp, f"{version}\n".encode())
-        os.replace(tmp, self.active_file)
-        _fsync_dir(self.root)
+        with writing(self.root):
+            try:
+                _write_synced(tmp, f"{version}\n".encode())
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # an empty or partial file of a full disk
+                raise
+            os.replace(tmp, self.active_file)
+            _fsync_dir(self.root)
 
     # -- writing
     def add(self, parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> int:
         """Store a new immutable version; return its number (not activated)."""
         data = serialize(parameters, metadata)
+        metadata_json = json.dumps(dict(metadata), indent=1).encode()
         staging = self.models_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-        staging.mkdir()
-        try:
-            _write_synced(staging / MODEL_FILE, data)
-            _write_synced(staging / METADATA_FILE, json.dumps(dict(metadata), indent=1).encode())
-            _fsync_dir(staging)
-            _test_pause()
-            version = self._publish(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _fsync_dir(self.models_dir)
+        with writing(self.root):
+            staging.mkdir()
+            try:
+                _write_synced(staging / MODEL_FILE, data)
+                _write_synced(staging / METADATA_FILE, metadata_json)
+                _fsync_dir(staging)
+                _test_pause()
+                version = self._publish(staging)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            _fsync_dir(self.models_dir)
         return version
 
     def _publish(self, staging: Path) -> int:
@@ -138,8 +149,9 @@ class ModelStore:
         stale = [p for p in self.models_dir.iterdir() if p.name.startswith(_TMP_PREFIX)]
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
-        for p in self.root.glob(".active.*"):
-            p.unlink(missing_ok=True)
+        with writing(self.root):
+            for p in self.root.glob(".active.*"):
+                p.unlink(missing_ok=True)
         return len(stale)
 
 

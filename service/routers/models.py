@@ -53,7 +53,7 @@ def get_model(version: VersionPath, store: StoreDep) -> ModelOut:
     response_model=Activated,
     summary="Make a version the active one (rollback)",
     description="Atomic: requests in flight finish on the model they started with; new ones use this one.",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
     dependencies=[AdminAuth],
 )
 async def activate(version: VersionPath, store: StoreDep) -> Activated:

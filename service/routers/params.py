@@ -127,7 +127,7 @@ def download_params(request: Request, version: Version = None) -> FileResponse:
     response_model=None,
     summary="Upload parameters: a new version, made active",
     responses={201: {"model": ParamsOut, "description": "the new, active version"},
-               **error_responses(401, 403, 408, 413, 422)},
+               **error_responses(401, 403, 408, 413, 422, 503)},
     openapi_extra=_PUT_BODY,
     dependencies=[AdminAuth],
 )

@@ -91,7 +91,7 @@ def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     response_model=JobOut,
     summary="Queue a training job",
     responses={202: {"description": "queued; Location: /train/{job_id}"},
-               **error_responses(401, 403, 408, 413, 422, 429)},
+               **error_responses(401, 403, 408, 413, 422, 429, 503)},
     openapi_extra=_BODY,
     dependencies=[AdminAuth],
 )
@@ -99,6 +99,9 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     settings = services.settings
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
     dataset, activate, config = parse_train_request(body)
+    problem = services.storage.problem()
+    if problem is not None:  # its model could not be saved: say so now, not when it has trained
+        raise problem
     name = dataset or services.catalog.default(settings.default_dataset)
     if not services.catalog.exists(name):
         raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids")
@@ -139,7 +142,7 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     description="A queued job is cancelled at once (200); a running one stops at its next iteration "
     "and produces no model (202: `cancel_requested` is true until it has stopped).",
     responses={202: {"model": JobOut, "description": "running: asked to stop"},
-               **error_responses(401, 403, 404, 409)},
+               **error_responses(401, 403, 404, 409, 503)},
     dependencies=[AdminAuth],
 )
 def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobOut:

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -77,10 +77,12 @@ def seed_models(data_dir: Path, count: int = 1) -> list[int]:
 
 class Server:
     """``python -m service`` in its own process group (so that all its processes can be
-    killed at once), its stdout and stderr in ``log``."""
+    killed at once), its stdout and stderr in ``log``; ``prefix`` runs it under another
+    command that execs it (setpriv, unshare), so that the supervisor keeps its pid."""
 
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None, **settings: Any) -> None:
-        self.data_dir, self.log = data_dir, log
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, prefix: Sequence[str] = (),
+                 **settings: Any) -> None:
+        self.data_dir, self.log, self.prefix = data_dir, log, list(prefix)
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
         self.env.update(CATSVC_PORT=str(self.port), CATSVC_DATA_DIR=str(data_dir), CATSVC_WORKERS="2",
@@ -96,7 +98,7 @@ class Server:
     def launch(self) -> Self:
         """Start the process, without waiting for it to answer."""
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
                                          stdout=out, stderr=out, start_new_session=True)
         return self
 

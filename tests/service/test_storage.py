@@ -1,8 +1,11 @@
 """A data directory that cannot be written: read-only or full.
 
-What a write failure means (service.storage), then the real server at start-up on a
-read-only bind mount, a full file system or directories it may not write (one line on
-stderr, exit status 2).
+What a write failure means (service.storage), then the real server: at run time with
+its directories made read-only, and with its file system full (every write answers 503
+STORAGE_UNAVAILABLE naming which, /health/ready says so, a job that cannot save its
+model is recorded failed with that reason, SIGTERM still stops it cleanly); at start-up
+on a read-only bind mount, a full file system or directories it may not write (one line
+on stderr, exit status 2).
 
 Root ignores file modes, and these tests run as root here and in CI; nothing is
 installed for them, they use util-linux, which the image has:
@@ -20,6 +23,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,10 +32,14 @@ from pathlib import Path
 
 import pytest
 
+from service.errors import Code
+from service.jobs import JobQueue
 from service.storage import NO_SPACE, READ_ONLY, StorageUnavailable, storage_error, writing
 
-from .realserver import ROOT, Server, seed_models
+from .conftest import SMALL, npz_bytes
+from .realserver import ROOT, Server, course_npz, seed_models, wait_until
 
+LONG_JOB = {"dataset": "synthetic", "layer_dims": [12288, 4, 1], "iterations": 10_000_000}
 NO_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
                "--bounding-set=-dac_override,-dac_read_search"]
 # sh scripts run in the server's mount namespace before it starts: $0 is the data directory
@@ -107,6 +115,113 @@ def set_writable(data: Path, writable: bool) -> None:
     """chmod every directory of the data directory: without w, no file is made, renamed or removed there."""
     for d in [data, *(p for p in data.rglob("*") if p.is_dir())]:
         d.chmod(0o755 if writable else 0o555)
+
+
+def fill(path: Path) -> None:
+    """Write to ``path`` until the file system has no byte left."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def check_storage_answers(server: Server, reason: str, words: str) -> None:
+    """Every write answers 503 naming the reason; readiness says it; reads and predictions go on."""
+    with server.client() as c:
+        ready = wait_until(lambda: (r := c.get("/health/ready")).status_code == 503 and r, 10, "readiness 503")
+        assert ready.json()["code"] == Code.STORAGE_UNAVAILABLE and ready.json()["reason"] == reason
+        writes: list[tuple[str, Callable[[], object]]] = [
+            ("PUT /params", lambda: c.put("/params", files={"file": ("p.npz", course_npz(seed=5))})),
+            ("POST /models/1/activate", lambda: c.post("/models/1/activate")),
+            ("POST /datasets", lambda: c.post("/datasets", files={"file": ("s.npz", small_npz())})),
+            ("POST /train", lambda: c.post("/train", json={"dataset": "synthetic", **SMALL})),
+        ]
+        for name, send in writes:
+            r = send()
+            assert r.status_code == 503, (name, r.text)  # type: ignore[attr-defined]
+            body = r.json()  # type: ignore[attr-defined]
+            assert (body["code"], body["reason"]) == (Code.STORAGE_UNAVAILABLE, reason), name
+            assert words in body["error"] and r.headers["retry-after"] == "30", name  # type: ignore[attr-defined]
+        assert [m["version"] for m in c.get("/models").json()["models"]] == [2, 1]
+        r = c.post("/predict", json={"instances": [[7] * 12288]})
+        assert r.status_code == 200 and r.json()["version"] == 2
+
+
+def small_npz() -> bytes:
+    from service.synthetic import make_synthetic
+
+    return npz_bytes(*make_synthetic(4, seed=3))
+
+
+def stop(server: Server) -> list[str]:
+    """SIGTERM; the exit status must be 0; the log's messages (every line JSON)."""
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=60) == 0
+    return [line["msg"] for line in server.log_lines()]
+
+
+# -- at run time
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_read_only_data_directory_answers_503_and_the_service_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seed_models(data, count=2)
+    server = Server(data, tmp_path / "server.log", prefix=without_override(tmp_path))
+    with server, server.client() as c:
+        running = c.post("/train", json=LONG_JOB).json()["id"]
+        wait_until(lambda: c.get(f"/train/{running}").json()["status"] == "running", 60, "the job to run")
+        waiting = c.post("/train", json={"dataset": "synthetic", **SMALL}).json()["id"]
+        set_writable(data, False)
+        try:
+            check_storage_answers(server, READ_ONLY, "read-only")
+            # the queued job runs once the running one is cancelled: its model cannot be saved
+            assert c.delete(f"/train/{running}").status_code == 202
+            job = wait_until(lambda: (j := c.get(f"/train/{waiting}").json())["status"] == "failed" and j, 60,
+                             "the queued job to fail")
+            assert (job["reason"], job["model_version"]) == ("storage_unavailable", None)
+            assert "read-only" in job["message"] and "POST /train" in job["message"]
+            messages = stop(server)
+        finally:
+            set_writable(data, True)
+    assert any(m.startswith("cannot write the stopping mark") for m in messages) and messages[-1] == "stopped"
+
+    # nothing saved was lost, nothing half-written stayed
+    with Server(data, tmp_path / "again.log") as again, again.client() as c:
+        assert c.get("/health/ready").json() == {"status": "ready", "version": 2}
+        assert [m["version"] for m in c.get("/models").json()["models"]] == [2, 1]
+    assert not list((data / "models").glob(".tmp-*")) and not list((data / "datasets").glob(".tmp-*"))
+    assert [p.name for p in (data / "tmp").iterdir()] == []
+    queue = JobQueue(data / "jobs.sqlite")
+    assert (queue.get(running).status, queue.get(waiting).reason) == ("cancelled", "storage_unavailable")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_full_data_directory_answers_503_until_space_is_freed(tmp_path: Path) -> None:
+    data, seed = tmp_path / "data", tmp_path / "seed"
+    data.mkdir()
+    seed_models(seed, count=2)
+    server = Server(data, tmp_path / "server.log", prefix=in_mount_namespace(TMPFS, data, seed))
+    with server:
+        assert server.proc is not None
+        inside = Path(f"/proc/{server.proc.pid}/root") / data.relative_to("/")  # the server's tmpfs
+        assert (inside / "models" / "2").is_dir() and not (data / "models").exists()
+        fill(inside / "filler")
+        check_storage_answers(server, NO_SPACE, "no space left")
+        (inside / "filler").unlink()
+        with server.client() as c:
+            wait_until(lambda: c.get("/health/ready").status_code == 200, 10, "readiness 200 again")
+            r = c.put("/params", files={"file": ("p.npz", course_npz(seed=5))})
+            assert r.status_code == 201 and r.json()["version"] == 3
+        messages = stop(server)
+    assert messages[-1] == "stopped"
 
 
 # -- at start-up
