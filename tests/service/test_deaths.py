@@ -143,9 +143,11 @@ def test_a_service_started_right_after_a_kill_9_waits_for_the_old_processes(tmp_
         os.kill(old.proc.pid, signal.SIGKILL)
         new = Server(data, tmp_path / "new.log", port=old.port).launch()  # at once, no waiting
         assert new.proc is not None
+        new_pid = new.proc.pid
         try:
             def old_stopped() -> bool:
-                started = descendants(new.proc.pid)  # type: ignore[union-attr]
+                # its API process or trainer (not a passing `uname -p` that an import runs)
+                started = [(p, c) for p in descendants(new_pid) if "-m service." in (c := cmdline(p))]
                 # read after `started`: a process alive now was alive then
                 alive = [(p, cmdline(p)) for p in pids if not gone(p)]
                 assert not (started and alive), f"the new service started {started} while these ran: {alive}"

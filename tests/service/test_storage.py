@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.errors import Code
@@ -50,26 +51,31 @@ FILL = '{ head -c 8M /dev/zero > "$0/filler" 2>/dev/null; true; }'
 
 
 # -- what a failure means
+def kind(e: BaseException, where: Path) -> str | None:
+    mapped = storage_error(e, where)
+    return None if mapped is None else mapped.kind
+
+
 def test_write_failures_of_files_and_of_sqlite_are_one_error(tmp_path: Path) -> None:
     fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
     with pytest.raises(OSError) as full:
         os.write(fd, b"x")
     os.close(fd)
-    assert storage_error(full.value, tmp_path).kind == NO_SPACE  # type: ignore[union-attr]
-    assert storage_error(OSError(errno.EROFS, "Read-only file system"), tmp_path).kind == READ_ONLY  # type: ignore[union-attr]
-    assert storage_error(OSError(errno.EACCES, "Permission denied"), tmp_path).kind == READ_ONLY  # type: ignore[union-attr]
+    assert kind(full.value, tmp_path) == NO_SPACE
+    assert kind(OSError(errno.EROFS, "Read-only file system"), tmp_path) == READ_ONLY
+    assert kind(OSError(errno.EACCES, "Permission denied"), tmp_path) == READ_ONLY
+    assert kind(OSError(errno.ENOENT, "No such file or directory"), tmp_path) is None
 
     path = tmp_path / "jobs.sqlite"
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(sqlite3.OperationalError) as ro:
         sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute("INSERT INTO t VALUES (1)")
-    assert storage_error(ro.value, tmp_path).kind == READ_ONLY  # type: ignore[union-attr]
+    assert kind(ro.value, tmp_path) == READ_ONLY
     db = sqlite3.connect(path)
     db.execute("PRAGMA max_page_count = 2")  # as if the disk were full
     with pytest.raises(sqlite3.OperationalError) as disk_full:
         db.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
-    assert "full" in str(disk_full.value)
-    assert storage_error(disk_full.value, tmp_path).kind == NO_SPACE  # type: ignore[union-attr]
+    assert "full" in str(disk_full.value) and kind(disk_full.value, tmp_path) == NO_SPACE
 
     # anything else goes through as it was
     with pytest.raises(FileNotFoundError), writing(tmp_path):
@@ -136,7 +142,7 @@ def check_storage_answers(server: Server, reason: str, words: str) -> None:
     with server.client() as c:
         ready = wait_until(lambda: (r := c.get("/health/ready")).status_code == 503 and r, 10, "readiness 503")
         assert ready.json()["code"] == Code.STORAGE_UNAVAILABLE and ready.json()["reason"] == reason
-        writes: list[tuple[str, Callable[[], object]]] = [
+        writes: list[tuple[str, Callable[[], httpx.Response]]] = [
             ("PUT /params", lambda: c.put("/params", files={"file": ("p.npz", course_npz(seed=5))})),
             ("POST /models/1/activate", lambda: c.post("/models/1/activate")),
             ("POST /datasets", lambda: c.post("/datasets", files={"file": ("s.npz", small_npz())})),
@@ -144,10 +150,10 @@ def check_storage_answers(server: Server, reason: str, words: str) -> None:
         ]
         for name, send in writes:
             r = send()
-            assert r.status_code == 503, (name, r.text)  # type: ignore[attr-defined]
-            body = r.json()  # type: ignore[attr-defined]
+            assert r.status_code == 503, (name, r.text)
+            body = r.json()
             assert (body["code"], body["reason"]) == (Code.STORAGE_UNAVAILABLE, reason), name
-            assert words in body["error"] and r.headers["retry-after"] == "30", name  # type: ignore[attr-defined]
+            assert words in body["error"] and r.headers["retry-after"] == "30", name
         assert [m["version"] for m in c.get("/models").json()["models"]] == [2, 1]
         r = c.post("/predict", json={"instances": [[7] * 12288]})
         assert r.status_code == 200 and r.json()["version"] == 2
