@@ -9,6 +9,9 @@ connection at about 25 requests per second.
 The uvicorn settings that bound slow and stalled clients live in :func:`uvicorn_config`
 and :mod:`service.protocol`; on SIGTERM uvicorn stops accepting, lets requests in
 flight finish for up to ``shutdown_timeout`` seconds, then exits.
+
+This process and each worker hold the data directory's lock (:mod:`service.lock`) and
+stop within a second of their parent's death (:func:`service.procs.die_with_parent`).
 """
 from __future__ import annotations
 
@@ -21,14 +24,13 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
+from .lock import SpawnedFd, inherited_fd
 from .logs import setup_logging
-from .procs import die_with_parent
+from .procs import STARTUP_FAILURE, die_with_parent
 from .protocol import GuardedH11Protocol
 from .settings import Settings
 
 log = logging.getLogger("service.api")
-
-STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot start
 
 
 def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -68,6 +70,7 @@ class Workers(Multiprocess):
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         super().__init__(config, sockets)
         self.own = list(sockets)  # worker i serves on self.own[i]
+        self.startup_failed = False
 
     def init_processes(self) -> None:
         for sock in self.own[: self.processes_num]:
@@ -86,6 +89,7 @@ class Workers(Multiprocess):
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 log.error("worker %s failed to start; stopping", process.pid)
+                self.startup_failed = True
                 self.should_exit.set()
                 return
             if self.should_exit.is_set():
@@ -140,8 +144,15 @@ def main() -> None:
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
+    lock = inherited_fd()
+    if lock is not None:
+        # the config is pickled into every worker it spawns: so each one holds the lock too
+        config.data_dir_lock = SpawnedFd(lock)  # type: ignore[attr-defined]
     if settings.workers > 1:
-        Workers(config, sockets=sockets).run()
+        workers = Workers(config, sockets=sockets)
+        workers.run()
+        if workers.startup_failed:  # the supervisor must not start it again: it would fail the same way
+            sys.exit(STARTUP_FAILURE)
     else:
         server = uvicorn.Server(config)
         server.run(sockets=sockets)

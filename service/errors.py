@@ -20,6 +20,7 @@ from model_core import ConfigError, DataError, ModelCoreError, ParameterFileErro
 
 from .logs import request_id
 from .responses import json_response
+from .storage import StorageUnavailable
 
 log = logging.getLogger("service.errors")
 
@@ -67,6 +68,7 @@ class Code:
     BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  # 503: the data directory is read-only or full
     HTTP_ERROR = "HTTP_ERROR"
     INTERNAL = "INTERNAL"
 
@@ -139,6 +141,11 @@ def from_model_core(e: ModelCoreError) -> ApiError:
     return ApiError(422, Code.VALIDATION_ERROR, str(e))
 
 
+def storage_unavailable(e: StorageUnavailable) -> ApiError:
+    """503 naming read-only or no space (``reason``: read_only, no_space); an operator must act."""
+    return ApiError(503, Code.STORAGE_UNAVAILABLE, e.message, headers={"Retry-After": "30"}, reason=e.kind)
+
+
 def _render(e: ApiError) -> Response:
     body = {"error": e.message, "code": e.code, **e.extra}
     return json_response(body, status=e.status, headers=e.headers)
@@ -147,6 +154,12 @@ def _render(e: ApiError) -> Response:
 async def _api_error(_: Request, e: Exception) -> Response:
     assert isinstance(e, ApiError)
     return _render(e)
+
+
+async def _storage_error(_: Request, e: Exception) -> Response:
+    assert isinstance(e, StorageUnavailable)
+    log.error("%s", e)  # the operator's problem: in the log, not only in the answer
+    return _render(storage_unavailable(e))
 
 
 async def _model_core_error(_: Request, e: Exception) -> Response:
@@ -194,6 +207,7 @@ async def _internal_error(request: Request, e: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(ModelCoreError, _model_core_error)
+    app.add_exception_handler(StorageUnavailable, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)

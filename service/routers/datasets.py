@@ -15,6 +15,7 @@ from ..deps import ServicesDep
 from ..errors import ApiError, Code, error_responses
 from ..limits import env_name
 from ..schemas import DatasetList, DatasetOut
+from ..storage import writing
 from ..uploads import receive_file
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -90,15 +91,16 @@ def get_dataset(dataset_id: Annotated[str, Path(max_length=200)], services: Serv
     response_model=DatasetOut,
     summary="Upload a data set (course .h5, .npz or .zip of cat/ and non-cat/ folders)",
     responses={200: {"model": DatasetOut, "description": "the same data was already uploaded"},
-               **error_responses(401, 403, 408, 413, 415, 422)},
+               **error_responses(401, 403, 408, 413, 415, 422, 503)},
     openapi_extra=_UPLOAD_BODY,
     dependencies=[AdminAuth],
 )
 async def upload_dataset(request: Request, response: Response, services: ServicesDep) -> DatasetOut:
     settings = services.settings
-    received = await receive_file(
-        request, settings.tmp_dir, limit=settings.max_dataset_bytes, setting="max_dataset_bytes"
-    )
+    with writing(settings.tmp_dir):  # its temporary file: read-only or full is StorageUnavailable
+        received = await receive_file(
+            request, settings.tmp_dir, limit=settings.max_dataset_bytes, setting="max_dataset_bytes"
+        )
     try:
         info, created = await run_in_threadpool(services.catalog.add_upload, received.path, received.filename)
     except DataError as e:

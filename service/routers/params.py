@@ -144,7 +144,7 @@ def download_params(request: Request, version: Version = None) -> FileResponse:
     response_model=None,
     summary="Upload parameters: a new version, activated only if asked (or if none is active yet)",
     responses={201: {"model": ParamsOut, "description": "the new version; `active` says whether it answers now"},
-               **error_responses(401, 403, 408, 413, 415, 422)},
+               **error_responses(401, 403, 408, 413, 415, 422, 503)},
     openapi_extra=_PUT_BODY,
     dependencies=[AdminAuth],
 )

@@ -98,7 +98,7 @@ def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     response_model=JobOut,
     summary="Queue a training job",
     responses={202: {"description": "queued; Location: /train/{job_id}"},
-               **error_responses(401, 403, 408, 413, 415, 422, 429)},
+               **error_responses(401, 403, 408, 413, 415, 422, 429, 503)},
     openapi_extra=_BODY,
     dependencies=[AdminAuth],
 )
@@ -111,6 +111,9 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     if content_type is None and body.strip():
         raise _json_expected()  # `curl -X POST .../train` (nothing at all) is fine: the defaults
     dataset, activate, config = parse_train_request(body)
+    problem = services.storage.problem()
+    if problem is not None:  # its model could not be saved: say so now, not when it has trained
+        raise problem
     name = dataset or services.catalog.default(settings.default_dataset)
     if not services.catalog.exists(name):
         raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids")
@@ -151,7 +154,7 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     description="A queued job is cancelled at once (200); a running one stops at its next iteration "
     "and produces no model (202: `cancel_requested` is true until it has stopped).",
     responses={202: {"model": JobOut, "description": "running: asked to stop"},
-               **error_responses(401, 403, 404, 409)},
+               **error_responses(401, 403, 404, 409, 503)},
     dependencies=[AdminAuth],
 )
 def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobOut:

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -78,13 +78,14 @@ def seed_models(data_dir: Path, count: int = 1) -> list[int]:
 
 class Server:
     """``python -m service`` in its own process group (so that all its processes can be
-    killed at once), its stdout and stderr in ``log``."""
+    killed at once), its stdout and stderr in ``log``; ``prefix`` runs it under another
+    command that execs it (setpriv, unshare), so that the supervisor keeps its pid."""
 
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None, *,
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, prefix: Sequence[str] = (), *,
                  address_space: int | None = None, **settings: Any) -> None:
         """``address_space``: an RLIMIT_AS cap (bytes) on every process of the service, for
         tests that send memory bombs: a regression then fails inside the cage."""
-        self.data_dir, self.log = data_dir, log
+        self.data_dir, self.log, self.prefix = data_dir, log, list(prefix)
         self.address_space = address_space
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
@@ -96,10 +97,18 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, ready: bool = True) -> Self:
+        return self.launch().wait_ready(ready)
+
+    def launch(self) -> Self:
+        """Start the process, without waiting for it to answer."""
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
                                          stdout=out, stderr=out, start_new_session=True,
                                          preexec_fn=self._cage if self.address_space else None)
+        return self
+
+    def wait_ready(self, ready: bool = True) -> Self:
+        """Wait until /health/ready (or /health/live) answers 200."""
         with httpx.Client(base_url=self.url, timeout=10) as c:
             path = "/health/ready" if ready else "/health/live"
             wait_until(lambda: self.exited() or c.get(path).status_code == 200, START_TIMEOUT, path)
@@ -159,6 +168,24 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         if not self.exited():
             self.kill()
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has stopped (exited, or a zombie no one has reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a process, "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def rss_high_water_kb(pid: int) -> int:

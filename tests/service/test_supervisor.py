@@ -10,24 +10,20 @@ import pytest
 
 from service.jobs import JobQueue
 from service.settings import Settings
-from service.supervisor import (
-    DataDirInUse,
-    child_env,
-    generated_admin_token,
-    load_settings,
-    lock_data_dir,
-    prepare_data_dir,
-)
+from service.lock import DataDirInUse, lock_data_dir
+from service.supervisor import child_env, generated_admin_token, load_settings, prepare_data_dir
 
 
 def test_a_data_directory_serves_one_service_at_a_time(settings: Settings) -> None:
-    fd = lock_data_dir(settings)
+    fd = lock_data_dir(settings.data_dir)
     try:
         with pytest.raises(DataDirInUse):
-            lock_data_dir(settings)
+            lock_data_dir(settings.data_dir)
+        with pytest.raises(DataDirInUse):
+            lock_data_dir(settings.data_dir, wait=0.3)  # waits, then gives up
     finally:
         os.close(fd)
-    os.close(lock_data_dir(settings))  # free again
+    os.close(lock_data_dir(settings.data_dir))  # free again
 
 
 def test_preparation_cleans_up_recovers_and_queues_the_first_job(settings: Settings) -> None:
