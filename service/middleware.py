@@ -9,7 +9,9 @@ timer handle when a body is expected, and one log line.
   response header and set in :data:`service.logs.request_id` for every log line of
   the request (the job it queues carries it too).
 * Log line: method, path (no query string), status, duration_ms, request_id, client.
-  Never headers or bodies, so neither tokens nor image data reach the log.
+  Never headers or bodies, so neither tokens nor image data reach the log. ``status``
+  is null when no answer went out: the client left first, which also gets an info line
+  saying so (not the 500 and traceback a ``ClientDisconnect`` would otherwise make).
 * Header size: a request line and headers over ``max_header_bytes`` get a 431 naming
   ``CATSVC_MAX_HEADER_BYTES``. (uvicorn's h11 refuses them only while they are
   incomplete, :mod:`service.protocol` answers that case the same way.)
@@ -105,6 +107,8 @@ class RequestMiddleware:
 
     def _log(self, scope: Scope, status: int | None, start: float) -> None:
         if self.access_log:
+            if status is None:
+                log.info("client disconnected before the answer")
             client = scope.get("client")
             info_line(log, "request", {
                 "method": scope["method"], "path": scope["path"], "status": status,
