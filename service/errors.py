@@ -61,6 +61,7 @@ class Code:
     DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked  # 413: a parameter file's arrays above the limit
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # 431
     BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
+    INVALID_FRAMING = "INVALID_FRAMING"  # 400: Content-Length / Transfer-Encoding / chunks ambiguous or broken
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
     HTTP_ERROR = "HTTP_ERROR"

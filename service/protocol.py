@@ -13,10 +13,17 @@ a piece of the worker for ever. This subclass adds, per connection:
   seconds (the socket's buffers stay full) is disconnected.
 * a cap of ``max_connections`` open connections per worker: the next one gets a 503
   naming ``CATSVC_MAX_CONNECTIONS`` and is closed.
+* framing checks on every request head (:class:`service.framing.GuardedConnection`):
+  ``Content-Length`` with ``Transfer-Encoding``, a repeated or malformed
+  ``Content-Length``, a ``Transfer-Encoding`` other than ``chunked`` get 400
+  ``INVALID_FRAMING`` before the app sees the request; so does a chunked body that
+  turns out malformed while it is read (the app then sees a disconnect, and the
+  request's log line this 400: :data:`service.middleware.PROTOCOL_STATUS`).
 * errors in the service's JSON shape: uvicorn's own plain-text 400 for a malformed
   request becomes ``{"error", "code"}``, and headers that grow past
   ``h11_max_incomplete_event_size`` (``CATSVC_MAX_HEADER_BYTES``) before they are
-  complete a 431 naming the limit (complete ones: :mod:`service.middleware`).
+  complete a 431 naming the limit (complete ones: :mod:`service.middleware`). Each
+  refusal is one info line with its code, never a traceback.
 
 The timers are asyncio TimerHandles armed once per request, not per read.
 """
@@ -25,13 +32,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from http import HTTPStatus
 
 import h11
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import Code
-from .middleware import headers_too_large
+from .framing import BAD_CHUNKS, FramingError, GuardedConnection
+from .middleware import PROTOCOL_STATUS, headers_too_large
 from .settings import Settings
 
 log = logging.getLogger("service.protocol")
@@ -56,6 +65,9 @@ def raw_response(status: int, reason: str, body: dict, extra_headers: str = "") 
 class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
+        # uvicorn made a plain h11.Connection with this limit (16 KiB if unset), and never another
+        self.max_head_bytes = self.config.h11_max_incomplete_event_size or 16 * 1024
+        self.conn = GuardedConnection(self.max_head_bytes)
         s = _settings()
         self.header_timeout, self.send_timeout, self.max_connections = (
             s.header_timeout, s.send_timeout, s.max_connections,
@@ -144,14 +156,32 @@ class GuardedH11Protocol(H11Protocol):
 
     # -- errors in the service's shape
     def send_400_response(self, msg: str) -> None:
-        limit = self.config.h11_max_incomplete_event_size or 16 * 1024  # what h11 refuses, if too long
-        if len(self.conn.trailing_data[0]) > limit:
-            response = raw_response(431, "Request Header Fields Too Large", headers_too_large(limit))
+        """uvicorn's answer to any ``h11.RemoteProtocolError``: here, the error's own
+        status and code in the service's shape, then close."""
+        if self.transport.is_closing():  # refused already
+            return
+        error, in_body = self.conn.error, self.conn.error_in_body
+        if isinstance(error, FramingError):
+            status, body = 400, {"error": str(error), "code": error.code}
+        elif in_body:  # h11 fails in a body only on chunked framing (a size line too long included)
+            status, body = 400, {"error": BAD_CHUNKS, "code": Code.INVALID_FRAMING}
+        elif error is not None and error.error_status_hint == 431:  # h11: the head outgrew its limit
+            status, body = 431, headers_too_large(self.max_head_bytes)
         else:
-            response = raw_response(
-                400, "Bad Request", {"error": "the request is not valid HTTP/1.1", "code": Code.BAD_REQUEST}
-            )
-        self._close_with(response)
+            status, body = 400, {"error": "the request is not valid HTTP/1.1", "code": Code.BAD_REQUEST}
+        log.info("refused a request with %d %s", status, body["code"],
+                 extra={"fields": {"status": status, "code": body["code"], "client": self._client_host()}})
+        our_state = self.conn.our_state
+        if our_state is h11.SEND_RESPONSE:  # the app has the request but has not answered
+            self.scope[PROTOCOL_STATUS] = status  # type: ignore[literal-required]  # for its log line
+        if our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self._close_with(raw_response(status, HTTPStatus(status).phrase, body))
+        else:  # an answer is (partly) out already: another would corrupt it
+            self._cancel_header_timer()
+            self.transport.close()
+
+    def _client_host(self) -> str | None:
+        return self.client[0] if self.client else None
 
     def _close_with(self, response: bytes) -> None:
         self._cancel_header_timer()
