@@ -119,14 +119,16 @@ class GuardedH11Protocol(H11Protocol):
             self.timeout_keep_alive_handler()  # nothing of a new request came: a quiet close
             return
         seconds = self.header_timeout
-        log.info("closed a connection whose request headers took over %g s (CATSVC_HEADER_TIMEOUT)", seconds)
         if self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
+            log.info("closed a connection whose request headers took over %g s (CATSVC_HEADER_TIMEOUT)", seconds)
             self._close_with(raw_response(
                 408, "Request Timeout",
                 {"error": f"the request line and headers did not arrive within {seconds:g} s "
                           "(CATSVC_HEADER_TIMEOUT)", "code": Code.REQUEST_TIMEOUT, "limit": seconds},
             ))
         else:  # the rest of a body the app did not read, trickling after the response
+            log.info("closed a connection still sending a body %g s after its answer (CATSVC_HEADER_TIMEOUT)",
+                     seconds)
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:

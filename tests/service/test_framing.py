@@ -161,6 +161,14 @@ def test_a_well_formed_chunked_prediction_is_answered(server: Server) -> None:
     assert_quiet(lines)
 
 
+def test_a_length_of_18_digits_is_413_and_closes(server: Server) -> None:
+    response, lines = exchange(server, JSON_HEAD.encode() + b"Content-Length: 999999999999999999\r\n\r\n{}")
+    status, headers, body = parse(response)
+    assert status == 413 and body["code"] == Code.BODY_TOO_LARGE
+    assert headers["connection"] == "close"  # the server will not read the rest
+    assert_quiet(lines)
+
+
 # -- chunked bodies that turn out malformed while they are read: the app has the request
 
 BAD_CHUNKS = {
