@@ -63,6 +63,7 @@ class Code:
     BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
     INVALID_FRAMING = "INVALID_FRAMING"  # 400: Content-Length / Transfer-Encoding / chunks ambiguous or broken
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
+    TOO_MANY_CLIENT_CONNECTIONS = "TOO_MANY_CLIENT_CONNECTIONS"  # 429: one address over its share
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
     HTTP_ERROR = "HTTP_ERROR"
     INTERNAL = "INTERNAL"

@@ -11,8 +11,12 @@ a piece of the worker for ever. This subclass adds, per connection:
   The body has its own deadline in :mod:`service.middleware` (it needs the app's 408).
 * a send deadline: a client that takes no byte of the response for ``send_timeout``
   seconds (the socket's buffers stay full) is disconnected.
-* a cap of ``max_connections`` open connections per worker: the next one gets a 503
-  naming ``CATSVC_MAX_CONNECTIONS`` and is closed.
+* caps on connections (:mod:`service.connections` says why): at most
+  ``max_connections_per_client`` per client address (429 naming
+  ``CATSVC_MAX_CONNECTIONS_PER_CLIENT``, and close); at ``max_connections`` per worker a
+  new connection closes the oldest one that has sent nothing, or if none is silent gets
+  a 503 naming ``CATSVC_MAX_CONNECTIONS``; silent connections get a 1 s deadline for
+  their first byte past 3/4 of the cap.
 * framing checks on every request head (:class:`service.framing.GuardedConnection`):
   ``Content-Length`` with ``Transfer-Encoding``, a repeated or malformed
   ``Content-Length``, a ``Transfer-Encoding`` other than ``chunked`` get 400
@@ -38,6 +42,7 @@ import h11
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .connections import HIGH_WATER, SILENT_DEADLINE, ConnectionBook, Tally, unread_bytes
 from .errors import Code
 from .framing import BAD_CHUNKS, FramingError, GuardedConnection
 from .middleware import PROTOCOL_STATUS, headers_too_large
@@ -50,6 +55,28 @@ log = logging.getLogger("service.protocol")
 def _settings() -> Settings:
     # read once per worker process from its environment, as the app factory does
     return Settings()
+
+
+@functools.cache
+def _book() -> ConnectionBook[GuardedH11Protocol]:
+    # one per worker process: its connections (uvicorn's server state has no room for it)
+    return ConnectionBook(_settings().max_connections_per_client)
+
+
+class _Tallies:
+    """The log lines about refused and evicted connections, at most one per LOG_EVERY s
+    each, with the count since the previous one."""
+
+    def __init__(self) -> None:
+        self.cap = Tally(log, logging.WARNING, "refused %d connections: at the limit (CATSVC_MAX_CONNECTIONS), "
+                                               "with no silent connection to close instead")
+        self.client_cap = Tally(log, logging.WARNING, "refused %d connections from addresses at their limit "
+                                                      "(CATSVC_MAX_CONNECTIONS_PER_CLIENT)")
+        self.evicted = Tally(log, logging.INFO, "closed %d silent connections to make room for new ones "
+                                                "at the limit (CATSVC_MAX_CONNECTIONS)")
+
+
+_TALLIES = _Tallies()
 
 
 def raw_response(status: int, reason: str, body: dict, extra_headers: str = "") -> bytes:
@@ -74,13 +101,29 @@ class GuardedH11Protocol(H11Protocol):
         )
         self._header_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
+        self._host: str | None = None  # the client's address, for the per-client count
+        self._silent = False  # admitted, and not one byte received yet
+        self._deadline_cut = False  # the header timer is SILENT_DEADLINE, not header_timeout
+        self._opened_at = 0.0
 
-    # -- connection cap and header deadline
+    # -- connection caps and header deadline (the policy: service.connections)
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        limit = self.max_connections
-        if len(self.connections) > limit:
-            log.warning("connection refused: %d connections open, the limit (CATSVC_MAX_CONNECTIONS)", limit)
+        self._host = self.client[0] if self.client else None
+        book, limit = _book(), self.max_connections
+        if not book.opened(self._host):
+            _TALLIES.client_cap.add(self.loop.time())
+            per_client = book.per_client
+            self._close_with(raw_response(
+                429, "Too Many Requests",
+                {"error": f"this address has {per_client} connections open to this worker, its limit "
+                          "(CATSVC_MAX_CONNECTIONS_PER_CLIENT); reuse connections (keep-alive) or close some",
+                 "code": Code.TOO_MANY_CLIENT_CONNECTIONS, "limit": per_client},
+                "retry-after: 1\r\n",
+            ))
+            return
+        if len(self.connections) > limit and not self._make_room():
+            _TALLIES.cap.add(self.loop.time())
             self._close_with(raw_response(
                 503, "Service Unavailable",
                 {"error": f"the server has {limit} connections open, its limit (CATSVC_MAX_CONNECTIONS); "
@@ -88,11 +131,44 @@ class GuardedH11Protocol(H11Protocol):
                 "retry-after: 1\r\n",
             ))
             return
-        self._arm_header_timer()
+        self._silent = True
+        book.silent(self)
+        self._opened_at = self.loop.time()
+        self._deadline_cut = len(self.connections) > HIGH_WATER * limit and SILENT_DEADLINE < self.header_timeout
+        self._arm_header_timer(SILENT_DEADLINE if self._deadline_cut else self.header_timeout)
 
-    def _arm_header_timer(self) -> None:
+    def _make_room(self) -> bool:
+        """Close the oldest silent connection for this one; False if there is none."""
+        book = _book()
+        while (oldest := book.pop_oldest_silent()) is not None:
+            if oldest.transport.is_closing():
+                continue
+            if unread_bytes(oldest.transport):  # its request came but is not read yet: not silent
+                oldest.first_byte()
+                continue
+            _TALLIES.evicted.add(self.loop.time())
+            oldest.transport.close()  # quietly: it asked for nothing
+            return True
+        return False
+
+    def data_received(self, data: bytes) -> None:
+        if self._silent:
+            self.first_byte()
+        super().data_received(data)
+
+    def first_byte(self) -> None:
+        """The client has sent something: no more a silent connection."""
+        self._silent = False
+        _book().heard(self)
+        if self._deadline_cut:  # the rest of the head gets the usual deadline, from the accept
+            self._deadline_cut = False
+            self._arm_header_timer(self._opened_at + self.header_timeout - self.loop.time())
+
+    def _arm_header_timer(self, seconds: float | None = None) -> None:
         self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timeout)
+        self._header_timer = self.loop.call_later(
+            self.header_timeout if seconds is None else seconds, self._header_timeout
+        )
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -132,6 +208,7 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        _book().closed(self, self._host)
         self._cancel_header_timer()
         self._cancel_send_timer()
         super().connection_lost(exc)
@@ -172,7 +249,7 @@ class GuardedH11Protocol(H11Protocol):
         else:
             status, body = 400, {"error": "the request is not valid HTTP/1.1", "code": Code.BAD_REQUEST}
         log.info("refused a request with %d %s", status, body["code"],
-                 extra={"fields": {"status": status, "code": body["code"], "client": self._client_host()}})
+                 extra={"fields": {"status": status, "code": body["code"], "client": self._host}})
         our_state = self.conn.our_state
         if our_state is h11.SEND_RESPONSE:  # the app has the request but has not answered
             self.scope[PROTOCOL_STATUS] = status  # type: ignore[literal-required]  # for its log line
@@ -181,9 +258,6 @@ class GuardedH11Protocol(H11Protocol):
         else:  # an answer is (partly) out already: another would corrupt it
             self._cancel_header_timer()
             self.transport.close()
-
-    def _client_host(self) -> str | None:
-        return self.client[0] if self.client else None
 
     def _close_with(self, response: bytes) -> None:
         self._cancel_header_timer()

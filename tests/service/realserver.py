@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 N_X = 12288
+# a POST /predict JSON body: one instance of N_X pixel values
+INSTANCE_JSON = b'{"instances": [[' + b",".join([b"0"] * N_X) + b"]]}"
 
 T = TypeVar("T")
 

@@ -16,13 +16,12 @@ import pytest
 
 from service.errors import Code
 
-from .realserver import Server, connect, parse, read_to_eof, seed_models, wait_until
+from .realserver import INSTANCE_JSON, Server, connect, parse, read_to_eof, seed_models, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 BOUND = 20.0  # seconds a test waits for a log line (a bound, not a timing)
 JSON_HEAD = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-INSTANCE = b'{"instances": [[' + b",".join([b"0"] * 12288) + b"]]}"
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +151,8 @@ def test_a_length_with_spaces_or_tabs_around_it_is_fine(server: Server, length: 
 
 
 def test_a_well_formed_chunked_prediction_is_answered(server: Server) -> None:
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(INSTANCE[i:i + 5000]), INSTANCE[i:i + 5000])
-                      for i in range(0, len(INSTANCE), 5000))
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(INSTANCE_JSON[i:i + 5000]), INSTANCE_JSON[i:i + 5000])
+                      for i in range(0, len(INSTANCE_JSON), 5000))
     head = JSON_HEAD + "Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
     response, lines = exchange(server, head.encode() + chunks + b"0\r\n\r\n")
     status, _, body = parse(response)
@@ -221,5 +220,5 @@ def test_a_client_that_leaves_mid_body_is_an_info_line_with_status_null(
 def test_the_server_is_fine_afterwards_and_its_log_is_quiet(server: Server) -> None:
     with server.client() as client:
         assert client.get("/health/ready").status_code == 200
-        assert client.post("/predict", content=INSTANCE, headers={"Content-Type": "application/json"}).status_code == 200
+        assert client.post("/predict", content=INSTANCE_JSON, headers={"Content-Type": "application/json"}).status_code == 200
     assert_quiet(server.log_lines())
