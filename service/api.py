@@ -26,11 +26,13 @@ from uvicorn.supervisors.multiprocess import Process
 
 from .lock import SpawnedFd, inherited_fd
 from .logs import setup_logging
-from .procs import STARTUP_FAILURE, die_with_parent
+from .procs import STARTUP_FAILURE, die_with_parent, raise_open_file_limit
 from .protocol import GuardedH11Protocol
 from .settings import Settings
 
 log = logging.getLogger("service.api")
+
+FILES_BESIDE_CONNECTIONS = 64  # a worker's own files: listening socket, logs, database, models, pipes
 
 
 def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -135,6 +137,12 @@ def main() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     die_with_parent()  # the supervisor died: stop too
+    files = raise_open_file_limit()  # before the workers start: they inherit it
+    needed = settings.max_connections + FILES_BESIDE_CONNECTIONS
+    if files < needed:
+        log.warning("the open-file limit is %d, below the %d a worker needs for CATSVC_MAX_CONNECTIONS (%d): "
+                    "raise it (ulimit -n, compose's ulimits: nofile) or lower CATSVC_MAX_CONNECTIONS",
+                    files, needed, settings.max_connections)
     config = uvicorn_config(settings)
     try:
         if settings.workers > 1:

@@ -14,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from model_core import ConfigError, DataError, ModelCoreError, ParameterFileError
 
@@ -66,7 +68,9 @@ class Code:
     DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked  # 413: a parameter file's arrays above the limit
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # 431
     BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
+    INVALID_FRAMING = "INVALID_FRAMING"  # 400: Content-Length / Transfer-Encoding / chunks ambiguous or broken
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
+    TOO_MANY_CLIENT_CONNECTIONS = "TOO_MANY_CLIENT_CONNECTIONS"  # 429: one address over its share
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  # 503: the data directory is read-only or full
     HTTP_ERROR = "HTTP_ERROR"
@@ -196,6 +200,20 @@ async def _http_error(request: Request, e: Exception) -> Response:
     return _render(err)
 
 
+class _NoResponse(Response):
+    """Nothing at all: for a client that has gone (the request's log line says so)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+async def _client_disconnected(_: Request, e: Exception) -> Response:
+    # the client closed before its body was in (or the protocol refused the body and
+    # closed): no one to answer, and not an error of ours, so no 500 and no traceback
+    assert isinstance(e, ClientDisconnect)
+    return _NoResponse()
+
+
 async def _internal_error(request: Request, e: Exception) -> Response:
     error_id = request_id.get() or uuid.uuid4().hex[:12]  # the request id: also in the log line
     log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=e)
@@ -210,4 +228,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StorageUnavailable, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _internal_error)

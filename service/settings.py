@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     send_timeout: float = Field(30.0, gt=0, le=3600)  # a client that reads no response byte for this long
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # request line + headers (431)
     max_connections: int = Field(1000, ge=1)  # open connections per API worker (503 above)
+    # open connections per client address and API worker (429 above); behind a proxy every
+    # client has the proxy's address: raise it to max_connections there
+    max_connections_per_client: int = Field(100, ge=1)
     shutdown_drain: float = Field(2.0, ge=0, le=600)  # readiness 503 before the server stops accepting
     shutdown_timeout: float = Field(20.0, gt=0, le=600)  # requests in flight get this long to finish
 

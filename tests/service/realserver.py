@@ -7,6 +7,7 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 N_X = 12288
+# a POST /predict JSON body: one instance of N_X pixel values
+INSTANCE_JSON = b'{"instances": [[' + b",".join([b"0"] * N_X) + b"]]}"
 
 T = TypeVar("T")
 
@@ -186,6 +189,42 @@ def cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+RAW_BOUND = 20.0  # seconds a raw-socket test waits for the server to answer and close
+
+
+def connect(server: Server, source: str | None = None) -> socket.socket:
+    """A raw TCP connection to the server, from the loopback address ``source`` if given."""
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5,
+                                    source_address=(source, 0) if source else None)
+
+
+def read_to_eof(sock: socket.socket, bound: float = RAW_BOUND) -> bytes:
+    """Everything the server sends until it closes the connection; fails the test if it
+    is still open after ``bound`` seconds (a bound, not a timing)."""
+    received = b""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if not select.select([sock], [], [], 0.5)[0]:
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    pytest.fail(f"the server kept the connection open for {bound:.0f} s; got {received[:200]!r}")
+
+
+def parse(response: bytes) -> tuple[int, dict[str, str], dict]:
+    """Status, headers (names in lower case) and JSON body of one raw response."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, json.loads(body)
 
 
 def rss_high_water_kb(pid: int) -> int:
