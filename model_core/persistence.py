@@ -83,6 +83,10 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
+        head = _head(source)
+        if head[:4] not in _ZIP_SIGNATURES:
+            # numpy would take anything else for a pickle and say so: say what it is instead
+            raise ParameterFileError(f"not an .npz parameter file: {describe_bytes(head)}")
         npz = np.load(source, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise ParameterFileError("not an .npz archive (a single .npy array was given)")
@@ -107,6 +111,47 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         # the course's np.savez(f, **parameters): everything else is the course's choice
         return _ordered(arrays), {"format": "course", **check_metadata({}, layer_dims)}
     return _ordered(arrays), check_metadata(meta, layer_dims)
+
+
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty archive
+_SIGNATURES = (
+    (b"\x93NUMPY", "a single .npy array; save all arrays into one .npz (np.savez)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a data set goes to POST /datasets or --data)"),
+    (b"\x1f\x8b", "a gzip file"), (b"%PDF", "a PDF document"),
+)
+
+
+def _head(source: str | os.PathLike[str] | IO[bytes]) -> bytes:
+    """The first 16 bytes of ``source``; a stream is left where it was."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return f.read(16)
+    position = source.tell()
+    head = source.read(16)
+    source.seek(position)
+    return head
+
+
+def describe_bytes(head: bytes) -> str:
+    """What a file that starts with ``head`` looks like, in words (for "not an X" messages)."""
+    if not head:
+        return "the file is empty"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "it is a WebP image"
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return f"it is {what}"
+    for cut in range(4):  # the 16 bytes may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+            return "it is text"
+        break
+    return "it is binary data of an unknown kind"
 
 
 def check_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Spec] | None = None) -> list[int]:

@@ -9,6 +9,9 @@ connection at about 25 requests per second.
 The uvicorn settings that bound slow and stalled clients live in :func:`uvicorn_config`
 and :mod:`service.protocol`; on SIGTERM uvicorn stops accepting, lets requests in
 flight finish for up to ``shutdown_timeout`` seconds, then exits.
+
+This process and each worker hold the data directory's lock (:mod:`service.lock`) and
+stop within a second of their parent's death (:func:`service.procs.die_with_parent`).
 """
 from __future__ import annotations
 
@@ -21,14 +24,15 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
+from .lock import SpawnedFd, inherited_fd
 from .logs import setup_logging
-from .procs import die_with_parent
+from .procs import STARTUP_FAILURE, die_with_parent, raise_open_file_limit
 from .protocol import GuardedH11Protocol
 from .settings import Settings
 
 log = logging.getLogger("service.api")
 
-STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot start
+FILES_BESIDE_CONNECTIONS = 64  # a worker's own files: listening socket, logs, database, models, pipes
 
 
 def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -68,6 +72,7 @@ class Workers(Multiprocess):
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         super().__init__(config, sockets)
         self.own = list(sockets)  # worker i serves on self.own[i]
+        self.startup_failed = False
 
     def init_processes(self) -> None:
         for sock in self.own[: self.processes_num]:
@@ -86,6 +91,7 @@ class Workers(Multiprocess):
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 log.error("worker %s failed to start; stopping", process.pid)
+                self.startup_failed = True
                 self.should_exit.set()
                 return
             if self.should_exit.is_set():
@@ -131,6 +137,12 @@ def main() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     die_with_parent()  # the supervisor died: stop too
+    files = raise_open_file_limit()  # before the workers start: they inherit it
+    needed = settings.max_connections + FILES_BESIDE_CONNECTIONS
+    if files < needed:
+        log.warning("the open-file limit is %d, below the %d a worker needs for CATSVC_MAX_CONNECTIONS (%d): "
+                    "raise it (ulimit -n, compose's ulimits: nofile) or lower CATSVC_MAX_CONNECTIONS",
+                    files, needed, settings.max_connections)
     config = uvicorn_config(settings)
     try:
         if settings.workers > 1:
@@ -140,8 +152,15 @@ def main() -> None:
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
+    lock = inherited_fd()
+    if lock is not None:
+        # the config is pickled into every worker it spawns: so each one holds the lock too
+        config.data_dir_lock = SpawnedFd(lock)  # type: ignore[attr-defined]
     if settings.workers > 1:
-        Workers(config, sockets=sockets).run()
+        workers = Workers(config, sockets=sockets)
+        workers.run()
+        if workers.startup_failed:  # the supervisor must not start it again: it would fail the same way
+            sys.exit(STARTUP_FAILURE)
     else:
         server = uvicorn.Server(config)
         server.run(sockets=sockets)

@@ -11,6 +11,7 @@ from model_core import __version__ as model_core_version
 from .auth import PREDICT_SCHEME, Tokens
 from .errors import install_error_handlers
 from .fastpath import PredictFastPath
+from .guards import BrowserGuard
 from .logs import setup_logging
 from .middleware import RequestMiddleware
 from .routers import datasets, health, models, params, predict, train
@@ -28,14 +29,21 @@ Every error is `{"error": "<what to fix>", "code": "<STABLE_CODE>"}`. Every resp
 Tokens: when the service is configured with them, training, data set upload, parameter
 upload and activation need `Authorization: Bearer <CATSVC_ADMIN_TOKEN>`, and predictions
 `Authorization: Bearer <CATSVC_PREDICT_TOKEN>` (the admin token works there too).
-Health, docs and reads stay open.
+Health, docs and reads stay open. A service that listens beyond loopback with no admin
+token refuses the admin endpoints (403 `ADMIN_DISABLED`) unless `CATSVC_ALLOW_OPEN_ADMIN=true`.
+
+Browsers: a request whose `Host` is not in `CATSVC_ALLOWED_HOSTS` gets 400 `HOST_NOT_ALLOWED`
+(health excepted); a POST, PUT or DELETE sent by a web page of another origin (its `Origin`
+neither the service's own nor in `CATSVC_ALLOWED_ORIGINS`) gets 403 `ORIGIN_NOT_ALLOWED`.
+Bodies: JSON endpoints take `application/json`, uploads `multipart/form-data` (415 otherwise).
 """
 
 
 class App(FastAPI):
     """FastAPI with :class:`RequestMiddleware` outermost, so that it also sees the 500s
-    that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends, and
-    POST /predict dispatched straight to its endpoint (:mod:`service.fastpath`)."""
+    that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends, then
+    :class:`BrowserGuard` (Host and Origin: every request, with its request id and log
+    line), and POST /predict dispatched straight to its endpoint (:mod:`service.fastpath`)."""
 
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -51,6 +59,7 @@ class App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         s = self._settings
         inner = PredictFastPath(super().build_middleware_stack(), self, "/predict", predict.predict)
+        inner = BrowserGuard.from_settings(inner, s)
         return RequestMiddleware(
             inner, body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes, access_log=s.access_log,
         )

@@ -5,9 +5,14 @@
 * ``CATSVC_PREDICT_TOKEN`` guards POST /predict; the admin token is accepted there too.
 
 A token that is not configured leaves its endpoints open (the supervisor says so in the
-log at start-up). Reads (GET of jobs, data sets, models, parameters), health and docs
-are always open. No header -> 401 with ``WWW-Authenticate``; a wrong token -> 403.
-The OpenAPI document declares both schemes on the endpoints they guard.
+log at start-up), with one exception: a service that listens beyond loopback (in a
+container, ``CATSVC_HOST=0.0.0.0``) with no admin token refuses the admin endpoints with
+403 ``ADMIN_DISABLED`` unless ``CATSVC_ALLOW_OPEN_ADMIN=true`` (``Settings.admin_disabled``):
+there, anyone on the network could otherwise train and swap the model. Reads (GET of
+jobs, data sets, models, parameters), health and docs are always open. No header -> 401
+with ``WWW-Authenticate``; a wrong token -> 403. The OpenAPI document declares both
+schemes on the endpoints they guard. Tokens may come from files (``*_TOKEN_FILE``,
+read by :mod:`service.settings`).
 
 The admin routes take :data:`AdminAuth` as a FastAPI dependency. /predict, the hot path,
 calls :func:`check_predict` itself: resolving a dependency (and HTTPBearer's own) costs
@@ -44,16 +49,25 @@ PREDICT_SECURITY = [{"PredictToken": []}, {"AdminToken": []}]  # an operation's 
 
 @dataclass(frozen=True)
 class Tokens:
-    """The accepted tokens per kind of endpoint, as bytes; empty: the endpoints are open."""
+    """The accepted tokens per kind of endpoint, as bytes; empty: the endpoints are open,
+    unless ``admin_disabled``."""
 
     admin: tuple[bytes, ...]
     predict: tuple[bytes, ...]
+    admin_disabled: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tokens:
         admin = (settings.admin_token.get_secret_value().encode(),) if settings.admin_token else ()
         predict = (settings.predict_token.get_secret_value().encode(),) if settings.predict_token else ()
-        return cls(admin=admin, predict=predict + admin if predict else ())
+        return cls(admin=admin, predict=predict + admin if predict else (), admin_disabled=settings.admin_disabled)
+
+
+ADMIN_DISABLED_MESSAGE = (
+    "the admin endpoints are off: the service listens beyond loopback (CATSVC_HOST) and has no admin "
+    "token; set CATSVC_ADMIN_TOKEN or CATSVC_ADMIN_TOKEN_FILE and send 'Authorization: Bearer <token>', "
+    "or set CATSVC_ALLOW_OPEN_ADMIN=true to open them to anyone who reaches the port"
+)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -90,6 +104,8 @@ def check_token(token: str | None, accepted: tuple[bytes, ...], setting: str) ->
 async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_scheme)]
 ) -> None:
+    if request.app.state.tokens.admin_disabled:
+        raise ApiError(403, Code.ADMIN_DISABLED, ADMIN_DISABLED_MESSAGE)
     check_token(credentials.credentials if credentials else None, request.app.state.tokens.admin,
                 "CATSVC_ADMIN_TOKEN")
 

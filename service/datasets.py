@@ -32,6 +32,7 @@ from model_core import DataError
 from model_core.data import dataset_sha256, load_dataset
 
 from . import synthetic
+from .storage import writing
 
 log = logging.getLogger("service.datasets")
 
@@ -81,7 +82,8 @@ class DatasetCatalog:
         self.uploads_dir = Path(uploads_dir)
         self.datasets_dir = Path(datasets_dir) if datasets_dir else None
         self.limits = limits
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        with writing(self.uploads_dir):
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
         # file data sets are read once per process and remembered by (path, size, mtime)
         self._file_info: dict[tuple[str, int, int], DatasetInfo] = {}
         self._lock = threading.Lock()
@@ -206,18 +208,19 @@ class DatasetCatalog:
             created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
         staging = self.uploads_dir / f".tmp-{uuid.uuid4().hex}"
-        staging.mkdir()
-        try:
-            with open(staging / DATA_FILE, "wb") as f:
-                np.savez(f, X=X, Y=Y)
-                f.flush()
-                os.fsync(f.fileno())
-            (staging / META_FILE).write_text(json.dumps(info.to_dict()))
-            os.rename(staging, self.uploads_dir / upload_id)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-            if self._upload_dir(upload_id) is None:  # not a concurrent twin upload
-                raise
+        with writing(self.uploads_dir):  # read-only or full: StorageUnavailable
+            staging.mkdir()
+            try:
+                with open(staging / DATA_FILE, "wb") as f:
+                    np.savez(f, X=X, Y=Y)
+                    f.flush()
+                    os.fsync(f.fileno())
+                (staging / META_FILE).write_text(json.dumps(info.to_dict()))
+                os.rename(staging, self.uploads_dir / upload_id)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+                if self._upload_dir(upload_id) is None:  # not a concurrent twin upload
+                    raise
         return info, True
 
     def remove_partial(self) -> None:

@@ -14,12 +14,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from model_core import ConfigError, DataError, ModelCoreError, ParameterFileError
 
 from .logs import request_id
 from .responses import json_response
+from .storage import StorageUnavailable
 
 log = logging.getLogger("service.errors")
 
@@ -57,13 +60,19 @@ class Code:
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     AUTH_REQUIRED = "AUTH_REQUIRED"  # 401: no bearer token
     AUTH_INVALID = "AUTH_INVALID"  # 403: a token, but not the right one
+    ADMIN_DISABLED = "ADMIN_DISABLED"  # 403: no admin token on a non-loopback address (settings.admin_disabled)
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"  # 400: a Host not in CATSVC_ALLOWED_HOSTS (DNS rebinding)
+    ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"  # 403: a change sent by another site's web page
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408: headers or body too slow
     PARAMS_TOO_LARGE = "PARAMS_TOO_LARGE"
     DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked  # 413: a parameter file's arrays above the limit
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # 431
     BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
+    INVALID_FRAMING = "INVALID_FRAMING"  # 400: Content-Length / Transfer-Encoding / chunks ambiguous or broken
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
+    TOO_MANY_CLIENT_CONNECTIONS = "TOO_MANY_CLIENT_CONNECTIONS"  # 429: one address over its share
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  # 503: the data directory is read-only or full
     HTTP_ERROR = "HTTP_ERROR"
     INTERNAL = "INTERNAL"
 
@@ -99,13 +108,14 @@ class ErrorBody(BaseModel):
 _DESCRIPTIONS = {
     400: "Bad request",
     401: "No token: send Authorization: Bearer <token>",
-    403: "Wrong token",
+    403: "Wrong token (AUTH_INVALID), admin endpoints off without a token (ADMIN_DISABLED), or sent by "
+         "another site's web page (ORIGIN_NOT_ALLOWED)",
     404: "Not found",
     405: "Method not allowed",
     408: "The request body did not arrive in time: names the limit",
     409: "Conflict with the resource's state",
     413: "Too large: names the limit",
-    415: "Unsupported media type",
+    415: "Unsupported media type: says which one to send",
     422: "Invalid input: names the field and the reason",
     429: "Too many queued jobs",
     500: "Internal error: quote the id when reporting",
@@ -135,6 +145,11 @@ def from_model_core(e: ModelCoreError) -> ApiError:
     return ApiError(422, Code.VALIDATION_ERROR, str(e))
 
 
+def storage_unavailable(e: StorageUnavailable) -> ApiError:
+    """503 naming read-only or no space (``reason``: read_only, no_space); an operator must act."""
+    return ApiError(503, Code.STORAGE_UNAVAILABLE, e.message, headers={"Retry-After": "30"}, reason=e.kind)
+
+
 def _render(e: ApiError) -> Response:
     body = {"error": e.message, "code": e.code, **e.extra}
     return json_response(body, status=e.status, headers=e.headers)
@@ -143,6 +158,12 @@ def _render(e: ApiError) -> Response:
 async def _api_error(_: Request, e: Exception) -> Response:
     assert isinstance(e, ApiError)
     return _render(e)
+
+
+async def _storage_error(_: Request, e: Exception) -> Response:
+    assert isinstance(e, StorageUnavailable)
+    log.error("%s", e)  # the operator's problem: in the log, not only in the answer
+    return _render(storage_unavailable(e))
 
 
 async def _model_core_error(_: Request, e: Exception) -> Response:
@@ -179,6 +200,20 @@ async def _http_error(request: Request, e: Exception) -> Response:
     return _render(err)
 
 
+class _NoResponse(Response):
+    """Nothing at all: for a client that has gone (the request's log line says so)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+async def _client_disconnected(_: Request, e: Exception) -> Response:
+    # the client closed before its body was in (or the protocol refused the body and
+    # closed): no one to answer, and not an error of ours, so no 500 and no traceback
+    assert isinstance(e, ClientDisconnect)
+    return _NoResponse()
+
+
 async def _internal_error(request: Request, e: Exception) -> Response:
     error_id = request_id.get() or uuid.uuid4().hex[:12]  # the request id: also in the log line
     log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=e)
@@ -190,6 +225,8 @@ async def _internal_error(request: Request, e: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(ModelCoreError, _model_core_error)
+    app.add_exception_handler(StorageUnavailable, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _internal_error)

@@ -3,7 +3,8 @@
 Every process opens the same file: API workers enqueue, read and cancel; the trainer
 claims, reports progress and finishes. Each state change is one transaction, so a job
 is always in exactly one of the states below. This class is the seam for a shared
-database later: nothing else runs SQL.
+database later: nothing else runs SQL. A write that the storage refuses (read-only,
+full) raises :class:`service.storage.StorageUnavailable` and changes nothing.
 
     queued --claim--> running --finish--> succeeded | failed | cancelled
     queued --cancel--> cancelled
@@ -17,10 +18,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .storage import writing
 
 log = logging.getLogger("service.jobs")
 
@@ -136,18 +139,20 @@ class JobQueue:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        with writing(self.path.parent):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db().executescript(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
         # one connection per thread: sqlite3 connections must not cross threads
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # a job record must survive a crash
+            with writing(self.path.parent):  # opening creates the -wal and -shm files
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")  # a job record must survive a crash
             self._local.db = db
         return db
 
@@ -155,13 +160,17 @@ class JobQueue:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front so read-then-write steps cannot race."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with writing(self.path.parent):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back by itself (a full disk): then there is nothing to undo
+                if db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

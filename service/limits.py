@@ -15,13 +15,7 @@ import numpy as np
 from starlette.requests import Request
 
 from .errors import ApiError, Code
-
-ENV_PREFIX = "CATSVC_"
-
-
-def env_name(setting: str) -> str:
-    """The environment variable of a setting: max_batch -> CATSVC_MAX_BATCH."""
-    return ENV_PREFIX + setting.upper()
+from .settings import env_name
 
 
 def body_too_large(limit: int, setting: str) -> ApiError:
@@ -29,7 +23,9 @@ def body_too_large(limit: int, setting: str) -> ApiError:
         413,
         Code.BODY_TOO_LARGE,
         f"the request body is larger than the limit of {limit} bytes ({env_name(setting)}); send less data",
-        limit=limit,
+        # the rest of the body will not be read: keeping the connection would mean
+        # receiving and dropping it, up to the declared (any) length
+        limit=limit, headers={"Connection": "close"},
     )
 
 

@@ -9,7 +9,12 @@ timer handle when a body is expected, and one log line.
   response header and set in :data:`service.logs.request_id` for every log line of
   the request (the job it queues carries it too).
 * Log line: method, path (no query string), status, duration_ms, request_id, client.
-  Never headers or bodies, so neither tokens nor image data reach the log.
+  Never headers or bodies, so neither tokens nor image data reach the log. ``status``
+  is null when no answer went out: the client left first, which also gets an info line
+  saying so (not the 500 and traceback a ``ClientDisconnect`` would otherwise make).
+  When :mod:`service.protocol` refused a request's body itself (bad chunks), the app
+  sees only a disconnect; the protocol leaves its status under :data:`PROTOCOL_STATUS`
+  in the scope, and the line shows that status.
 * Header size: a request line and headers over ``max_header_bytes`` get a 431 naming
   ``CATSVC_MAX_HEADER_BYTES``. (uvicorn's h11 refuses them only while they are
   incomplete, :mod:`service.protocol` answers that case the same way.)
@@ -37,6 +42,8 @@ log = logging.getLogger("service.access")
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+# scope key: the status service.protocol answered a request with, past the app
+PROTOCOL_STATUS = "catsvc.protocol_status"
 
 
 def new_request_id() -> str:
@@ -105,6 +112,10 @@ class RequestMiddleware:
 
     def _log(self, scope: Scope, status: int | None, start: float) -> None:
         if self.access_log:
+            # what the protocol sent wins: the app's own answer, if any, never went out
+            status = scope.get(PROTOCOL_STATUS, status)
+            if status is None:
+                log.info("client disconnected before the answer")
             client = scope.get("client")
             info_line(log, "request", {
                 "method": scope["method"], "path": scope["path"], "status": status,

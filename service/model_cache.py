@@ -21,6 +21,16 @@ log = logging.getLogger("service.models")
 class LoadedModel:
     version: int
     model: Model
+    # what it was trained on, as every answer says: a data set name (None: not recorded,
+    # e.g. an uploaded course file) and whether that data was synthetic drawings
+    dataset: str | None = None
+    synthetic: bool = False
+
+    @classmethod
+    def of(cls, version: int, model: Model) -> LoadedModel:
+        dataset = model.metadata.get("dataset") or {}
+        name = dataset.get("name")
+        return cls(version, model, name if isinstance(name, str) else None, dataset.get("synthetic") is True)
 
 
 class ModelCache:
@@ -48,10 +58,15 @@ class ModelCache:
             # a version's files never change, so a load succeeds or the pointer is broken;
             # on failure keep serving the previous model and try again on the next request
             try:
-                self._current = LoadedModel(version, self._store.load(version))
+                self._current = LoadedModel.of(version, self._store.load(version))
             except Exception:
                 log.exception("cannot load model version %s; keeping version %s", version,
                               self._current.version if self._current else None)
                 return
-            log.info("serving model version %s", version)
+            if self._current.synthetic:
+                log.warning("serving model version %s, trained on synthetic drawings (%s): it knows drawings, "
+                            "not cats; train on real data (README, 'The first model')", version,
+                            self._current.dataset)
+            else:
+                log.info("serving model version %s (data set %s)", version, self._current.dataset)
         self._stamp = stamp

@@ -24,6 +24,8 @@ class Live(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready"] = "ready"
     version: int
+    dataset: str | None = Field(None, description="what the active version was trained on (null: not recorded)")
+    synthetic: bool = Field(False, description="true: the active model knows synthetic drawings, not cats")
 
 
 # -- predictions
@@ -36,6 +38,8 @@ class Prediction(BaseModel):
 
 class PredictResponse(BaseModel):
     version: int = Field(description="the model version that answered")
+    dataset: str | None = Field(description="the data set that version was trained on (null: not recorded)")
+    synthetic: bool = Field(description="true: trained on synthetic drawings, it knows drawings, not cats")
     predictions: list[Prediction]
 
 

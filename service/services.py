@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .datasets import DatasetCatalog, Limits
 from .jobs import JobQueue
 from .model_cache import ModelCache
 from .settings import Settings
+from .storage import StorageProbe
 from .store import ModelStore, Retention
 
 
@@ -23,6 +25,11 @@ def retention(settings: Settings) -> Retention:
     return Retention(count=settings.keep_versions, bytes=settings.keep_version_bytes)
 
 
+def writable_dirs(settings: Settings) -> list[Path]:
+    """The places under the data directory that the service writes."""
+    return [settings.data_dir, settings.models_dir, settings.uploads_dir, settings.tmp_dir]
+
+
 @dataclass(frozen=True)
 class Services:
     settings: Settings
@@ -30,6 +37,7 @@ class Services:
     models: ModelCache
     queue: JobQueue
     catalog: DatasetCatalog
+    storage: StorageProbe  # whether the data directory can be written (readiness, POST /train)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -42,4 +50,5 @@ class Services:
             models=ModelCache(store),
             queue=JobQueue(settings.jobs_db),
             catalog=make_catalog(settings),
+            storage=StorageProbe(writable_dirs(settings)),
         )

@@ -4,17 +4,50 @@ README.md ("Settings") documents each one; keep the two in step.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PlainValidator, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model_core.data import DEFAULT_MAX_PIXELS
 
+from .tokenfiles import TokenFile, read_token_file
+
 MiB = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
+# the Host names a service answers to when CATSVC_ALLOWED_HOSTS is unset, besides its own address
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_ANY_ADDRESS = ("0.0.0.0", "::", "[::]", "")  # listening everywhere names no host
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[a-z0-9_.:\[\]-]+")
+
+
+def check_usable_token(token: str) -> None:
+    """ValueError if ``token`` is too weak or holds what a header cannot carry (never quoted)."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)")
+    if not all(33 <= ord(c) <= 126 for c in token):
+        raise ValueError("a token may hold printable ASCII characters only, no spaces")
+
+
+def _token_file(v: Any) -> TokenFile | None:
+    """CATSVC_*_TOKEN_FILE: the file read (once, here) and its token checked as the variable's."""
+    if v is None or v == "":  # empty, as in .env.example: unset
+        return None
+    if isinstance(v, TokenFile):
+        return v
+    file = TokenFile(Path(v), read_token_file(Path(v)))
+    check_usable_token(file.token)
+    return file
+
+
+TokenFileSetting = Annotated[TokenFile | None, PlainValidator(_token_file)]
+# a comma-separated list in the environment (not JSON, pydantic-settings' default for a tuple)
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -33,11 +66,24 @@ class Settings(BaseSettings):
     train_threads: int = Field(1, ge=1, le=64)
     trainer_nice: int = Field(10, ge=0, le=19)
 
-    # -- tokens (None: the endpoints are open; the service says so in its log at start-up)
+    # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;
+    # the service says which in its log at start-up). Each *_token_file, declared before its
+    # token, is read once here; the token's validator then takes the file's token.
     # training, data set upload, parameter upload and activation; also accepted by /predict
-    admin_token: SecretStr | None = None
+    admin_token_file: TokenFileSetting = None
+    admin_token: SecretStr | None = Field(None, validate_default=True)
     # /predict only
-    predict_token: SecretStr | None = None
+    predict_token_file: TokenFileSetting = None
+    predict_token: SecretStr | None = Field(None, validate_default=True)
+    # with no admin token at all: make one at the first start, in <data_dir>/admin_token (compose)
+    generate_admin_token: bool = False
+    # leave the admin endpoints open on a non-loopback address without a token (see admin_disabled)
+    allow_open_admin: bool = False
+
+    # -- browsers (service.guards): Host names served (empty: the default, see allowed_host_names;
+    # "*": any), and the origins, besides the service's own, whose pages may send changes
+    allowed_hosts: CommaList = ()
+    allowed_origins: CommaList = ()
 
     # -- storage
     data_dir: Path = Path("var")
@@ -70,6 +116,9 @@ class Settings(BaseSettings):
     send_timeout: float = Field(30.0, gt=0, le=3600)  # a client that reads no response byte for this long
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # request line + headers (431)
     max_connections: int = Field(1000, ge=1)  # open connections per API worker (503 above)
+    # open connections per client address and API worker (429 above); behind a proxy every
+    # client has the proxy's address: raise it to max_connections there
+    max_connections_per_client: int = Field(100, ge=1)
     shutdown_drain: float = Field(2.0, ge=0, le=600)  # readiness 503 before the server stops accepting
     shutdown_timeout: float = Field(20.0, gt=0, le=600)  # requests in flight get this long to finish
 
@@ -83,16 +132,69 @@ class Settings(BaseSettings):
 
     @field_validator("admin_token", "predict_token")
     @classmethod
-    def _usable_token(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is None or v.get_secret_value() == "":
-            return None  # CATSVC_ADMIN_TOKEN= (empty, as in .env.example) means unset
-        token = v.get_secret_value()
-        # the message never holds the token
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)")
-        if not all(33 <= ord(c) <= 126 for c in token):
-            raise ValueError("a token may hold printable ASCII characters only, no spaces")
+    def _usable_token(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if v is not None and v.get_secret_value() == "":
+            v = None  # CATSVC_ADMIN_TOKEN= (empty, as in .env.example) means unset
+        file: TokenFile | None = info.data.get(f"{info.field_name}_file")  # absent: refused, said so
+        if v is None:
+            return SecretStr(file.token) if file is not None else None
+        if file is not None:
+            variable = env_name(info.field_name or "")
+            raise ValueError(f"set {variable} or {variable}_FILE, not both")
+        check_usable_token(v.get_secret_value())
         return v
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, v: Any) -> Any:
+        return tuple(part for part in (p.strip() for p in v.split(",")) if part) if isinstance(v, str) else v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(host_name(entry, i) for i, entry in enumerate(v, 1))
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        origins = []
+        for i, entry in enumerate(v, 1):
+            origin = entry.lower().removesuffix("/")
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"entry #{i} ({entry!r}) is not an origin: write scheme://host[:port], "
+                                 "e.g. https://cats.example.com (no path; * and null are not accepted)")
+            origins.append(origin)
+        return tuple(origins)
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether ``host`` is a loopback address: only this machine (or container) can connect."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False  # another name: it may resolve to anything
+
+    @property
+    def admin_disabled(self) -> bool:
+        """The admin endpoints answer 403 ADMIN_DISABLED: reachable from other machines or
+        containers, with no admin token, and no CATSVC_ALLOW_OPEN_ADMIN=true to say that is wanted."""
+        return self.admin_token is None and not self.allow_open_admin and not self.on_loopback
+
+    @property
+    def allowed_host_names(self) -> frozenset[str] | None:
+        """The Host names (port left out) requests may carry; None: any."""
+        if "*" in self.allowed_hosts:
+            return None
+        if self.allowed_hosts:
+            return frozenset(self.allowed_hosts)
+        if self.host in _ANY_ADDRESS:
+            return frozenset(LOCAL_HOSTS)
+        try:
+            return frozenset((*LOCAL_HOSTS, host_name(self.host, 0)))
+        except ValueError:  # an address uvicorn will refuse anyway; nothing to add
+            return frozenset(LOCAL_HOSTS)
 
     @property
     def jobs_db(self) -> Path:
@@ -114,3 +216,34 @@ class Settings(BaseSettings):
     def stopping_file(self) -> Path:
         """Present while the service shuts down: readiness answers 503 (the supervisor makes it)."""
         return self.tmp_dir / "stopping"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting: max_batch -> CATSVC_MAX_BATCH."""
+    return "CATSVC_" + field.upper()
+
+
+def host_name(entry: str, index: int) -> str:
+    """An allowed-hosts entry as :mod:`service.guards` compares it: lower case, no port,
+    IPv6 in brackets (``Cats.Example.com:8000`` -> ``cats.example.com``, ``::1`` -> ``[::1]``)."""
+    host = entry.strip().lower()
+    if host == "*":
+        return host
+    if host.startswith("[") or host.count(":") > 1:  # IPv6, with or without brackets
+        address = host[1:].partition("]")[0] if host.startswith("[") else host
+        host = f"[{address}]" if _is_ipv6(address) else ""
+    else:
+        name, colon, port = host.partition(":")  # a port is allowed, and not compared
+        host = name if _HOST_NAME.fullmatch(name) and (not colon or port.isdigit()) else ""
+    if not host:
+        raise ValueError(f"entry #{index} ({entry!r}) is not a host name or IP address: write names such as "
+                         "localhost,cats.example.com,[::1] (a port is ignored), or * for any")
+    return host
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True

@@ -15,8 +15,10 @@ trainer) never get the same number, because renaming onto an existing non-empty
 directory fails. Every metadata read is checked against model_core's schema: a version
 whose record is not valid is *unreadable* (listed as such, with the reason, and
 deletable), never a failure of the whole listing. Deleting, activating and the
-retention clean-up take ``.models.lock``, so that the active version is never deleted. This class is the seam for an object store later: nothing else touches
-these files.
+retention clean-up take ``.models.lock``, so that the active version is never deleted.
+This class is the seam for an object store later: nothing else touches these files. A
+write that the storage refuses (read-only, full) raises
+:class:`service.storage.StorageUnavailable`.
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ from model_core import ParameterFileError
 from model_core.metadata import MAX_METADATA_BYTES, check_metadata
 from model_core.model import Model
 from model_core.persistence import metadata_record, serialize
+
+from .storage import writing
 
 log = logging.getLogger("service.store")
 
@@ -89,7 +93,8 @@ class ModelStore:
         self.root = Path(root)
         self.models_dir = self.root / "models"
         self.active_file = self.root / "active"
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with writing(self.root):
+            self.models_dir.mkdir(parents=True, exist_ok=True)
 
     # -- reading
     def versions(self) -> list[int]:
@@ -155,9 +160,14 @@ class ModelStore:
                 raise VersionNotFound(version)
             self.metadata(version)
             tmp = self.root / f".active.{uuid.uuid4().hex}"
-            _write_synced(tmp, f"{version}\n".encode())
-            os.replace(tmp, self.active_file)
-            _fsync_dir(self.root)
+            with writing(self.root):
+                try:
+                    _write_synced(tmp, f"{version}\n".encode())
+                except BaseException:
+                    tmp.unlink(missing_ok=True)  # an empty or partial file of a full disk
+                    raise
+                os.replace(tmp, self.active_file)
+                _fsync_dir(self.root)
 
     # -- removing
     def delete(self, version: int) -> None:
@@ -165,7 +175,7 @@ class ModelStore:
 
         Raises VersionNotFound or VersionActive.
         """
-        with self._locked():
+        with self._locked(), writing(self.root):
             self._delete(version)
 
     def _delete(self, version: int) -> None:
@@ -188,7 +198,7 @@ class ModelStore:
         """Delete the oldest versions beyond ``retention`` (never the active one, those in
         ``keep``, e.g. the one just added, or a recent job's); return the ones deleted."""
         deleted: list[int] = []
-        with self._locked():
+        with self._locked(), writing(self.root):
             active = self.active_version()
             sizes = {v: self._size(v) for v in self.versions()}
             now = time.time()
@@ -226,7 +236,8 @@ class ModelStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive lock, across processes, on changes to the versions and the pointer."""
-        fd = os.open(self.root / ".models.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        with writing(self.root):
+            fd = os.open(self.root / ".models.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -239,17 +250,18 @@ class ModelStore:
         record = metadata_record(parameters, metadata)
         data = serialize(parameters, record)
         staging = self.models_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-        staging.mkdir()
-        try:
-            _write_synced(staging / MODEL_FILE, data)
-            _write_synced(staging / METADATA_FILE, json.dumps(record, indent=1).encode())
-            _fsync_dir(staging)
-            _test_pause()
-            version = self._publish(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _fsync_dir(self.models_dir)
+        with writing(self.root):
+            staging.mkdir()
+            try:
+                _write_synced(staging / MODEL_FILE, data)
+                _write_synced(staging / METADATA_FILE, json.dumps(record, indent=1).encode())
+                _fsync_dir(staging)
+                _test_pause()
+                version = self._publish(staging)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            _fsync_dir(self.models_dir)
         return version
 
     def _publish(self, staging: Path) -> int:
@@ -271,8 +283,9 @@ class ModelStore:
         stale = [p for p in self.models_dir.iterdir() if p.name.startswith(_TMP_PREFIX)]
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
-        for p in self.root.glob(".active.*"):
-            p.unlink(missing_ok=True)
+        with writing(self.root):
+            for p in self.root.glob(".active.*"):
+                p.unlink(missing_ok=True)
         return len(stale)
 
 

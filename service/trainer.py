@@ -30,12 +30,14 @@ from .logs import request_id, setup_logging
 from .procs import die_with_parent
 from .services import make_catalog, retention
 from .settings import Settings
+from .storage import StorageUnavailable
 from .store import ModelStore
 from .threads import limit_blas_threads
 
 log = logging.getLogger("service.trainer")
 
 MAX_COST_POINTS = 1000  # the cost history kept in a job record
+STORAGE_RETRY = 5.0  # seconds between two tries while the data directory cannot be written
 
 
 def progress_plan(config: TrainConfig) -> tuple[int, str]:
@@ -93,9 +95,15 @@ class Trainer:
         self._stop.set()
 
     def serve(self) -> None:
-        """Run jobs until stop() is called."""
+        """Run jobs until stop() is called; while the data directory cannot be written, wait."""
         while not self._stop.is_set():
-            if self.run_once() is None:
+            try:
+                job = self.run_once()
+            except StorageUnavailable as e:  # the queue itself cannot be written
+                log.error("the job queue cannot be written: %s; trying again in %g s", e, STORAGE_RETRY)
+                self._stop.wait(STORAGE_RETRY)
+                continue
+            if job is None:
                 self._stop.wait(self.settings.poll_interval)
 
     def run_pending(self) -> list[Job]:
@@ -129,7 +137,10 @@ class Trainer:
         except TrainingCancelled:
             reason = "shutdown" if self._stop.is_set() and not self.queue.cancel_requested(job.id) else "cancelled"
             message = "the service was stopping" if reason == "shutdown" else "cancelled by request"
-            return self.queue.finish(job.id, CANCELLED, reason=reason, message=message)
+            return self._finish(job, CANCELLED, reason=reason, message=message)
+        except StorageUnavailable as e:
+            return self._fail(job, "storage_unavailable",
+                              f"{e}; then start the job again with POST /train")
         except UnknownDataset:
             return self._fail(job, "unknown_dataset", f"data set {job.dataset!r} no longer exists")
         except TrainingDivergedError as e:
@@ -143,7 +154,22 @@ class Trainer:
             return self._fail(job, "error", "internal error in the trainer; see the service log")
 
     def _fail(self, job: Job, reason: str, message: str) -> Job:
-        return self.queue.finish(job.id, FAILED, reason=reason, message=message)
+        return self._finish(job, FAILED, reason=reason, message=message)
+
+    def _finish(self, job: Job, status: str, **fields: Any) -> Job:
+        """Record how the job ended, trying again while the job queue cannot be written.
+
+        The outcome is known, only its record waits; if the trainer is stopped meanwhile,
+        the job stays ``running`` and the next start records it ``interrupted``.
+        """
+        while True:
+            try:
+                return self.queue.finish(job.id, status, **fields)
+            except StorageUnavailable as e:
+                if self._stop.is_set():
+                    raise
+                log.error("cannot record job %s as %s: %s; trying again in %g s", job.id, status, e, STORAGE_RETRY)
+                self._stop.wait(STORAGE_RETRY)
 
     def _train(self, job: Job, config: TrainConfig, data: TrainingData) -> tuple[dict[str, Any], dict[str, Any]]:
         total, unit = progress_plan(config)
@@ -188,8 +214,8 @@ class Trainer:
                 self.store.activate(version)
         self.store.enforce_retention(retention(self.settings), keep=(version,))
         total, _ = progress_plan(config)
-        return self.queue.finish(
-            job.id, SUCCEEDED, model_version=version, metrics=metrics,
+        return self._finish(
+            job, SUCCEEDED, model_version=version, metrics=metrics,
             costs=_thin(metadata["costs"], MAX_COST_POINTS), done=total,
         )
 
@@ -209,12 +235,16 @@ def main() -> None:
     # lower priority than the API workers: predictions stay fast while a job trains
     os.nice(settings.trainer_nice)
     limit_blas_threads(settings.train_threads)
-    trainer = Trainer(settings)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: trainer.stop())
-    trainer.start_up()
-    log.info("trainer ready (nice %d, data directory %s)", settings.trainer_nice, settings.data_dir)
-    trainer.serve()
+    try:
+        trainer = Trainer(settings)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: trainer.stop())
+        trainer.start_up()
+        log.info("trainer ready (nice %d, data directory %s)", settings.trainer_nice, settings.data_dir)
+        trainer.serve()
+    except StorageUnavailable as e:  # one line, not a traceback; the supervisor starts it again
+        log.error("the trainer stops: %s", e)
+        raise SystemExit(1) from None
     log.info("trainer stopped")
 
 

@@ -1,8 +1,9 @@
-"""Receiving a large uploaded file: streamed to a temporary file, never whole in memory.
+"""Receiving an uploaded file (POST /datasets, PUT /params): multipart/form-data, the file
+in the part named ``file``, as ``curl -F file=@train.h5`` sends it. Any other body is a 415:
+a raw body of any type would let a web page upload with a plain form (see service.guards).
 
-The body is either multipart/form-data (the file in the part named ``file``, as
-``curl -F file=@train.h5`` sends it) or the raw file bytes (any other Content-Type).
-Reading stops with a 413 as soon as the body passes its limit.
+:func:`receive_file` streams the part to a temporary file, never whole in memory; reading
+stops with a 413 as soon as the body passes its limit.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 
 from .errors import ApiError, Code
 from .limits import limited_stream
+from .media import media_type, unsupported_media_type
 from .multipart import MultipartError, boundary_of
 
 FILE_FIELD = "file"
@@ -34,20 +36,24 @@ def missing_file() -> ApiError:
     )
 
 
+def multipart_content_type(request: Request) -> str:
+    """The request's Content-Type if it is multipart/form-data; 415 saying what to send otherwise."""
+    content_type = request.headers.get("content-type", "")
+    if media_type(content_type) != "multipart/form-data":
+        raise unsupported_media_type(f"send the file as multipart/form-data, in a part named '{FILE_FIELD}' "
+                                     f"(curl -F {FILE_FIELD}=@<path>); no other body type is accepted")
+    return content_type
+
+
 async def receive_file(request: Request, dest_dir: Path, *, limit: int, setting: str) -> ReceivedFile:
     """Stream the uploaded file into a new temporary file in ``dest_dir``; the caller deletes it."""
+    content_type = multipart_content_type(request)
     dest_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix="upload-", suffix=".part")
     path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as out:
-            content_type = request.headers.get("content-type", "")
-            if content_type.lower().startswith("multipart/"):
-                filename = await _receive_part(request, content_type, out, limit, setting)
-            else:
-                filename = None
-                async for chunk in limited_stream(request, limit, setting):
-                    out.write(chunk)
+            filename = await _receive_part(request, content_type, out, limit, setting)
             size = out.tell()
         if size == 0:
             raise ApiError(422, Code.MISSING_FILE, "the uploaded file is empty (0 bytes)")

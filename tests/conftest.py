@@ -1,4 +1,9 @@
-"""Shared fixtures: the course's data sets, when CATVNONCAT_DATA points at them."""
+"""Shared fixtures: the course's data sets, when CATVNONCAT_DATA points at them.
+
+Outside CI the tests that need the data skip, saying so. In CI (``CI=true``, as
+``.ci/run`` sets) a missing or misspelt data directory fails the run at once: a typo
+there must not quietly skip the course reproduction.
+"""
 from __future__ import annotations
 
 import os
@@ -16,6 +21,20 @@ def course_data_dir() -> Path | None:
         return None
     path = Path(value)
     return path if all((path / f).is_file() for f in COURSE_FILES) else None
+
+
+def photos_dir() -> Path | None:
+    """``$CATVNONCAT_DATA/photos``, the 147 real photographs, if it is there."""
+    root = course_data_dir()
+    path = root / "photos" / "images" if root else None
+    return path.parent if path is not None and (path / "cat").is_dir() and (path / "non-cat").is_dir() else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("CI", "").lower() == "true" and course_data_dir() is None:
+        raise pytest.UsageError(
+            f"CI=true, but CATVNONCAT_DATA={os.environ.get('CATVNONCAT_DATA')!r} is not a directory holding "
+            f"{' and '.join(COURSE_FILES)}: in CI the course's data must be there")
 
 
 @pytest.fixture(scope="session")

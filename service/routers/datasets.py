@@ -15,6 +15,7 @@ from ..deps import ServicesDep
 from ..errors import ApiError, Code, error_responses
 from ..limits import env_name
 from ..schemas import DatasetList, DatasetOut
+from ..storage import writing
 from ..uploads import receive_file
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -24,7 +25,7 @@ _UPLOAD_BODY = {
         "required": True,
         "description": (
             "The data set as a multipart/form-data part named `file` (`curl -F file=@train_catvnoncat.h5 "
-            "http://127.0.0.1:8000/datasets`), or the raw file as the body. Accepted: the course's .h5 "
+            "http://127.0.0.1:8000/datasets`); any other body type is a 415. Accepted: the course's .h5 "
             "(a `*_x`/`*_y` pair), an .npz with arrays `X` ((12288, m) or (m, 64, 64, 3), values 0..255) "
             "and `Y` (m labels, 1 = cat), or a .zip of `cat/` and `non-cat/` folders of images. The "
             "format is detected from the content."
@@ -37,7 +38,6 @@ _UPLOAD_BODY = {
                     "properties": {"file": {"type": "string", "format": "binary"}},
                 }
             },
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
@@ -91,15 +91,16 @@ def get_dataset(dataset_id: Annotated[str, Path(max_length=200)], services: Serv
     response_model=DatasetOut,
     summary="Upload a data set (course .h5, .npz or .zip of cat/ and non-cat/ folders)",
     responses={200: {"model": DatasetOut, "description": "the same data was already uploaded"},
-               **error_responses(401, 403, 408, 413, 422)},
+               **error_responses(401, 403, 408, 413, 415, 422, 503)},
     openapi_extra=_UPLOAD_BODY,
     dependencies=[AdminAuth],
 )
 async def upload_dataset(request: Request, response: Response, services: ServicesDep) -> DatasetOut:
     settings = services.settings
-    received = await receive_file(
-        request, settings.tmp_dir, limit=settings.max_dataset_bytes, setting="max_dataset_bytes"
-    )
+    with writing(settings.tmp_dir):  # its temporary file: read-only or full is StorageUnavailable
+        received = await receive_file(
+            request, settings.tmp_dir, limit=settings.max_dataset_bytes, setting="max_dataset_bytes"
+        )
     try:
         info, created = await run_in_threadpool(services.catalog.add_upload, received.path, received.filename)
     except DataError as e:

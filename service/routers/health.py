@@ -6,8 +6,8 @@ import os
 from fastapi import APIRouter
 
 from ..availability import no_model
-from ..deps import ModelsDep, QueueDep, SettingsDep
-from ..errors import ApiError, Code, error_responses
+from ..deps import ModelsDep, QueueDep, ServicesDep, SettingsDep
+from ..errors import ApiError, Code, error_responses, storage_unavailable
 from ..schemas import Live, Ready
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -22,17 +22,20 @@ async def live() -> Live:
     "/ready",
     response_model=Ready,
     summary="200 with the active version once a model is loaded; 503 with the reason before, "
-    "and from the moment the service is asked to stop",
+    "from the moment the service is asked to stop, and while its data directory is read-only or full",
     responses=error_responses(503),
 )
-async def ready(models: ModelsDep, queue: QueueDep, settings: SettingsDep) -> Ready:
+async def ready(models: ModelsDep, queue: QueueDep, settings: SettingsDep, services: ServicesDep) -> Ready:
     if os.path.exists(settings.stopping_file):  # made by the supervisor on SIGTERM
         raise ApiError(
             503, Code.SHUTTING_DOWN,
             "the service is shutting down: requests in flight finish, new ones should go elsewhere",
             headers={"Retry-After": "5"},
         )
+    problem = services.storage.problem()  # statvfs and access, at most once a second
+    if problem is not None:
+        raise storage_unavailable(problem)
     loaded = models.current()  # loads the active version if this worker has not yet
     if loaded is None:
         raise no_model(queue, Code.NOT_READY)
-    return Ready(version=loaded.version)
+    return Ready(version=loaded.version, dataset=loaded.dataset, synthetic=loaded.synthetic)

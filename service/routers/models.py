@@ -77,7 +77,7 @@ def get_model(version: VersionPath, store: StoreDep) -> ModelOut:
     summary="Delete a model version (never the active one)",
     description="Its number is never given to another version. Readable or not, any stored version "
     "but the active one can be deleted.",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
     dependencies=[AdminAuth],
 )
 async def delete_model(version: VersionPath, store: StoreDep) -> Response:
@@ -96,7 +96,7 @@ async def delete_model(version: VersionPath, store: StoreDep) -> Response:
     response_model=Activated,
     summary="Make a version the active one (rollback)",
     description="Atomic: requests in flight finish on the model they started with; new ones use this one.",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
     dependencies=[AdminAuth],
 )
 async def activate(version: VersionPath, store: StoreDep) -> Activated:

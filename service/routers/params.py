@@ -22,7 +22,7 @@ from ..schemas import ParamsOut
 from ..services import Services
 from ..services import retention
 from ..store import ModelStore, Retention, VersionNotFound, VersionUnreadable
-from ..uploads import FILE_FIELD, missing_file
+from ..uploads import FILE_FIELD, missing_file, multipart_content_type
 from .models import model_not_found, model_unreadable
 
 router = APIRouter(prefix="/params", tags=["params"])
@@ -35,14 +35,14 @@ _PUT_BODY = {
         "description": (
             "An .npz of W1, b1, ..., WL, bL: one this service wrote (GET /params/download) or the "
             "course's `np.savez(f, **parameters)` (taken as relu/sigmoid on pixels / 255). As a "
-            "multipart part named `file` (`curl -X PUT -F file=@params.npz .../params`) or as the raw body."
+            "multipart/form-data part named `file` (`curl -X PUT -F file=@params.npz .../params`); any "
+            "other body type is a 415."
         ),
         "content": {
             "multipart/form-data": {
                 "schema": {"type": "object", "required": ["file"],
                            "properties": {"file": {"type": "string", "format": "binary"}}}
             },
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
@@ -142,33 +142,38 @@ def download_params(request: Request, version: Version = None) -> FileResponse:
     "",
     status_code=201,
     response_model=None,
-    summary="Upload parameters: a new version, made active",
-    responses={201: {"model": ParamsOut, "description": "the new, active version"},
-               **error_responses(401, 403, 408, 413, 422)},
+    summary="Upload parameters: a new version, activated only if asked (or if none is active yet)",
+    responses={201: {"model": ParamsOut, "description": "the new version; `active` says whether it answers now"},
+               **error_responses(401, 403, 408, 413, 415, 422, 503)},
     openapi_extra=_PUT_BODY,
     dependencies=[AdminAuth],
 )
-async def put_params(request: Request) -> Response:
+async def put_params(
+    request: Request,
+    activate: Annotated[bool, Query(description="true: the new version answers at once; false (default): it "
+                                                "is stored beside the active one (POST /models/{version}/activate "
+                                                "switches), unless no version is active yet")] = False,
+) -> Response:
     services: Services = request.app.state.services
     settings = services.settings
+    content_type = multipart_content_type(request)
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
-    content_type = request.headers.get("content-type", "")
-    if content_type.lower().startswith("multipart/"):
-        try:
-            files = [p for p in parse_multipart(body, content_type) if p.name == FILE_FIELD]
-        except MultipartError as e:
-            raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
-        if not files:
-            raise missing_file()
-        body = files[0].data
-    version = await run_in_threadpool(_store_upload, services.store, body, settings.max_params_bytes,
-                                      retention(settings))
+    try:
+        files = [p for p in parse_multipart(body, content_type) if p.name == FILE_FIELD]
+    except MultipartError as e:
+        raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
+    if not files:
+        raise missing_file()
+    version = await run_in_threadpool(_store_upload, services.store, files[0].data, settings.max_params_bytes,
+                                      retention(settings), activate)
     return json_response(
         params_summary(services.store, version), status=201, headers={"Location": f"/params?version={version}"}
     )
 
 
-def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int, retention_settings: Retention) -> int:
+def _store_upload(
+    store: ModelStore, data: bytes, max_params_bytes: int, retention_settings: Retention, activate: bool
+) -> int:
     check_params_size(data, max_params_bytes)  # before numpy allocates what the file declares
     try:
         parameters, metadata = load_parameters(data)
@@ -190,6 +195,8 @@ def _store_upload(store: ModelStore, data: bytes, max_params_bytes: int, retenti
         version = store.add(parameters, metadata)
     except ValueError:  # json.dumps(allow_nan=False): the metadata holds NaN or infinity
         raise ApiError(422, Code.INVALID_PARAMS, "the file's metadata holds NaN or infinity; remove them") from None
-    store.activate(version)
+    # a re-uploaded download must not switch the model that answers, unless asked to
+    if activate or store.active_version() is None:
+        store.activate(version)
     store.enforce_retention(retention_settings, keep=(version,))
     return version

@@ -16,6 +16,7 @@ from ..availability import no_model
 from ..errors import ApiError, Code, error_responses
 from ..inference import images_to_columns, instances_to_columns, predictions
 from ..limits import read_body
+from ..media import media_type, unsupported_media_type
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
 from ..schemas import PredictResponse
@@ -89,12 +90,10 @@ async def predict(request: Request) -> Response:
     if loaded is None:
         raise no_model(services.queue, Code.NO_MODEL)
     content_type = request.headers.get("content-type", "")
-    kind = content_type.split(";", 1)[0].strip().lower()
+    kind = media_type(content_type)
     if kind not in ("multipart/form-data", "application/json"):
-        raise ApiError(
-            415, Code.UNSUPPORTED_MEDIA_TYPE,
-            "send images as multipart/form-data parts named 'file', or JSON instances as application/json",
-        )
+        raise unsupported_media_type(
+            "send images as multipart/form-data parts named 'file', or JSON instances as application/json")
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
     if kind == "application/json":
         X, names = instances_to_columns(body, settings.max_batch), None
@@ -107,6 +106,7 @@ async def predict(request: Request) -> Response:
                                      settings.min_image_side)
     proba = loaded.model.predict_proba(X)  # (m,)
     return json_response(
-        {"version": loaded.version, "predictions": predictions(proba, names)},
+        {"version": loaded.version, "dataset": loaded.dataset, "synthetic": loaded.synthetic,
+         "predictions": predictions(proba, names)},
         headers={"X-Model-Version": str(loaded.version)},
     )

@@ -15,6 +15,7 @@ from ..errors import ApiError, Code, config_error, error_responses
 from ..jobs import RUNNING, JobFinished, JobNotFound, QueueFull
 from ..limits import queue_full, read_body
 from ..logs import request_id
+from ..media import media_type, unsupported_media_type
 from ..schemas import JobList, JobOut, TrainRequest, job_out
 from ..trainer import progress_plan
 
@@ -27,7 +28,8 @@ _BODY = {
         "required": False,
         "description": (
             "The data set and model_core's hyperparameters, all optional; omitted fields take "
-            "TrainConfig's defaults (the CLI's recipe)."
+            "TrainConfig's defaults (the CLI's recipe). As `application/json`; an empty body with no "
+            "Content-Type also means the defaults. Any other media type is a 415."
         ),
         "content": {
             "application/json": {
@@ -48,6 +50,11 @@ _BODY = {
         },
     }
 }
+
+
+def _json_expected() -> ApiError:
+    return unsupported_media_type("send the training fields as a JSON object with 'Content-Type: "
+                                  "application/json', or an empty body for the defaults")
 
 
 def _job_not_found() -> ApiError:
@@ -91,14 +98,22 @@ def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     response_model=JobOut,
     summary="Queue a training job",
     responses={202: {"description": "queued; Location: /train/{job_id}"},
-               **error_responses(401, 403, 408, 413, 422, 429)},
+               **error_responses(401, 403, 408, 413, 415, 422, 429, 503)},
     openapi_extra=_BODY,
     dependencies=[AdminAuth],
 )
 async def create_job(request: Request, response: Response, services: ServicesDep) -> JobOut:
     settings = services.settings
+    content_type = request.headers.get("content-type")
+    if content_type is not None and media_type(content_type) != "application/json":
+        raise _json_expected()
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
+    if content_type is None and body.strip():
+        raise _json_expected()  # `curl -X POST .../train` (nothing at all) is fine: the defaults
     dataset, activate, config = parse_train_request(body)
+    problem = services.storage.problem()
+    if problem is not None:  # its model could not be saved: say so now, not when it has trained
+        raise problem
     name = dataset or services.catalog.default(settings.default_dataset)
     if not services.catalog.exists(name):
         raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids")
@@ -139,7 +154,7 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     description="A queued job is cancelled at once (200); a running one stops at its next iteration "
     "and produces no model (202: `cancel_requested` is true until it has stopped).",
     responses={202: {"model": JobOut, "description": "running: asked to stop"},
-               **error_responses(401, 403, 404, 409)},
+               **error_responses(401, 403, 404, 409, 503)},
     dependencies=[AdminAuth],
 )
 def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobOut:

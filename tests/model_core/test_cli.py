@@ -417,3 +417,12 @@ def test_default_recipe_reproduces_the_course(tmp_path: Path) -> None:
     assert r["test_accuracy"] == pytest.approx(0.80)
     status, stdout, _ = run_main(["evaluate", "--params", str(out), "--data", str(data / "test_catvnoncat.h5"), "--json"])
     assert last_json(stdout)["accuracy"] == pytest.approx(0.80)
+
+
+def test_evaluate_with_an_image_for_params_says_it_is_not_an_npz(files: dict[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "orange").save(tmp_path / "cat.jpg")
+    status, _, err = run_main(["evaluate", "--params", str(tmp_path / "cat.jpg"), "--data", str(files["train"])])
+    assert status == 2
+    assert "not an .npz parameter file: it is a JPEG image" in err and "pickle" not in err

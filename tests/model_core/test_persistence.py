@@ -167,3 +167,35 @@ def test_bad_metadata(tmp_path: Path, params, meta, match) -> None:
     path = _npz(tmp_path / "m.npz", **params, **{METADATA_KEY: meta})
     with pytest.raises(ParameterFileError, match=match):
         load_parameters(path)
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"", "the file is empty"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "a PNG image"),
+    (b"\xff\xd8\xff\xe0" + b"\0" * 40, "a JPEG image"),
+    (b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 20, "a WebP image"),
+    (b"W1,b1\n0.1,0.2\n", "text"),
+    (b"\x89HDF\r\n\x1a\n" + b"\0" * 40, "an HDF5 file"),
+    (b"\x00\x01\x02\x03\xfe\xfd" * 4, "binary data"),
+])
+def test_a_file_that_is_not_an_npz_says_what_it_is(tmp_path: Path, data: bytes, said: str) -> None:
+    """The course's np.save / an image / text must not be called 'a pickled array'."""
+    (tmp_path / "f").write_bytes(data)
+    for source in (data, tmp_path / "f", io.BytesIO(data)):
+        with pytest.raises(ParameterFileError, match="not an .npz parameter file") as caught:
+            load_parameters(source)
+        assert said in str(caught.value) and "pickle" not in str(caught.value)
+
+
+def test_a_single_npy_array_is_named(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(3))
+    with pytest.raises(ParameterFileError, match="a single .npy array"):
+        load_parameters(buf.getvalue())
+
+
+def test_a_real_object_array_still_says_pickle() -> None:
+    buf = io.BytesIO()
+    np.savez(buf, W1=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ParameterFileError, match="pickled"):
+        load_parameters(buf.getvalue())

@@ -35,6 +35,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "progress_interval": 0.01,
             "poll_interval": 0.05,
             "workers": 1,
+            # TestClient's Host; the guards' own tests set allowed_hosts themselves
+            "allowed_hosts": ("testserver",),
         }
         values.update(overrides)
         return Settings(**values)

@@ -7,12 +7,13 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 N_X = 12288
+# a POST /predict JSON body: one instance of N_X pixel values
+INSTANCE_JSON = b'{"instances": [[' + b",".join([b"0"] * N_X) + b"]]}"
 
 T = TypeVar("T")
 
@@ -78,13 +81,14 @@ def seed_models(data_dir: Path, count: int = 1) -> list[int]:
 
 class Server:
     """``python -m service`` in its own process group (so that all its processes can be
-    killed at once), its stdout and stderr in ``log``."""
+    killed at once), its stdout and stderr in ``log``; ``prefix`` runs it under another
+    command that execs it (setpriv, unshare), so that the supervisor keeps its pid."""
 
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None, *,
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, prefix: Sequence[str] = (), *,
                  address_space: int | None = None, **settings: Any) -> None:
         """``address_space``: an RLIMIT_AS cap (bytes) on every process of the service, for
         tests that send memory bombs: a regression then fails inside the cage."""
-        self.data_dir, self.log = data_dir, log
+        self.data_dir, self.log, self.prefix = data_dir, log, list(prefix)
         self.address_space = address_space
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
@@ -96,10 +100,18 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, ready: bool = True) -> Self:
+        return self.launch().wait_ready(ready)
+
+    def launch(self) -> Self:
+        """Start the process, without waiting for it to answer."""
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
                                          stdout=out, stderr=out, start_new_session=True,
                                          preexec_fn=self._cage if self.address_space else None)
+        return self
+
+    def wait_ready(self, ready: bool = True) -> Self:
+        """Wait until /health/ready (or /health/live) answers 200."""
         with httpx.Client(base_url=self.url, timeout=10) as c:
             path = "/health/ready" if ready else "/health/live"
             wait_until(lambda: self.exited() or c.get(path).status_code == 200, START_TIMEOUT, path)
@@ -159,6 +171,60 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         if not self.exited():
             self.kill()
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has stopped (exited, or a zombie no one has reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a process, "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+RAW_BOUND = 20.0  # seconds a raw-socket test waits for the server to answer and close
+
+
+def connect(server: Server, source: str | None = None) -> socket.socket:
+    """A raw TCP connection to the server, from the loopback address ``source`` if given."""
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5,
+                                    source_address=(source, 0) if source else None)
+
+
+def read_to_eof(sock: socket.socket, bound: float = RAW_BOUND) -> bytes:
+    """Everything the server sends until it closes the connection; fails the test if it
+    is still open after ``bound`` seconds (a bound, not a timing)."""
+    received = b""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if not select.select([sock], [], [], 0.5)[0]:
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    pytest.fail(f"the server kept the connection open for {bound:.0f} s; got {received[:200]!r}")
+
+
+def parse(response: bytes) -> tuple[int, dict[str, str], dict]:
+    """Status, headers (names in lower case) and JSON body of one raw response."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, json.loads(body)
 
 
 def rss_high_water_kb(pid: int) -> int:

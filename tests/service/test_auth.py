@@ -11,7 +11,7 @@ from service.app import create_app
 from service.errors import Code
 from service.settings import Settings
 
-from .realserver import course_npz
+from .realserver import course_npz, seed_models
 
 ADMIN, PREDICT = "admin-token-0123456789abcdef", "predict-token-0123456789abcdef"
 INSTANCE = {"instances": [[0] * 12288]}
@@ -109,3 +109,38 @@ def test_openapi_declares_the_schemes_on_the_guarded_endpoints(guarded: TestClie
     assert {"401", "403"} <= set(predict["responses"])
     for path in ("/health/live", "/health/ready", "/models"):
         assert "security" not in spec["paths"][path]["get"]
+
+
+# -- no admin token on an address beyond loopback (a container): the admin endpoints are off
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ENDPOINTS, ids=lambda v: str(v)[:20])
+def test_beyond_loopback_without_a_token_the_admin_endpoints_are_403(
+    make_settings: Callable[..., Settings], method: str, path: str, body: dict
+) -> None:
+    settings = make_settings(host="0.0.0.0")
+    seed_models(settings.data_dir)
+    with TestClient(create_app(settings)) as c:
+        r = c.request(method, path, **body)
+        assert r.status_code == 403
+        assert r.json()["code"] == Code.ADMIN_DISABLED
+        assert "CATSVC_ADMIN_TOKEN" in r.json()["error"] and "CATSVC_ALLOW_OPEN_ADMIN" in r.json()["error"]
+        assert c.request(method, path, headers=bearer(ADMIN), **body).status_code == 403  # no token to match
+        # predictions, reads and health stay open: the service is useful at once
+        assert c.post("/predict", json=INSTANCE).status_code == 200
+        for open_path in OPEN_ENDPOINTS:
+            assert c.get(open_path).status_code == 200, open_path
+        assert [m["version"] for m in c.get("/models").json()["models"]] == [1]
+
+
+@pytest.mark.parametrize("overrides", [{"host": "0.0.0.0", "allow_open_admin": True}, {"host": "127.0.0.2"},
+                                       {"host": "::1"}, {"host": "localhost"}], ids=str)
+def test_allowed_open_or_on_loopback_the_admin_endpoints_are_open(make_settings: Callable[..., Settings],
+                                                                 overrides: dict) -> None:
+    with TestClient(create_app(make_settings(**overrides))) as c:
+        assert c.put("/params", files={"file": ("p.npz", course_npz())}).status_code == 201
+        assert c.post("/models/1/activate").status_code == 200
+
+
+def test_beyond_loopback_an_admin_token_guards_as_anywhere(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(create_app(make_settings(host="0.0.0.0", admin_token=ADMIN))) as c:
+        assert c.post("/models/1/activate").status_code == 401
+        assert c.put("/params", files={"file": ("p.npz", course_npz())}, headers=bearer(ADMIN)).status_code == 201

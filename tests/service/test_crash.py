@@ -18,19 +18,11 @@ import pytest
 from service.store import TEST_PAUSE_ENV
 
 from .conftest import SMALL
-from .realserver import Server, course_npz, seed_models, wait_until
+from .realserver import Server, course_npz, gone, seed_models, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 LONG_JOB = {"dataset": "synthetic", "layer_dims": [12288, 4, 1], "iterations": 10_000_000}
-
-
-def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1].startswith("Z")  # a zombie has stopped
-    except FileNotFoundError:
-        return True
 
 
 def kill_everything(server: Server) -> None:
@@ -43,7 +35,8 @@ def kill_everything(server: Server) -> None:
 def check_recovered(server: Server, data: Path, job_id: str, versions: list[int]) -> None:
     """After the restart: the same versions, the same active one, the job interrupted."""
     with server, server.client() as client:
-        assert client.get("/health/ready").json() == {"status": "ready", "version": versions[-1]}
+        ready = client.get("/health/ready").json()
+        assert (ready["status"], ready["version"]) == ("ready", versions[-1])
         models = client.get("/models").json()
         assert [m["version"] for m in models["models"]] == versions[::-1]
         assert models["active"] == versions[-1]

@@ -65,13 +65,24 @@ def test_upload_npz(client: TestClient, small_data) -> None:
     assert again.status_code == 200 and again.json()["id"] == body["id"]
 
 
-def test_upload_course_h5_and_raw_body(client: TestClient, tmp_path: Path) -> None:
+def test_upload_course_h5(client: TestClient, tmp_path: Path) -> None:
     X, Y = make_synthetic(10, seed=3)
     write_course_h5(tmp_path / "t.h5", "train_set", X, Y)
-    r = client.post("/datasets", content=(tmp_path / "t.h5").read_bytes(),
-                    headers={"content-type": "application/octet-stream"})
+    r = client.post("/datasets", files={"file": ("t.h5", (tmp_path / "t.h5").read_bytes())})
     assert r.status_code == 201, r.text
     assert r.json()["sha256"] == dataset_sha256(X, Y)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "text/plain",
+                                          "application/x-www-form-urlencoded", "multipart/mixed; boundary=b"])
+def test_a_raw_body_is_415_and_stores_nothing(client: TestClient, small_data: tuple, content_type: str | None,
+                                             settings: Settings) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/datasets", content=npz_bytes(*small_data), headers=headers)
+    assert r.status_code == 415
+    assert r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE and "multipart/form-data" in r.json()["error"]
+    assert [d["kind"] for d in client.get("/datasets").json()["datasets"]] == ["synthetic"]
+    assert not list(settings.tmp_dir.glob("upload-*"))
 
 
 def test_upload_zip_of_cat_and_non_cat_folders(client: TestClient, trainer: Trainer) -> None:

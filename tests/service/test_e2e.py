@@ -64,7 +64,9 @@ def test_the_real_server_end_to_end(tmp_path: Path) -> None:
         assert job["status"] == "succeeded", job
         assert wait_for_job(client, first_jobs[0]["id"])["status"] == "succeeded"
         version = job["model_version"]
-        assert client.get("/health/ready").json() == {"status": "ready", "version": version}
+        dataset_id = job["dataset"]
+        assert client.get("/health/ready").json() == {"status": "ready", "version": version, "dataset": dataset_id,
+                                                       "synthetic": False}
 
         handles = [open(path, "rb") for path in images.values()]
         try:
@@ -81,7 +83,7 @@ def test_the_real_server_end_to_end(tmp_path: Path) -> None:
 
         params = client.get("/params/download")
         assert params.status_code == 200
-        r = client.put("/params", files={"file": ("params.npz", params.content)})
+        r = client.put("/params", params={"activate": "true"}, files={"file": ("params.npz", params.content)})
         assert r.status_code == 201, r.text
         uploaded = r.json()["version"]
         assert uploaded == version + 1

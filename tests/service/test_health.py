@@ -40,4 +40,4 @@ def test_ready_once_a_model_is_loaded(client: TestClient, trainer: Trainer, data
     version = client.get(r.headers["location"]).json()["model_version"]
     r = client.get("/health/ready")
     assert r.status_code == 200
-    assert r.json() == {"status": "ready", "version": version}
+    assert r.json() == {"status": "ready", "version": version, "dataset": dataset_id, "synthetic": False}

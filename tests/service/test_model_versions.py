@@ -33,7 +33,7 @@ def npz_with_metadata(meta: object, hidden: int = 3) -> bytes:
 
 
 def upload(c: TestClient, data: bytes):  # type: ignore[no-untyped-def]
-    return c.put("/params", files={"file": ("m.npz", data)})
+    return c.put("/params", params={"activate": "true"}, files={"file": ("m.npz", data)})
 
 
 def break_metadata(store: ModelStore, version: int, meta: object) -> None:

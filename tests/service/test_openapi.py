@@ -8,13 +8,13 @@ from fastapi.testclient import TestClient
 
 ERRORS = {
     ("post", "/predict"): {"401", "403", "408", "413", "415", "422", "503"},
-    ("post", "/train"): {"401", "403", "408", "413", "422", "429"},
+    ("post", "/train"): {"401", "403", "408", "413", "415", "422", "429"},
     ("get", "/train/{job_id}"): {"404"},
     ("delete", "/train/{job_id}"): {"401", "403", "404", "409"},
-    ("post", "/datasets"): {"401", "403", "408", "413", "422"},
+    ("post", "/datasets"): {"401", "403", "408", "413", "415", "422"},
     ("get", "/params"): {"404", "422", "503"},
     ("get", "/params/download"): {"404", "422", "503"},
-    ("put", "/params"): {"401", "403", "408", "413", "422"},
+    ("put", "/params"): {"401", "403", "408", "413", "415", "422"},
     ("post", "/models/{version}/activate"): {"401", "403", "404", "422"},
     ("get", "/health/ready"): {"503"},
 }
@@ -25,7 +25,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from service.app import create_app
     from service.settings import Settings
 
-    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("d")))) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("d"), allowed_hosts=("testserver",)))) as c:
         assert c.get("/docs").status_code == 200
         return c.get("/openapi.json").json()
 

@@ -83,10 +83,14 @@ def test_another_version_and_unknown_versions(client: TestClient, trainer: Train
 def test_put_our_own_file_back(client: TestClient, model_version: int) -> None:
     data = client.get("/params/download").content
     before = client.post("/predict", json={"instances": [[50] * N]}).json()["predictions"]
+    # re-uploading a download stores it beside the active version and switches nothing
     r = client.put("/params", files={"file": ("p.npz", data)})
+    assert r.status_code == 201 and r.json()["active"] is False, r.text
+    assert client.get("/health/ready").json()["version"] == model_version
+    r = client.put("/params", params={"activate": "true"}, files={"file": ("p.npz", data)})
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["version"] == model_version + 1 and body["active"] is True
+    assert body["version"] == model_version + 2 and body["active"] is True
     assert r.headers["location"] == f"/params?version={body['version']}"
     assert body["hyperparameters"] == client.get("/params", params={"version": model_version}).json()["hyperparameters"]
     assert body["source"]["kind"] == "upload"
@@ -95,9 +99,19 @@ def test_put_our_own_file_back(client: TestClient, model_version: int) -> None:
     assert after["predictions"] == before
 
 
-def test_put_a_course_file_as_the_raw_body(client: TestClient) -> None:
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "text/plain",
+                                          "application/x-www-form-urlencoded"])
+def test_a_raw_body_is_415_and_makes_no_version(client: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.put("/params", content=course_npz(**course_parameters()), headers=headers)
+    assert r.status_code == 415
+    assert r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE and "multipart/form-data" in r.json()["error"]
+    assert client.get("/models").json()["models"] == []
+
+
+def test_put_a_course_file(client: TestClient) -> None:
     parameters = course_parameters()
-    r = client.put("/params", content=course_npz(**parameters), headers={"content-type": "application/octet-stream"})
+    r = client.put("/params", files={"file": ("p.npz", course_npz(**parameters))})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["version"] == 1 and body["layer_dims"] == [N, 3, 1]
@@ -194,3 +208,11 @@ def test_an_encrypted_member_is_422(client: TestClient) -> None:
     r = client.put("/params", files={"file": ("p.npz", bytes(data))})
     assert r.status_code == 422
     assert r.json()["code"] == Code.INVALID_PARAMS
+
+
+def test_an_image_for_params_is_named_as_an_image(client: TestClient) -> None:
+    from .conftest import image_bytes
+
+    r = client.put("/params", files={"file": ("cat.jpg", image_bytes("JPEG"))})
+    assert r.status_code == 422 and r.json()["code"] == Code.INVALID_PARAMS
+    assert "not an .npz parameter file: it is a JPEG image" in r.json()["error"]

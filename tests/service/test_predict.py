@@ -282,3 +282,31 @@ def test_probabilities_match_the_model(client: TestClient, model_version: int, s
     r = client.post("/predict", json={"instances": X.T.tolist()})
     got = [p["probability"] for p in r.json()["predictions"]]
     np.testing.assert_allclose(got, model.predict_proba(X), rtol=1e-12)
+
+
+def test_a_zero_model_answers_non_cat_at_exactly_one_half(client: TestClient) -> None:
+    """P(cat) = 0.5 is not a cat (the label needs P > 0.5), through the whole service."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, W1=np.zeros((3, 12288)), b1=np.zeros((3, 1)), W2=np.zeros((1, 3)), b2=np.zeros((1, 1)))
+    assert client.put("/params", files={"file": ("zero.npz", buf.getvalue())}).status_code == 201
+    for r in (client.post("/predict", files={"file": ("a.png", image_bytes())}),
+              client.post("/predict", json={"instances": [[255] * 12288, [0] * 12288]})):
+        assert r.status_code == 200, r.text
+        for answer in r.json()["predictions"]:
+            assert answer["probability"] == 0.5 and answer["label"] == "non-cat"
+
+
+def test_every_answer_says_what_the_model_was_trained_on(client: TestClient, trainer: Trainer,
+                                                          dataset_id: str) -> None:
+    """The first model on a machine without the course's data knows drawings: it says so."""
+    first = trainer.start_up()
+    assert first is not None and first.dataset == "synthetic"
+    trainer.run_once()
+    for r in (client.post("/predict", files={"file": ("bird.jpg", image_bytes("JPEG"))}), client.get("/health/ready")):
+        assert r.json()["dataset"] == "synthetic" and r.json()["synthetic"] is True, r.json()
+    job = run_job(client, trainer, dataset=dataset_id, **SMALL)
+    r = client.post("/predict", json={"instances": [[0] * 12288]})
+    assert r.json()["version"] == job["model_version"]
+    assert r.json()["dataset"] == dataset_id and r.json()["synthetic"] is False

@@ -40,7 +40,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     data: Path = tmp_path_factory.mktemp("schemathesis") / "data"
     seed_models(data, count=2)
     app = create_app(Settings(data_dir=data, workers=1, admin_token=ADMIN, predict_token=PREDICT,
-                              max_queued_jobs=4, access_log=False))
+                              max_queued_jobs=4, access_log=False, allowed_hosts=("testserver",)))
     with TestClient(app):  # runs the app's start-up
         yield app
 

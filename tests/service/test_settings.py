@@ -79,3 +79,101 @@ def test_a_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Settings()
     assert s.predict_token is not None and s.predict_token.get_secret_value() == "p" * 32
     assert "p" * 32 not in repr(s) and "p" * 32 not in str(s)
+
+
+# -- tokens from files (Docker and Kubernetes secrets)
+@pytest.mark.parametrize("kind", ["admin", "predict"])
+@pytest.mark.parametrize("ending", ["", "\n", "\r\n"])
+def test_a_token_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str, ending: str) -> None:
+    (tmp_path / "token").write_bytes(b"f" * 32 + ending.encode())
+    monkeypatch.setenv(f"CATSVC_{kind.upper()}_TOKEN_FILE", str(tmp_path / "token"))
+    s = Settings()
+    token = getattr(s, f"{kind}_token")
+    assert token is not None and token.get_secret_value() == "f" * 32  # the newline is not the token's
+    assert "f" * 32 not in repr(s)
+
+
+@pytest.mark.parametrize("kind", ["admin", "predict"])
+def test_a_token_and_its_file_both_set_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str) -> None:
+    (tmp_path / "token").write_text("f" * 32)
+    monkeypatch.setenv(f"CATSVC_{kind.upper()}_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv(f"CATSVC_{kind.upper()}_TOKEN", "e" * 32)
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    [err] = e.value.errors()
+    assert f"CATSVC_{kind.upper()}_TOKEN or CATSVC_{kind.upper()}_TOKEN_FILE, not both" in err["msg"]
+    assert "f" * 32 not in err["msg"] and "e" * 32 not in err["msg"]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "cannot read"), (b"", "empty"), (b"\n", "empty"), (b"short\n", "at least 16"),
+    (b"has a space 0123456789", "printable ASCII"), ("t\u00f6ken-0123456789abcdef".encode(), "non-ASCII"),
+    (b"x" * 5000, "more than 4096 bytes"),
+], ids=["missing", "empty", "newline", "short", "space", "non-ascii", "huge"])
+def test_an_unusable_token_file_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                               content: bytes | None, problem: str) -> None:
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_bytes(content)
+    monkeypatch.setenv("CATSVC_ADMIN_TOKEN_FILE", str(path))
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    [err] = e.value.errors()
+    assert err["loc"] == ("admin_token_file",) and problem in err["msg"]
+    if content and content.strip():
+        assert content.strip().decode(errors="ignore") not in err["msg"]  # the content is never quoted
+
+
+def test_an_empty_token_file_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_ADMIN_TOKEN_FILE", "")
+    assert Settings().admin_token is None
+
+
+# -- the admin endpoints of a service beyond loopback
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True),
+                                                ("::1", True), ("0.0.0.0", False), ("::", False),
+                                                ("10.0.0.5", False), ("cats.example.com", False)])
+def test_on_loopback(host: str, loopback: bool) -> None:
+    assert Settings(host=host).on_loopback is loopback
+    assert Settings(host=host).admin_disabled is not loopback
+
+
+def test_a_token_or_the_open_setting_keeps_the_admin_endpoints_on() -> None:
+    assert not Settings(host="0.0.0.0", admin_token="a" * 16).admin_disabled
+    assert not Settings(host="0.0.0.0", allow_open_admin=True).admin_disabled
+
+
+# -- browsers: allowed hosts and origins
+def test_allowed_hosts_default_to_the_bound_address_and_loopback_names() -> None:
+    assert Settings().allowed_host_names == {"localhost", "127.0.0.1", "[::1]"}
+    assert Settings(host="10.0.0.5").allowed_host_names == {"localhost", "127.0.0.1", "[::1]", "10.0.0.5"}
+    assert Settings(host="::").allowed_host_names == Settings(host="0.0.0.0").allowed_host_names == {
+        "localhost", "127.0.0.1", "[::1]"}
+
+
+def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_HOSTS", " Cats.Example.com:8000, api,[::1]:9, ::2 ,10.0.0.5,my_svc ")
+    assert Settings().allowed_host_names == {"cats.example.com", "api", "[::1]", "[::2]", "10.0.0.5", "my_svc"}
+    monkeypatch.setenv("CATSVC_ALLOWED_HOSTS", "*")
+    assert Settings().allowed_host_names is None
+
+
+@pytest.mark.parametrize("value", ["cats.example.com/path", "http://cats.example.com", "[zz::1]", "a b", "-x-"])
+def test_an_invalid_allowed_host_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_HOSTS", f"localhost,{value}")
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    assert "entry #2" in e.value.errors()[0]["msg"]
+
+
+def test_allowed_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_ORIGINS", "https://App.Example.org/, http://localhost:3000")
+    assert Settings().allowed_origins == ("https://app.example.org", "http://localhost:3000")
+
+
+@pytest.mark.parametrize("value", ["*", "null", "app.example.org", "https://app.example.org/path"])
+def test_an_invalid_allowed_origin_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CATSVC_ALLOWED_ORIGINS", value)
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    assert "scheme://host[:port]" in e.value.errors()[0]["msg"]

@@ -24,7 +24,7 @@ def multipart(data: bytes) -> tuple[bytes, bytes]:
     """(head, body) of a POST /predict with one image part."""
     body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in-flight.png\"\r\n"
             b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n")
-    head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+    head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     return head, body
 
@@ -55,8 +55,10 @@ def test_sigterm_drains_finishes_requests_in_flight_and_cancels_the_job(tmp_path
         in_flight.sendall(head + body[: len(body) // 2])
         # an upload that will never finish: its temporary file is on disk
         upload = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        upload.sendall(b"POST /datasets HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-                       b"Content-Length: 10000000\r\n\r\n" + b"\0" * 300_000)
+        upload.sendall(b"POST /datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                       b"boundary=b\r\nContent-Length: 10000000\r\n\r\n"
+                       b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.h5\"\r\n\r\n"
+                       + b"\0" * 300_000)
         wait_until(lambda: list((data / "tmp").glob("upload-*")), 30, "the upload's temporary file")
 
         assert server.proc is not None

@@ -2,23 +2,28 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
+from pathlib import Path
 
 import pytest
 
 from service.jobs import JobQueue
 from service.settings import Settings
-from service.supervisor import DataDirInUse, child_env, lock_data_dir, prepare_data_dir
+from service.lock import DataDirInUse, lock_data_dir
+from service.supervisor import child_env, generated_admin_token, load_settings, prepare_data_dir
 
 
 def test_a_data_directory_serves_one_service_at_a_time(settings: Settings) -> None:
-    fd = lock_data_dir(settings)
+    fd = lock_data_dir(settings.data_dir)
     try:
         with pytest.raises(DataDirInUse):
-            lock_data_dir(settings)
+            lock_data_dir(settings.data_dir)
+        with pytest.raises(DataDirInUse):
+            lock_data_dir(settings.data_dir, wait=0.3)  # waits, then gives up
     finally:
         os.close(fd)
-    os.close(lock_data_dir(settings))  # free again
+    os.close(lock_data_dir(settings.data_dir))  # free again
 
 
 def test_preparation_cleans_up_recovers_and_queues_the_first_job(settings: Settings) -> None:
@@ -67,3 +72,42 @@ def test_a_port_in_use_stops_the_service_with_a_message(tmp_path) -> None:
         assert proc.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in err
         with first.client() as c:
             assert c.get("/health/ready").status_code == 200
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """The process environment, holding only a data directory of our own among CATSVC_*."""
+    for name in list(os.environ):
+        if name.startswith("CATSVC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CATSVC_DATA_DIR", str(tmp_path / "data"))
+    # empty means unset; recorded, so that what generated_admin_token sets is undone after the test
+    monkeypatch.setenv("CATSVC_ADMIN_TOKEN_FILE", "")
+    return monkeypatch
+
+
+def test_a_generated_admin_token_is_made_once_and_handed_to_the_children(environment: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    environment.setenv("CATSVC_GENERATE_ADMIN_TOKEN", "true")
+    settings = generated_admin_token(load_settings())
+    path = (tmp_path / "data" / "admin_token").resolve()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert os.environ["CATSVC_ADMIN_TOKEN_FILE"] == str(path)  # what the children read
+    assert settings.admin_token is not None and settings.admin_token.get_secret_value() == path.read_text().strip()
+    token = path.read_text()
+    environment.delenv("CATSVC_ADMIN_TOKEN_FILE")
+    assert generated_admin_token(load_settings()).admin_token == settings.admin_token  # the next start
+    assert path.read_text() == token and [p.name for p in path.parent.iterdir()] == ["admin_token"]
+
+
+@pytest.mark.parametrize("other", [{"CATSVC_ADMIN_TOKEN": "a" * 32}, {"CATSVC_ALLOW_OPEN_ADMIN": "true"},
+                                   {"CATSVC_GENERATE_ADMIN_TOKEN": "false"}], ids=str)
+def test_no_token_is_generated_when_one_is_set_or_open_admin_is_asked_for(
+    environment: pytest.MonkeyPatch, tmp_path: Path, other: dict[str, str]
+) -> None:
+    environment.setenv("CATSVC_GENERATE_ADMIN_TOKEN", "true")
+    for name, value in other.items():
+        environment.setenv(name, value)
+    settings = load_settings()
+    assert generated_admin_token(settings) is settings
+    assert not (tmp_path / "data" / "admin_token").exists()

@@ -109,6 +109,26 @@ def test_other_bad_requests_are_422(client: TestClient, body: Any, code: str, fi
     assert "no-such-set" not in r.text
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=b", "application/jsonx", None])
+def test_a_body_that_is_not_declared_json_is_415_and_queues_nothing(client: TestClient,
+                                                                    content_type: str | None) -> None:
+    # text/plain and forms are what another site's page may send without a CORS preflight
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/train", content=b'{"iterations": 1}', headers=headers)
+    assert r.status_code == 415
+    assert r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE and "application/json" in r.json()["error"]
+    assert client.get("/train").json()["jobs"] == []
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "application/json; charset=utf-8",
+                                          " application/json ;charset=UTF-8"])
+def test_json_is_recognised_in_any_case_and_with_parameters(client: TestClient, content_type: str) -> None:
+    r = client.post("/train", content=b'{"iterations": 1}', headers={"content-type": content_type})
+    assert r.status_code == 202, r.text
+    assert r.json()["config"]["iterations"] == 1
+
+
 def test_not_json_is_422(client: TestClient) -> None:
     r = client.post("/train", content=b"learning_rate=0.1", headers={"content-type": "application/json"})
     assert r.status_code == 422
