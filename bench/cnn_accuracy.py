@@ -2,9 +2,11 @@
 
 For each recipe and seed: train on ``train_catvnoncat.h5``, then measure accuracy on the
 course's 50 test images (``test_catvnoncat.h5``) and on the 147 real photographs of
-``photos/photos_catvnoncat.h5`` (evaluation only: never trained on). Prints one row per
-seed, the mean per recipe, and the issue's targets (photos: test >= 0.80 for every seed,
-mean photos accuracy >= 0.62). Usage::
+``photos/`` (evaluation only: never trained on), twice: from ``photos_catvnoncat.h5``, the
+data set's own 64x64 arrays, and from the files decoded as ``/predict`` decodes an upload
+(bench/photos_accuracy.py's ``photos``). Prints one row per seed, the mean per recipe,
+and the issue's targets for ``photos`` (test >= 0.80 for every seed, mean photos accuracy
+>= 0.62, on the h5 arrays). Usage::
 
     OPENBLAS_NUM_THREADS=2 python bench/cnn_accuracy.py --data ../shared/datasets
     python bench/cnn_accuracy.py --recipes photos --seeds 1 2 --epochs 30   # a quicker look
@@ -21,6 +23,7 @@ import numpy as np
 
 # measure the model_core of this checkout, whatever version the environment has installed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.photos_accuracy import photos as decoded_photos
 from model_core import Model, build_metadata, load_dataset, train
 from model_core.recipes import RECIPES, recipe
 
@@ -44,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     X, Y = load_dataset(args.data / "train_catvnoncat.h5")
     X_test, Y_test = load_dataset(args.data / "test_catvnoncat.h5")
     X_photos, Y_photos = load_dataset(args.data / "photos" / "photos_catvnoncat.h5")
+    X_files, Y_files = decoded_photos(args.data / "photos")
     print(f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'recipe':<8} {'seed':>4} {'train':>6} {'test':>6} {'photos':>7} {'seconds':>8}")
+    print(f"{'recipe':<8} {'seed':>4} {'train':>6} {'test':>6} {'photos':>7} {'files':>6} {'seconds':>8}")
     ok = True
     for name in args.recipes:
         rows = []
@@ -56,11 +60,13 @@ def main(argv: list[str] | None = None) -> int:
             parameters, history = train(X, Y, config)
             seconds = time.perf_counter() - t0
             model = Model(parameters, build_metadata(config, history))
-            row = (history["train_accuracy"], accuracy(model, X_test, Y_test), accuracy(model, X_photos, Y_photos))
+            row = (history["train_accuracy"], accuracy(model, X_test, Y_test), accuracy(model, X_photos, Y_photos),
+                   accuracy(model, X_files, Y_files))
             rows.append(row)
-            print(f"{name:<8} {seed:>4} {row[0]:>6.3f} {row[1]:>6.3f} {row[2]:>7.3f} {seconds:>8.1f}", flush=True)
+            print(f"{name:<8} {seed:>4} {row[0]:>6.3f} {row[1]:>6.3f} {row[2]:>7.3f} {row[3]:>6.3f} {seconds:>8.1f}",
+                  flush=True)
         mean = np.mean(rows, axis=0)
-        print(f"{name:<8} {'mean':>4} {mean[0]:>6.3f} {mean[1]:>6.3f} {mean[2]:>7.3f}")
+        print(f"{name:<8} {'mean':>4} {mean[0]:>6.3f} {mean[1]:>6.3f} {mean[2]:>7.3f} {mean[3]:>6.3f}")
         if name == "photos":
             low = min(r[1] for r in rows)
             ok &= low >= TARGET_TEST and mean[2] >= TARGET_PHOTOS_MEAN

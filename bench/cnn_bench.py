@@ -5,7 +5,9 @@ Both train the same architecture (recipes.PHOTOS_ARCHITECTURE: four 3x3 conv lay
 dropout 0.3, one sigmoid unit) from the same initial weights on the course's 209 images,
 with the same batches: per-image standardization, flips and shifts drawn by model_core's
 augment.py, Adam 1e-3 with weight decay 1e-4 on the weights, batch 32, the same epochs,
-the same number of threads. Every time includes normalizing and augmenting the batches.
+the same number of threads, each trained --rounds times, alternately, so that a busy
+moment of a shared machine falls on both. Every time includes normalizing and augmenting
+the batches.
 Then: single-image inference (uint8 pixels in, P(cat) out, no flip averaging) in both;
 GFLOP/s of model_core's conv layers against numpy's GEMM on the same shapes; and the
 col2im variants conv.py's docstring compares. Usage::
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, choices=(1, 2),
                    help="BLAS / PyTorch threads for both (default 1: the machine is shared)")
     p.add_argument("--repeats", type=int, default=200, help="single-image predictions timed (default 200)")
+    p.add_argument("--rounds", type=int, default=3, help="trainings of each, alternating; the best counts (default 3)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     if args.data is None:
@@ -200,9 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         config = recipe("photos", {"epochs": args.epochs, "seed": args.seed})
         print(f"\nTraining the photos CNN, {args.epochs} epochs of the course's {X.shape[1]} images, batch "
               f"{config.batch_size}, float32, {args.threads} thread(s)")
-        # alternate the two, so that a busy moment of the shared machine falls on both
         mc_times, torch_times = [], []
-        for _ in range(2):
+        for _ in range(args.rounds):
             parameters, history = train(X, Y, config)
             mc_times.append(history["seconds"])  # init + the epochs, not the accuracy pass after them
             print(f"  model_core {mc_times[-1]:7.1f} s  (load {os.getloadavg()[0]:.1f})", flush=True)
@@ -210,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             torch_times.append(seconds)
             print(f"  PyTorch    {seconds:7.1f} s  (load {os.getloadavg()[0]:.1f})", flush=True)
         mc, pt = min(mc_times), min(torch_times)
+        print(f"  median: model_core {statistics.median(mc_times):.1f} s, PyTorch {statistics.median(torch_times):.1f} s "
+              f"({statistics.median(mc_times) / statistics.median(torch_times):.2f}x)")
         net.eval()
         test_mc = np.mean((predict_proba_raw(X_test, parameters, input_norm="per_image",
                                              architecture=config.architecture) > 0.5) == Y_test.ravel())

@@ -104,7 +104,11 @@ def backward_layers(
         spec, l, data, Z = caches[i]
         kind = spec["type"]
         if Z is not None and i != len(caches) - 1:
-            dZ = BACKWARD[spec["activation"]](dA, Z)
+            if spec["activation"] == "relu" and dA.flags.writeable and dA.base is None:
+                # in place: dA is this pass's own new array, and relu' is 0 or 1
+                dZ = np.multiply(dA, Z > 0, out=dA)
+            else:
+                dZ = BACKWARD[spec["activation"]](dA, Z)
         want = i > first
         if kind == "conv2d":
             dA, dW, db = conv_backward(dZ, data, want_dA_prev=want)
