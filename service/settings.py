@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from model_core.data import DEFAULT_MAX_PIXELS
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 MIN_TOKEN_LENGTH = 16
 
 
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload
     max_dataset_members: int = Field(20_000, ge=1)  # files in an uploaded zip
     max_params_bytes: int = Field(128 * MiB, ge=MiB)  # arrays of a PUT /params file, uncompressed
+    # a training job (POST /train, 422 above): L, the layers with weights (the course's deep model has 4)
+    max_layers: int = Field(64, ge=1, le=10_000)
+    # 16M float64 weights are 128 MB: a version a job trains fits the default max_params_bytes,
+    # so it can be downloaded and uploaded again (the course's 4-layer model has 245,973)
+    max_parameters: int = Field(16_000_000, ge=1)
+    # bytes one job may use (model_core.budget's estimate is checked against it)
+    trainer_memory: int = Field(4 * GiB, ge=64 * MiB)
 
     # -- slow or stalled clients, and shutdown (seconds unless said otherwise)
     keep_alive_timeout: float = Field(5.0, gt=0, le=3600)  # an idle keep-alive connection is closed
