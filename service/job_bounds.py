@@ -3,7 +3,8 @@
 Three numbers bound a job: its layers (``CATSVC_MAX_LAYERS``), its parameters
 (``CATSVC_MAX_PARAMETERS``) and its memory, which model_core.budget estimates from the
 config and the data set's size, against what the trainer gives one job
-(``CATSVC_TRAINER_MEMORY``). Each refusal is a 422 naming the limit and its setting.
+(``CATSVC_TRAINER_MEMORY``; the job's process is capped there too, see
+service/job_process.py). Each refusal is a 422 naming the limit and its setting.
 """
 from __future__ import annotations
 

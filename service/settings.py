@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     # 16M float64 weights are 128 MB: a version a job trains fits the default max_params_bytes,
     # so it can be downloaded and uploaded again (the course's 4-layer model has 245,973)
     max_parameters: int = Field(16_000_000, ge=1)
-    # bytes one job may use (model_core.budget's estimate is checked against it)
+    # bytes one job may use (model_core.budget's estimate is checked against it); the job's
+    # process is capped (RLIMIT_AS) at its starting address space plus this
     trainer_memory: int = Field(4 * GiB, ge=64 * MiB)
 
     # -- slow or stalled clients, and shutdown (seconds unless said otherwise)
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(20.0, gt=0, le=600)  # requests in flight get this long to finish
 
     # -- trainer timing
-    progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between progress writes / cancel checks
+    progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between two progress writes of a job
     poll_interval: float = Field(0.5, gt=0, le=60)  # seconds an idle trainer waits for a job
 
     # -- logs

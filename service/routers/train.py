@@ -150,8 +150,8 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     "/{job_id}",
     response_model=JobOut,
     summary="Cancel a job",
-    description="A queued job is cancelled at once (200); a running one stops at its next iteration "
-    "and produces no model (202: `cancel_requested` is true until it has stopped).",
+    description="A queued job is cancelled at once (200); a running one is stopped within a fraction of "
+    "a second, wherever it is, and produces no model (202: `cancel_requested` is true until it has stopped).",
     responses={202: {"model": JobOut, "description": "running: asked to stop"},
                **error_responses(401, 403, 404, 409)},
     dependencies=[AdminAuth],
