@@ -54,6 +54,9 @@ class Code:
     MODEL_ACTIVE = "MODEL_ACTIVE"  # 409: the active version cannot be deleted
     VALUES_TOO_LARGE = "VALUES_TOO_LARGE"  # 413: include=values of a model above CATSVC_MAX_VALUES
     QUEUE_FULL = "QUEUE_FULL"
+    TOO_MANY_LAYERS = "TOO_MANY_LAYERS"  # 422: layer_dims over CATSVC_MAX_LAYERS
+    TOO_MANY_PARAMETERS = "TOO_MANY_PARAMETERS"  # 422: layer_dims over CATSVC_MAX_PARAMETERS
+    JOB_TOO_LARGE = "JOB_TOO_LARGE"  # 422: a job's memory estimate over CATSVC_TRAINER_MEMORY
     NO_MODEL = "NO_MODEL"
     NOT_READY = "NOT_READY"
     NOT_FOUND = "NOT_FOUND"
