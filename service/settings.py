@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     # -- storage
     data_dir: Path = Path("var")
     # read-only directory of data set files (train_catvnoncat.h5, *.npz, *.zip, folders)
-    datasets_dir: Path | None = None
+    # ./data, as docker compose mounts it (/data in the image): the same place either way
+    datasets_dir: Path | None = Path("data")
     # the data set of the first training job; None: train_catvnoncat if present, else synthetic
     default_dataset: str | None = None
 
