@@ -35,6 +35,7 @@ from .training_layers import train_layers
 
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs (as the course prints)
 ENGINES = ("auto", "dense", "gram", "layers")
+PREDICT_CHUNK = 2048  # examples per forward pass of predict_labels: bounds its memory
 
 
 def check_data(X: np.ndarray, Y: np.ndarray, n_x: int, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +132,7 @@ def train(
 
 
 def predict_labels(
-    X: np.ndarray, parameters: dict[str, np.ndarray], config: TrainConfig, chunk: int = 2048
+    X: np.ndarray, parameters: dict[str, np.ndarray], config: TrainConfig, chunk: int = PREDICT_CHUNK
 ) -> np.ndarray:
     """0/1 predictions (1, m) for raw pixels X, normalized as the config says, in chunks."""
     out = np.empty((1, X.shape[1]), dtype=np.int64)

@@ -9,7 +9,8 @@ from starlette.types import ASGIApp
 from model_core import __version__ as model_core_version
 
 from .auth import PREDICT_SCHEME, Tokens
-from .errors import install_error_handlers
+from .docs import install_docs
+from .errors import document_errors, install_error_handlers
 from .fastpath import PredictFastPath
 from .guards import BrowserGuard
 from .logs import setup_logging
@@ -52,6 +53,7 @@ class App(FastAPI):
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
             schema = super().openapi()
+            document_errors(schema)
             # /predict checks its token without a dependency, so none declares the scheme
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["PredictToken"] = PREDICT_SCHEME
         return self.openapi_schema  # type: ignore[return-value]
@@ -74,12 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="catvnoncat",
         version=model_core_version,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # service.docs serves /docs and /redoc with their own assets
         redoc_url=None,
     )
     app.state.services = Services.build(settings)
     app.state.tokens = Tokens.from_settings(settings)
     install_error_handlers(app)
+    install_docs(app)
     for module in (predict, train, datasets, params, models, health):
         app.include_router(module.router)
     return app

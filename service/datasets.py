@@ -153,6 +153,21 @@ class DatasetCatalog:
             X, Y = npz["X"], npz["Y"]
         return TrainingData(self._upload_info(directory), X, Y)
 
+    def sizes(self, key: str) -> tuple[int, int]:
+        """(m, m_dev): the examples of ``key`` and of its dev set (0 without one), for a job's
+        memory estimate; a file set is read once per process, an upload's are in its meta.json."""
+        if key == SYNTHETIC:
+            return synthetic.TRAIN_M, synthetic.DEV_M
+        files = self.files()
+        if key in files:
+            info = self._file_dataset(key, files[key], files)[0]
+            m_dev = self._file_dataset(info.dev, files[info.dev], files)[0].m if info.dev else 0
+            return info.m, m_dev
+        directory = self._upload_dir(key)
+        if directory is None:
+            raise UnknownDataset(key)
+        return self._upload_info(directory).m, 0
+
     def _synthetic_info(self) -> DatasetInfo:
         return DatasetInfo(
             id=SYNTHETIC, kind="synthetic", m=synthetic.TRAIN_M, cats=synthetic.TRAIN_M // 2,

@@ -54,6 +54,9 @@ class Code:
     MODEL_ACTIVE = "MODEL_ACTIVE"  # 409: the active version cannot be deleted
     VALUES_TOO_LARGE = "VALUES_TOO_LARGE"  # 413: include=values of a model above CATSVC_MAX_VALUES
     QUEUE_FULL = "QUEUE_FULL"
+    TOO_MANY_LAYERS = "TOO_MANY_LAYERS"  # 422: layer_dims over CATSVC_MAX_LAYERS
+    TOO_MANY_PARAMETERS = "TOO_MANY_PARAMETERS"  # 422: layer_dims over CATSVC_MAX_PARAMETERS
+    JOB_TOO_LARGE = "JOB_TOO_LARGE"  # 422: a job's memory estimate over CATSVC_TRAINER_MEMORY
     NO_MODEL = "NO_MODEL"
     NOT_READY = "NOT_READY"
     NOT_FOUND = "NOT_FOUND"
@@ -123,9 +126,58 @@ _DESCRIPTIONS = {
 }
 
 
+# one real answer per status, as the OpenAPI document's example
+EXAMPLES: dict[int, dict[str, Any]] = {
+    400: {"error": "send one Content-Length header holding one number; this request has several",
+          "code": Code.INVALID_FRAMING},
+    401: {"error": "this endpoint needs a token: send the header 'Authorization: Bearer <token>' with the token "
+                   "set in CATSVC_ADMIN_TOKEN", "code": Code.AUTH_REQUIRED},
+    403: {"error": "the token is not valid for this endpoint; it needs the one set in CATSVC_ADMIN_TOKEN",
+          "code": Code.AUTH_INVALID},
+    404: {"error": "no job with this id; GET /train lists the jobs", "code": Code.JOB_NOT_FOUND},
+    405: {"error": "method GET is not allowed here; see /docs for the methods of this endpoint",
+          "code": Code.METHOD_NOT_ALLOWED},
+    408: {"error": "the request body did not arrive within 60 s (CATSVC_BODY_TIMEOUT); send it faster, or in "
+                   "smaller pieces", "code": Code.REQUEST_TIMEOUT, "limit": 60},
+    409: {"error": "version 2 is the active one; activate another version first (POST /models/{version}/activate)",
+          "code": Code.MODEL_ACTIVE},
+    413: {"error": "the request body is larger than the limit of 16777216 bytes (CATSVC_MAX_UPLOAD_BYTES); "
+                   "send less data", "code": Code.BODY_TOO_LARGE, "limit": 16777216},
+    415: {"error": "send the file as multipart/form-data, in a part named 'file' (curl -F file=@<path>); no "
+                   "other body type is accepted", "code": Code.UNSUPPORTED_MEDIA_TYPE},
+    422: {"error": "learning_rate must be a number in (0.0, 100.0]", "code": Code.INVALID_CONFIG,
+          "field": "learning_rate"},
+    429: {"error": "16 training jobs are already queued, the limit (CATSVC_MAX_QUEUED_JOBS); retry when one has "
+                   "started", "code": Code.QUEUE_FULL, "limit": 16},
+    500: {"error": "internal error; quote id 3f2a9c81d0e4 when reporting it", "code": Code.INTERNAL,
+          "id": "3f2a9c81d0e4"},
+    503: {"error": "no model yet: training job 92d3e4904ede4034 is running, 40% done; retry in a minute "
+                   "(progress: GET /train/92d3e4904ede4034) or upload parameters with PUT /params",
+          "code": Code.NO_MODEL, "job_id": "92d3e4904ede4034"},
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entry of a route: each status with the error model."""
-    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS.get(s, "Error")} for s in statuses}
+    """The ``responses=`` entry of a route: each status with the error model and an example."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS.get(s, "Error"),
+                "content": {"application/json": {"example": EXAMPLES[s]}}} for s in statuses}
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Make every error response of an OpenAPI document the real one: FastAPI documents a
+    422 of its own shape (``HTTPValidationError``, ``{"detail": [...]}``) on every route with
+    parameters, which this service never sends."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["description"] = _DESCRIPTIONS.get(int(status), response.get("description", "Error"))
+                    response["content"] = {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorBody"}, "example": EXAMPLES[int(status)]}}
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    components["ErrorBody"] = {**ErrorBody.model_json_schema(), "title": "ErrorBody"}
 
 
 def config_error(e: ConfigError) -> ApiError:

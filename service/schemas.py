@@ -66,7 +66,8 @@ class JobOut(BaseModel):
     model_version: int | None
     reason: str | None = Field(
         description="why it failed or was cancelled: interrupted, diverged, invalid_data, "
-        "unknown_dataset, invalid_config, error, cancelled, shutdown"
+        "unknown_dataset, invalid_config, out_of_memory (over CATSVC_TRAINER_MEMORY while it ran), "
+        "crashed (its process was killed), error, cancelled, shutdown"
     )
     message: str | None
     cancel_requested: bool

@@ -18,6 +18,7 @@ from model_core.data import DEFAULT_MAX_PIXELS
 from .tokenfiles import TokenFile, read_token_file
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 MIN_TOKEN_LENGTH = 16
 # the Host names a service answers to when CATSVC_ALLOWED_HOSTS is unset, besides its own address
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -88,7 +89,8 @@ class Settings(BaseSettings):
     # -- storage
     data_dir: Path = Path("var")
     # read-only directory of data set files (train_catvnoncat.h5, *.npz, *.zip, folders)
-    datasets_dir: Path | None = None
+    # ./data, as docker compose mounts it (/data in the image): the same place either way
+    datasets_dir: Path | None = Path("data")
     # the data set of the first training job; None: train_catvnoncat if present, else synthetic
     default_dataset: str | None = None
 
@@ -108,6 +110,14 @@ class Settings(BaseSettings):
     # or one a job made in the last hour
     keep_versions: int = Field(100, ge=1)
     keep_version_bytes: int = Field(4 * 1024 * MiB, ge=MiB)
+    # a training job (POST /train, 422 above): L, the layers with weights (the course's deep model has 4)
+    max_layers: int = Field(64, ge=1, le=10_000)
+    # 16M float64 weights are 128 MB: a version a job trains fits the default max_params_bytes,
+    # so it can be downloaded and uploaded again (the course's 4-layer model has 245,973)
+    max_parameters: int = Field(16_000_000, ge=1)
+    # bytes one job may use (model_core.budget's estimate is checked against it); the job's
+    # process is capped (RLIMIT_AS) at its starting address space plus this
+    trainer_memory: int = Field(4 * GiB, ge=64 * MiB)
 
     # -- slow or stalled clients, and shutdown (seconds unless said otherwise)
     keep_alive_timeout: float = Field(5.0, gt=0, le=3600)  # an idle keep-alive connection is closed
@@ -123,7 +133,7 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(20.0, gt=0, le=600)  # requests in flight get this long to finish
 
     # -- trainer timing
-    progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between progress writes / cancel checks
+    progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between two progress writes of a job
     poll_interval: float = Field(0.5, gt=0, le=60)  # seconds an idle trainer waits for a job
 
     # -- logs

@@ -2,6 +2,9 @@
 
 ``python -m service.trainer`` runs it as its own process (the supervisor starts it),
 at a lower CPU priority than the API workers so predictions stay fast while it trains.
+Each job trains in a child process (service/job_process.py) that the trainer kills
+when the job is cancelled or the service stops, and that has the job's memory budget
+as its address space; the trainer records the job and publishes its model.
 Tests drive the same class in-process with :meth:`Trainer.run_once`.
 """
 from __future__ import annotations
@@ -12,6 +15,8 @@ import signal
 import threading
 import time
 from typing import Any
+
+import numpy as np
 
 from model_core import (
     ConfigError,
@@ -24,8 +29,10 @@ from model_core import (
 )
 from model_core.training import RECORD_EVERY
 
-from .datasets import DatasetCatalog, TrainingData, UnknownDataset
+from .datasets import DatasetCatalog, DatasetInfo, UnknownDataset
+from .job_process import JobDied, JobFailed, JobProcess, Send, cap_address_space
 from .jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
+from .limits import env_name
 from .logs import request_id, setup_logging
 from .procs import die_with_parent
 from .services import make_catalog, retention
@@ -91,7 +98,7 @@ class Trainer:
         return job
 
     def stop(self) -> None:
-        """Ask the loop (and a running job, at its next iteration) to stop."""
+        """Ask the loop to stop; a running job's process is killed within job_process.POLL."""
         self._stop.set()
 
     def serve(self) -> None:
@@ -129,11 +136,10 @@ class Trainer:
     def _run(self, job: Job) -> Job:
         try:
             config = TrainConfig.from_dict(job.config)
-            data = self.catalog.load(job.dataset)
-            parameters, history = self._train(job, config, data)
+            info, parameters, history = self._train(job, config)
             if self.queue.cancel_requested(job.id):  # cancelled after the last iteration
                 raise TrainingCancelled(config.iterations)
-            return self._publish(job, config, data, parameters, history)
+            return self._publish(job, config, info, parameters, history)
         except TrainingCancelled:
             reason = "shutdown" if self._stop.is_set() and not self.queue.cancel_requested(job.id) else "cancelled"
             message = "the service was stopping" if reason == "shutdown" else "cancelled by request"
@@ -141,14 +147,18 @@ class Trainer:
         except StorageUnavailable as e:
             return self._fail(job, "storage_unavailable",
                               f"{e}; then start the job again with POST /train")
-        except UnknownDataset:
-            return self._fail(job, "unknown_dataset", f"data set {job.dataset!r} no longer exists")
-        except TrainingDivergedError as e:
-            return self._fail(job, "diverged", str(e))
-        except DataError as e:
-            return self._fail(job, "invalid_data", str(e))
+        except JobFailed as e:
+            if e.reason == "error":
+                log.error("job %s failed in its process:\n%s", job.id, e.detail)
+            return self._fail(job, e.reason, e.message)
+        except JobDied as e:
+            log.error("job %s: %s", job.id, e)
+            return self._fail(job, "crashed", f"{e}; see the service log")
         except ConfigError as e:
             return self._fail(job, "invalid_config", str(e))
+        except MemoryError:
+            # the trainer's own part (taking the result, publishing it) under its own cap
+            return self._fail(job, "out_of_memory", _out_of_memory(None, self.settings.trainer_memory))
         except Exception:
             log.exception("job %s failed", job.id)
             return self._fail(job, "error", "internal error in the trainer; see the service log")
@@ -171,32 +181,51 @@ class Trainer:
                 log.error("cannot record job %s as %s: %s; trying again in %g s", job.id, status, e, STORAGE_RETRY)
                 self._stop.wait(STORAGE_RETRY)
 
-    def _train(self, job: Job, config: TrainConfig, data: TrainingData) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _train(self, job: Job, config: TrainConfig) -> tuple[DatasetInfo, dict[str, Any], dict[str, Any]]:
+        """Train in the job's own process; its progress is written to the queue here."""
         total, unit = progress_plan(config)
         stride = RECORD_EVERY if unit == "iteration" else max(1, total // MAX_COST_POINTS)
         interval = self.settings.progress_interval
-        costs: list[list[float]] = []
-        state = {"last": 0.0, "cancel": self.queue.cancel_requested(job.id)}
+        budget = self.settings.trainer_memory
 
-        def on_progress(done: int, total: int, cost: float) -> None:
-            if (done - 1) % stride == 0 or done == total:
-                costs.append([done - 1, float(cost)])
-            now = time.monotonic()
-            # SQLite is written at most every `interval` seconds, not every iteration
-            if now - state["last"] >= interval or done == total:
-                state["cancel"] = self.queue.report_progress(job.id, done, float(cost), costs)
-                state["last"] = now
+        def work(send: Send) -> tuple[DatasetInfo, dict[str, Any], dict[str, Any]]:
+            # in the job's process: the pipe is written at most every `interval` seconds
+            data = self.catalog.load(job.dataset)
+            new: list[list[float]] = []
+            last = [0.0]
+
+            def on_progress(done: int, total: int, cost: float) -> None:
+                if (done - 1) % stride == 0 or done == total:
+                    new.append([done - 1, float(cost)])
+                now = time.monotonic()
+                if now - last[0] >= interval or done == total:
+                    send((done, float(cost), new[:]))
+                    new.clear()
+                    last[0] = now
+
+            parameters, history = train(data.X, data.Y, config, X_dev=data.X_dev, Y_dev=data.Y_dev,
+                                        on_progress=on_progress)
+            return data.info, parameters, history
+
+        costs: list[list[float]] = []
+
+        def record(progress: tuple[int, float, list[list[float]]]) -> bool:
+            done, cost, points = progress
+            costs.extend(points)
+            return self.queue.report_progress(job.id, done, cost, costs)  # True: cancel requested
 
         def should_stop() -> bool:
-            return bool(state["cancel"]) or self._stop.is_set()
+            return self._stop.is_set() or self.queue.cancel_requested(job.id)
 
-        return train(data.X, data.Y, config, X_dev=data.X_dev, Y_dev=data.Y_dev,
-                     on_progress=on_progress, should_stop=should_stop)
+        process = JobProcess(work, lambda e, cap: _failure(e, cap, budget), budget)
+        try:
+            return process.wait(record, should_stop)
+        finally:
+            process.close()
 
     def _publish(
-        self, job: Job, config: TrainConfig, data: TrainingData, parameters: dict[str, Any], history: dict[str, Any]
+        self, job: Job, config: TrainConfig, info: DatasetInfo, parameters: dict[str, Any], history: dict[str, Any]
     ) -> Job:
-        info = data.info
         metrics: dict[str, Any] = {"train_accuracy": history["train_accuracy"]}
         if "dev_accuracy" in history:
             metrics["dev_accuracy"] = history["dev_accuracy"]
@@ -220,6 +249,33 @@ class Trainer:
         )
 
 
+def _failure(e: BaseException, cap: int, budget: int) -> tuple[str, str]:
+    """(reason, message) of a job that raised ``e`` in its process (capped at ``cap`` bytes)."""
+    if isinstance(e, MemoryError):
+        return "out_of_memory", _out_of_memory(cap, budget)
+    if isinstance(e, UnknownDataset):
+        return "unknown_dataset", f"data set {e.args[0]!r} no longer exists"
+    if isinstance(e, TrainingDivergedError):
+        return "diverged", str(e)
+    if isinstance(e, DataError):
+        return "invalid_data", str(e)
+    if isinstance(e, ConfigError):
+        return "invalid_config", str(e)
+    return "error", "internal error in the trainer; see the service log"
+
+
+def _out_of_memory(cap: int | None, budget: int) -> str:
+    """What a job that hit its memory cap tells its caller; ``cap`` None: the trainer's own part."""
+    setting = env_name("trainer_memory")
+    if cap is None:
+        where = f"in the trainer, taking or publishing its result ({setting} = {budget >> 20} MiB)"
+    else:
+        where = (f"its process reached its cap of {cap >> 20} MiB of address space (the trainer's own "
+                 f"footprint plus {setting} = {budget >> 20} MiB, or a lower limit the service runs under)")
+    return (f"the job ran out of memory: {where}; use fewer units or examples, mini-batches or "
+            f"float32, or raise {setting}")
+
+
 def _thin(points: list[list[float]], limit: int) -> list[list[float]]:
     """At most about ``limit`` evenly spaced points, always keeping the last."""
     if len(points) <= limit:
@@ -235,12 +291,19 @@ def main() -> None:
     # lower priority than the API workers: predictions stay fast while a job trains
     os.nice(settings.trainer_nice)
     limit_blas_threads(settings.train_threads)
+    # BLAS allocates its buffers at its first product: let that be part of the footprint
+    # below, not of the first job's budget
+    np.ones((64, 64)) @ np.ones((64, 64))
+    # the trainer itself (the result it takes, the version it writes) has the same budget
+    # on top of its own footprint; each job's process gets its own (job_process.py)
+    cap = cap_address_space(settings.trainer_memory)
     try:
         trainer = Trainer(settings)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: trainer.stop())
         trainer.start_up()
-        log.info("trainer ready (nice %d, data directory %s)", settings.trainer_nice, settings.data_dir)
+        log.info("trainer ready (nice %d, data directory %s, address space %d MiB, %d MiB a job)",
+                 settings.trainer_nice, settings.data_dir, cap >> 20, settings.trainer_memory >> 20)
         trainer.serve()
     except StorageUnavailable as e:  # one line, not a traceback; the supervisor starts it again
         log.error("the trainer stops: %s", e)

@@ -5,13 +5,16 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from model_core import ConfigError, TrainConfig
 from model_core.data import N_FEATURES
 
 from ..auth import AdminAuth
+from ..datasets import UnknownDataset
 from ..deps import ServicesDep
 from ..errors import ApiError, Code, config_error, error_responses
+from ..job_bounds import check_layer_count, check_memory, check_parameters
 from ..jobs import RUNNING, JobFinished, JobNotFound, QueueFull
 from ..limits import queue_full, read_body
 from ..logs import request_id
@@ -61,8 +64,11 @@ def _job_not_found() -> ApiError:
     return ApiError(404, Code.JOB_NOT_FOUND, "no job with this id; GET /train lists the jobs")
 
 
-def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
-    """(dataset, activate, config) of a POST /train body; 422 naming the field otherwise."""
+def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool, TrainConfig]:
+    """(dataset, activate, config) of a POST /train body; 422 naming the field otherwise.
+
+    The layer count is checked first, on the raw list: a body of 4 million layers is
+    refused before anything walks it."""
     try:
         doc: Any = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError:
@@ -76,6 +82,8 @@ def parse_train_request(body: bytes) -> tuple[str | None, bool, TrainConfig]:
     if not isinstance(activate, bool):
         raise ApiError(422, Code.VALIDATION_ERROR, "activate: must be true or false")
     dims = doc.get("layer_dims")
+    if isinstance(dims, list):
+        check_layer_count(dims, max_layers)
     if dims is not None and not (isinstance(dims, list) and all(type(n) is int for n in dims)):
         raise ApiError(422, Code.INVALID_CONFIG, "layer_dims: must be a list of integers [n_x, n_1, ..., 1]")
     try:
@@ -110,13 +118,19 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
     if content_type is None and body.strip():
         raise _json_expected()  # `curl -X POST .../train` (nothing at all) is fine: the defaults
-    dataset, activate, config = parse_train_request(body)
+    dataset, activate, config = parse_train_request(body, settings.max_layers)
+    check_parameters(config, settings.max_parameters)
     problem = services.storage.problem()
     if problem is not None:  # its model could not be saved: say so now, not when it has trained
         raise problem
     name = dataset or services.catalog.default(settings.default_dataset)
-    if not services.catalog.exists(name):
-        raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids")
+    try:
+        # a file data set is read once per process to learn its size: not on the event loop
+        m, m_dev = await run_in_threadpool(services.catalog.sizes, name)
+    except UnknownDataset:
+        raise ApiError(422, Code.UNKNOWN_DATASET,
+                       "dataset: no such data set; GET /datasets lists the names and ids") from None
+    check_memory(config, m, m_dev, settings.trainer_memory)
     total, unit = progress_plan(config)
     try:
         job = services.queue.enqueue(
@@ -151,8 +165,8 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     "/{job_id}",
     response_model=JobOut,
     summary="Cancel a job",
-    description="A queued job is cancelled at once (200); a running one stops at its next iteration "
-    "and produces no model (202: `cancel_requested` is true until it has stopped).",
+    description="A queued job is cancelled at once (200); a running one is stopped within a fraction of "
+    "a second, wherever it is, and produces no model (202: `cancel_requested` is true until it has stopped).",
     responses={202: {"model": JobOut, "description": "running: asked to stop"},
                **error_responses(401, 403, 404, 409, 503)},
     dependencies=[AdminAuth],

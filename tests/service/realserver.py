@@ -92,6 +92,8 @@ class Server:
         self.address_space = address_space
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
+        # no data sets directory unless a test gives one: ./data, the default, is the checkout's
+        self.env["CATSVC_DATASETS_DIR"] = str(data_dir.parent / "no-datasets")
         self.env.update(CATSVC_PORT=str(self.port), CATSVC_DATA_DIR=str(data_dir), CATSVC_WORKERS="2",
                         CATSVC_PROGRESS_INTERVAL="0.05", CATSVC_POLL_INTERVAL="0.1")
         for name, value in settings.items():

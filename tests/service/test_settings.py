@@ -23,7 +23,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults() -> None:
     s = Settings()
-    assert (s.host, s.port, s.data_dir, s.datasets_dir) == ("127.0.0.1", 8000, Path("var"), None)
+    assert (s.host, s.port, s.data_dir, s.datasets_dir) == ("127.0.0.1", 8000, Path("var"), Path("data"))
     assert s.workers == (os.cpu_count() or 1)
     assert s.max_image_pixels == DEFAULT_MAX_PIXELS
 
