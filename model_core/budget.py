@@ -11,14 +11,25 @@ parameters, their gradients and the optimizer's moments, each layer's Z and A (t
 over: the previous iteration's caches live until the next forward pass returns), the
 m x m Gram matrix where that engine runs, and the temporaries of the largest layer.
 It is an estimate, checked against measured peaks in tests/model_core/test_budget.py.
+
+A network of layers (a config with an architecture, training_layers.py) holds the data as
+uint8 rows, the parameters, their gradients and the optimizer's moments, and per batch
+each layer's cache (a conv2d keeps its im2col matrix and Z, which its ReLU overwrites
+with A; a max pool its output and the uint8 offsets of the maxima). While a forward pass
+runs, the previous step's caches are still alive; while a backward pass runs, the
+largest layer's dZ, its padded dA_prev and one kernel offset's share of it. The accuracy
+passes go through the network in chunks of ``prediction.CHUNK`` images.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import prod
 
 import numpy as np
 
+from .architecture import Spec, parameter_shapes, shapes
 from .config import TrainConfig
+from .prediction import CHUNK as LAYERS_CHUNK
 from .training import PREDICT_CHUNK, choose_engine
 
 # moments an optimizer keeps per parameter (momentum's v, Adam's v and s)
@@ -34,6 +45,17 @@ def parameter_count(layer_dims: Sequence[int]) -> int:
     return sum(int(n) * (int(n_prev) + 1) for n_prev, n in zip(layer_dims, layer_dims[1:]))
 
 
+def config_parameter_count(config: TrainConfig) -> int:
+    """The parameters ``config`` trains: its architecture's, or its fully connected net's.
+
+    (A network of layers' ``layer_dims`` counts filters, not weights: parameter_count of
+    them is not its size.)
+    """
+    if config.layers:
+        return layers_parameter_count(list(config.architecture or ()))
+    return parameter_count(config.layer_dims)
+
+
 def training_memory_bytes(config: TrainConfig, m: int, m_dev: int = 0, x_itemsize: int = 1) -> int:
     """Bytes ``train(X, Y, config, X_dev=...)`` holds at its peak, data included.
 
@@ -44,6 +66,8 @@ def training_memory_bytes(config: TrainConfig, m: int, m_dev: int = 0, x_itemsiz
     n_x = dims[0]
     b = np.dtype(config.dtype).itemsize
     data = n_x * (m + m_dev) * x_itemsize
+    if config.layers:  # a network of layers: the layers engine, below
+        return data + layers_memory_bytes(config, m, m_dev)
     params = parameter_count(dims) * b
     largest = _largest_layer(dims) * b
     # drawn in float64, then cast: the largest W twice over while it is made
@@ -146,3 +170,58 @@ def _predict_bytes(config: TrainConfig, m: int, m_dev: int) -> int:
             # a chunk and its caches live on while the next one is normalized
             peaks.append(xc + act + n_x * min(chunk, cols - chunk) * b * norm)
     return max(peaks)
+
+
+# ---------------------------------------------------------------- a network of layers
+
+
+def layers_parameter_count(specs: list[Spec]) -> int:
+    """The entries of every W{l} and b{l} of a checked architecture."""
+    return sum(prod(shape) for shape in parameter_shapes(specs).values())
+
+
+def _caches(specs: list[Spec], batch: int, b: int) -> tuple[int, int]:
+    """(bytes of one forward pass's caches, bytes of the largest layer's backward temporaries)."""
+    sizes = shapes(specs)
+    caches = largest = 0
+    for spec, prev, out in zip(specs[1:], sizes, sizes[1:]):
+        n_prev, n_out = prod(prev) * batch * b, prod(out) * batch * b
+        kind = spec["type"]
+        if kind == "conv2d":
+            cols = prod(out[:2]) * spec["f"] ** 2 * prev[2] * batch * b
+            A = 0 if spec["activation"] == "relu" else n_out  # ReLU's A is Z itself
+            caches += cols + n_out + A
+            padded = (prev[0] + 2 * spec["pad"]) * (prev[1] + 2 * spec["pad"]) * prev[2] * batch * b
+            # dZ, and dA_prev padded beside one kernel offset's share of it (conv.py)
+            largest = max(largest, n_out + padded + prod(out[:2]) * prev[2] * batch * b)
+        elif kind in ("max_pool", "avg_pool"):
+            caches += n_out + (n_out // b if kind == "max_pool" else 0)
+            largest = max(largest, n_prev + 2 * n_out)  # dA_prev, dA and one offset's mask or share
+        elif kind in ("global_avg_pool", "flatten", "dense"):
+            caches += n_out
+        elif kind == "dropout":
+            caches += 2 * n_out  # the mask and the masked A
+    return caches, largest
+
+
+def layers_memory_bytes(config: TrainConfig, m: int, m_dev: int) -> int:
+    """Bytes ``train`` holds at its peak beyond the data ``X`` (and ``X_dev``) themselves."""
+    specs = list(config.architecture or ())
+    b = np.dtype(config.dtype).itemsize
+    n_x = config.layer_dims[0]
+    count = layers_parameter_count(specs) * b
+    batch = min(config.batch_size, m) if config.mini_batch else m
+    rows = n_x * m + 8 * m  # the uint8 rows and the shuffled order
+    # params, gradients and moments; the optimizer's step temporaries are one parameter's
+    state = count * (2 + OPTIMIZER_MOMENTS[config.optimizer]) + 3 * max(
+        prod(s) for s in parameter_shapes(specs).values()) * b
+    # the batch: gathered pixels, normalize()'s floats, flips and shifts (a padded copy)
+    pad = 2 * config.shift
+    side = (specs[0]["n_H"] + pad) * (specs[0]["n_W"] + pad) * specs[0]["n_C"]
+    batch_in = n_x * batch + n_x * batch * b * NORMALIZE_COPIES[config.input_norm] + (side + n_x) * batch * b
+    caches, temporaries = _caches(specs, batch, b)
+    forward = 2 * caches + batch_in  # the previous step's caches live until this pass returns
+    backward = caches + count + temporaries
+    chunk_caches, _ = _caches(specs, LAYERS_CHUNK, b)
+    predict = chunk_caches + n_x * LAYERS_CHUNK * b * NORMALIZE_COPIES[config.input_norm] if max(m, m_dev) else 0
+    return rows + state + max(forward, backward, predict)

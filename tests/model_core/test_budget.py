@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from model_core import TrainConfig, initialize_parameters
-from model_core.budget import parameter_count, training_memory_bytes
+from model_core import TrainConfig, initialize_parameters, recipe
+from model_core.budget import config_parameter_count, parameter_count, training_memory_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
@@ -23,6 +23,14 @@ def test_parameter_count_is_every_weight_and_bias() -> None:
     for dims in [(12288, 1), (300, 6, 4, 3, 1), (5, 1, 1, 1)]:
         parameters = initialize_parameters(dims, "zeros")
         assert parameter_count(dims) == sum(p.size for p in parameters.values())
+
+
+def test_a_network_of_layers_counts_its_own_weights() -> None:
+    photos = recipe("photos")
+    # 3x3 convs 3-16-32-64-64 with biases, then 64 -> 1
+    expected = sum(9 * a * c + c for a, c in ((3, 16), (16, 32), (32, 64), (64, 64))) + 65
+    assert config_parameter_count(photos) == expected
+    assert config_parameter_count(TrainConfig()) == parameter_count(TrainConfig().layer_dims)
 
 
 def test_the_issues_models_are_counted_without_allocating() -> None:
@@ -69,6 +77,9 @@ RUNS = [
     ({"layer_dims": [12288, 20, 7, 5, 1], "optimizer": "rmsprop", "iterations": 2}, 1000, 200),
     # the accuracy pass over more than one chunk of 2048 examples
     ({"layer_dims": [12288, 20, 7, 5, 1], "optimizer": "adam", "epochs": 1, "batch_size": 256}, 2200, 50),
+    # a network of layers: the photos recipe (its caches dominate), and with a larger batch
+    ({**recipe("photos").to_dict(), "epochs": 1}, 200, 50),
+    ({**recipe("photos").to_dict(), "epochs": 1, "batch_size": 128, "dtype": "float64", "tta": "none"}, 256, 0),
 ]
 
 
