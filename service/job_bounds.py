@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sized
 
 from model_core import TrainConfig
-from model_core.budget import parameter_count, training_memory_bytes
+from model_core.budget import config_parameter_count, training_memory_bytes
 
 from .errors import ApiError, Code
 from .limits import env_name
@@ -33,7 +33,7 @@ def check_layer_count(layer_dims: Sized, limit: int) -> None:
 
 def check_parameters(config: TrainConfig, limit: int) -> None:
     """At most ``limit`` weights and biases in all."""
-    count = parameter_count(config.layer_dims)
+    count = config_parameter_count(config)
     if count > limit:
         raise ApiError(
             422, Code.TOO_MANY_PARAMETERS,

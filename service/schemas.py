@@ -134,6 +134,11 @@ _FIELD_HELP = {
     "dtype": "float32 or float64",
     "input_norm": "scale (pixels / 255, as the course) or per_image (standardize each image)",
     "augment": "none or flip (random horizontal flips)",
+    "architecture": "a network of layers: a list of layer specs (input, conv2d, max_pool, avg_pool, "
+                    "global_avg_pool, flatten, dropout, dense); null: the fully connected net of layer_dims",
+    "shift": "random shifts of up to this many pixels (networks of layers only)",
+    "weight_decay": "Adam's weight decay on the weights (networks of layers only)",
+    "tta": "none, or flip: P(cat) averaged over the image and its mirror image at prediction time",
 }
 
 
@@ -150,6 +155,10 @@ def _train_request_model() -> type[BaseModel]:
         "dataset": (str | None, Field(None, description="a data set from GET /datasets (name or id); "
                                       "default: the service's default data set")),
         "activate": (bool, Field(True, description="make the new model version active when the job succeeds")),
+        "recipe": (str | None, Field(None, description="the named recipe the other fields change: photos (the "
+                                     "convolutional net for real photographs) or course (the course's 4-layer "
+                                     "net); default: photos, or course when the body gives layer_dims. The "
+                                     "defaults shown below are the course recipe's")),
     }
     for f in dataclasses.fields(TrainConfig):
         default = getattr(defaults, f.name)
@@ -193,8 +202,12 @@ class ParamsOut(BaseModel):
     data_sha256: str | None
     dataset: dict[str, Any] | None
     source: dict[str, Any] | None
+    recipe: str | None = Field(None, description="the named recipe it was trained from (course, photos), if any")
+    architecture: list[dict[str, Any]] | None = Field(
+        None, description="a network of layers' specs (conv2d, max_pool, ...); null: the fully connected net")
+    tta: str | None = Field(None, description="test-time augmentation applied by every prediction (flip), if any")
     shapes: dict[str, list[int]] = Field(description="shape of every W and b")
-    values: dict[str, list[list[float]]] | None = Field(None, description="the arrays, with ?include=values")
+    values: dict[str, Any] | None = Field(None, description="the arrays as nested lists, with ?include=values")
 
 
 class ModelOut(BaseModel):

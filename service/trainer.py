@@ -25,11 +25,12 @@ from model_core import (
     TrainingCancelled,
     TrainingDivergedError,
     build_metadata,
+    recipe,
     train,
 )
 from model_core.training import RECORD_EVERY
 
-from .datasets import DatasetCatalog, DatasetInfo, UnknownDataset
+from .datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset
 from .job_process import JobDied, JobFailed, JobProcess, Send, cap_address_space
 from .jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
 from .limits import env_name
@@ -88,13 +89,16 @@ class Trainer:
         if versions or self.queue.pending():
             return None
         dataset = self.catalog.default(self.settings.default_dataset)
-        config = TrainConfig()
+        # real pictures get the convolutional recipe (20-30 s here); the synthetic drawings the
+        # course's net (a second), which is all they can teach anyway
+        name = "course" if dataset == SYNTHETIC else "photos"
+        config = recipe(name)
         total, unit = progress_plan(config)
         job = self.queue.enqueue(
             dataset, config.to_dict(), total=total, unit=unit, max_queued=self.settings.max_queued_jobs,
-            options={"activate": True, "bootstrap": True},
+            options={"activate": True, "bootstrap": True, "recipe": name},
         )
-        log.info("no model yet: queued job %s on data set %r", job.id, dataset)
+        log.info("no model yet: queued job %s on data set %r (recipe %s)", job.id, dataset, name)
         return job
 
     def stop(self) -> None:
@@ -234,7 +238,7 @@ class Trainer:
             config, history, data_sha256=info.sha256, metrics=metrics,
             dataset={"name": info.id, "kind": info.kind, "synthetic": info.kind == "synthetic",
                      "m": info.m, "cats": info.cats, "sha256": info.sha256, "dev": info.dev},
-            source={"kind": "job", "job_id": job.id},
+            source={"kind": "job", "job_id": job.id}, recipe=job.options.get("recipe"),
         )
         version = self.store.add(parameters, metadata)
         if job.options.get("activate", True):

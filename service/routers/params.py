@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from model_core import ParameterFileError, load_parameters
+from model_core.architecture import parameter_shapes
 from model_core.data import N_FEATURES
 
 from ..auth import AdminAuth
@@ -71,10 +73,7 @@ def params_summary(
     except VersionUnreadable as e:
         raise model_unreadable(e) from None
     dims = meta["layer_dims"]
-    shapes: dict[str, list[int]] = {}
-    for l in range(1, len(dims)):
-        shapes[f"W{l}"] = [dims[l], dims[l - 1]]
-        shapes[f"b{l}"] = [dims[l], 1]
+    shapes = array_shapes(meta)
     out: dict[str, Any] = {
         "version": version,
         "active": store.active_version() == version,
@@ -88,10 +87,15 @@ def params_summary(
         "data_sha256": meta.get("data_sha256"),
         "dataset": meta.get("dataset"),
         "source": meta.get("source"),
+        # what it was trained from: a named recipe (course, photos) or null; a network of
+        # layers' architecture and its test-time augmentation (null: the fully connected net)
+        "recipe": meta.get("recipe"),
+        "architecture": meta.get("architecture"),
+        "tta": meta.get("tta"),
         "shapes": shapes,
     }
     if include_values:
-        count = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, len(dims)))
+        count = sum(math.prod(shape) for shape in shapes.values())
         if max_values is not None and count > max_values:
             # as JSON each weight takes ~20 bytes, and the whole answer is built in memory
             raise ApiError(
@@ -102,6 +106,18 @@ def params_summary(
             )
         out["values"] = dict(store.load(version).parameters)  # numpy arrays: orjson writes nested lists
     return out
+
+
+def array_shapes(meta: dict[str, Any]) -> dict[str, list[int]]:
+    """W1, b1, ... and their shapes, from a network of layers' architecture or layer_dims."""
+    if meta.get("architecture"):
+        return {k: list(v) for k, v in parameter_shapes(meta["architecture"]).items()}
+    dims = meta["layer_dims"]
+    shapes: dict[str, list[int]] = {}
+    for l in range(1, len(dims)):
+        shapes[f"W{l}"] = [dims[l], dims[l - 1]]
+        shapes[f"b{l}"] = [dims[l], 1]
+    return shapes
 
 
 @router.get(

@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from model_core import ConfigError, TrainConfig
+from model_core import RECIPES, ConfigError, TrainConfig, recipe
 from model_core.data import N_FEATURES
 
 from ..auth import AdminAuth
@@ -64,11 +64,18 @@ def _job_not_found() -> ApiError:
     return ApiError(404, Code.JOB_NOT_FOUND, "no job with this id; GET /train lists the jobs")
 
 
-def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool, TrainConfig]:
-    """(dataset, activate, config) of a POST /train body; 422 naming the field otherwise.
+def default_recipe(doc: dict[str, Any]) -> str:
+    """The recipe a body without one starts from: ``photos`` (the convolutional net, what
+    real photographs need), or ``course`` when it describes a fully connected net itself
+    (``layer_dims``), which the photos recipe's architecture would contradict."""
+    return "course" if "layer_dims" in doc else "photos"
+
+
+def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool, str, TrainConfig]:
+    """(dataset, activate, recipe, config) of a POST /train body; 422 naming the field otherwise.
 
     The layer count is checked first, on the raw list: a body of 4 million layers is
-    refused before anything walks it."""
+    refused before anything walks it. The other fields change the recipe's."""
     try:
         doc: Any = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError:
@@ -84,10 +91,15 @@ def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool,
     dims = doc.get("layer_dims")
     if isinstance(dims, list):
         check_layer_count(dims, max_layers)
+    if isinstance(doc.get("architecture"), list):
+        check_layer_count(doc["architecture"], max_layers)
+    name = doc.pop("recipe", None) or default_recipe(doc)
+    if not isinstance(name, str):
+        raise ApiError(422, Code.INVALID_CONFIG, f"recipe: must be one of {', '.join(RECIPES)}", field="recipe")
     if dims is not None and not (isinstance(dims, list) and all(type(n) is int for n in dims)):
         raise ApiError(422, Code.INVALID_CONFIG, "layer_dims: must be a list of integers [n_x, n_1, ..., 1]")
     try:
-        config = TrainConfig.from_dict(doc)
+        config = recipe(name, doc)
     except ConfigError as e:
         raise config_error(e) from None
     except TypeError:
@@ -97,7 +109,7 @@ def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool,
             422, Code.INVALID_CONFIG,
             f"layer_dims: the first entry (n_x) must be {N_FEATURES}, the size of a 64x64x3 image",
         )
-    return dataset, activate, config
+    return dataset, activate, name, config
 
 
 @router.post(
@@ -118,7 +130,7 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
     if content_type is None and body.strip():
         raise _json_expected()  # `curl -X POST .../train` (nothing at all) is fine: the defaults
-    dataset, activate, config = parse_train_request(body, settings.max_layers)
+    dataset, activate, recipe_name, config = parse_train_request(body, settings.max_layers)
     check_parameters(config, settings.max_parameters)
     problem = services.storage.problem()
     if problem is not None:  # its model could not be saved: say so now, not when it has trained
@@ -135,7 +147,7 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     try:
         job = services.queue.enqueue(
             name, config.to_dict(), total=total, unit=unit, max_queued=settings.max_queued_jobs,
-            options={"activate": activate, "request_id": request_id.get()},
+            options={"activate": activate, "request_id": request_id.get(), "recipe": recipe_name},
         )
     except QueueFull as e:
         raise queue_full(e.limit) from None
@@ -147,7 +159,7 @@ async def create_job(request: Request, response: Response, services: ServicesDep
 def list_jobs(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> JobList:
     return JobList(jobs=[job_out(j) for j in services.queue.list(limit, offset)])
 

@@ -55,7 +55,7 @@ def test_train_documents_every_hyperparameter_with_model_core_s_defaults(spec: d
     content = spec["paths"]["/train"]["post"]["requestBody"]["content"]["application/json"]
     properties = content["schema"]["properties"]
     defaults = TrainConfig().to_dict()
-    assert set(properties) == set(defaults) | {"dataset", "activate"}
+    assert set(properties) == set(defaults) | {"dataset", "activate", "recipe"}
     for name, value in defaults.items():
         assert properties[name].get("default") == value, name
     assert content["examples"]

@@ -19,7 +19,7 @@ from service.store import ModelStore
 from ..conftest import photos_dir
 from .realserver import Server, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 PHOTOS = photos_dir()
 
@@ -30,8 +30,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, course_dir: Path) -> Iterat
         pytest.skip("the photos are absent: $CATVNONCAT_DATA/photos/images/{cat,non-cat}")
     tmp = tmp_path_factory.mktemp("photos")
     # the first model: the course's recipe on the course's data, as a fresh service trains it
-    with Server(tmp / "data", tmp / "server.log", datasets_dir=course_dir) as s:
-        yield s
+    s = Server(tmp / "data", tmp / "server.log", datasets_dir=course_dir)
+    try:
+        yield s.start(ready=False)  # the first model is awaited, longer, by the test
+    finally:
+        s.kill()
 
 
 def test_every_photo_gets_model_cores_answer(server: Server) -> None:
@@ -39,7 +42,8 @@ def test_every_photo_gets_model_cores_answer(server: Server) -> None:
     files = sorted((PHOTOS / "images").glob("*/*"))
     assert len(files) == 147
     with server.client() as c:
-        version = wait_until(lambda: c.get("/health/ready").json().get("version"), 60, "the first model")
+        # the first model on the course's data: the photos recipe, 20-30 s of training here
+        version = wait_until(lambda: c.get("/health/ready").json().get("version"), 240, "the first model")
         answers = {}
         for f in files:
             r = c.post("/predict", files={"file": (f.name, f.read_bytes())})
@@ -48,7 +52,10 @@ def test_every_photo_gets_model_cores_answer(server: Server) -> None:
             assert answer["label"] in ("cat", "non-cat") and 0.0 <= answer["probability"] <= 1.0
             answers[f] = answer["probability"]
     model = Model.load(ModelStore(server.data_dir).model_path(version))
-    expected = model.predict_proba(np.stack([image_to_vector(f) for f in files], axis=1))
-    np.testing.assert_allclose([answers[f] for f in files], expected, rtol=1e-12)
+    # one image at a time, as they were sent; a float32 network (the photos recipe) rounds its
+    # last bits by batch and by BLAS threads (the server's worker has one): equal to float32's eps
+    expected = np.array([model.predict_proba(image_to_vector(f)[:, None])[0] for f in files])
+    tolerance = 1e-12 if model.parameters["W1"].dtype == np.float64 else 1e-5
+    np.testing.assert_allclose([answers[f] for f in files], expected, rtol=tolerance, atol=tolerance)
     labels = np.array([f.parent.name == "cat" for f in files])
     print(f"\naccuracy of version {version} on the 147 photos: {((expected > 0.5) == labels).mean():.3f}")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from model_core import ConfigError, TrainConfig
+from model_core import ConfigError, TrainConfig, recipe
 from service.app import create_app
 from service.errors import Code
 from service.trainer import Trainer
@@ -32,17 +32,24 @@ def test_post_queues_a_job_with_location(client: TestClient, dataset_id: str) ->
     assert r.headers["location"] == f"/train/{job['id']}"
     assert job["status"] == "queued" and job["dataset"] == dataset_id
     assert set(job["times"]) == {"queued"}
-    # every field not given takes TrainConfig's default: the CLI's recipe
-    assert job["config"] == TrainConfig(learning_rate=0.01).to_dict()
-    assert job["progress"] == {"iteration": 0, "total": TrainConfig().iterations, "unit": "iteration",
+    # without a recipe: the photos recipe, the fields given changing it
+    assert job["config"] == recipe("photos", {"learning_rate": 0.01}).to_dict()
+    assert job["progress"] == {"iteration": 0, "total": recipe("photos").epochs, "unit": "epoch",
                                "percent": 0.0, "cost": None, "eta_seconds": None}
+    # a body that describes a fully connected net starts from the course's recipe
+    r = client.post("/train", json={"dataset": dataset_id, "layer_dims": [12288, 3, 1]})
+    assert r.json()["config"] == TrainConfig(layer_dims=(12288, 3, 1)).to_dict()
+    r = client.post("/train", json={"dataset": dataset_id, "recipe": "course"})
+    assert r.json()["config"] == TrainConfig().to_dict()
+    r = client.post("/train", json={"dataset": dataset_id, "recipe": "<b>x</b>"})
+    assert r.status_code == 422 and r.json()["field"] == "recipe" and "<b>" not in r.text
 
 
 def test_an_empty_body_is_the_recipe_on_the_default_data_set(client: TestClient) -> None:
     r = client.post("/train")
     assert r.status_code == 202
     assert r.json()["dataset"] == "synthetic"
-    assert r.json()["config"] == TrainConfig().to_dict()
+    assert r.json()["config"] == recipe("photos").to_dict()
 
 
 def expected_message(**fields: Any) -> str:

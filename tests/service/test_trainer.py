@@ -18,8 +18,9 @@ from .test_train import wait_for
 def test_the_first_job_is_queued_once(trainer: Trainer) -> None:
     job = trainer.start_up()
     assert job is not None
+    # the synthetic drawings get the course's net (a second), real data the photos recipe
     assert job.dataset == "synthetic" and job.config == TrainConfig().to_dict()
-    assert job.options == {"activate": True, "bootstrap": True}
+    assert job.options == {"activate": True, "bootstrap": True, "recipe": "course"}
     assert Trainer(trainer.settings).start_up() is None  # a second start (or process) adds nothing
     assert len(trainer.queue.list()) == 1
 
