@@ -155,6 +155,9 @@ def main() -> int:
     ap.add_argument("--cases", default="png,jpeg,json,batch,training",
                     help="which rows to run (default: all of png,jpeg,json,batch,training)")
     ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    ap.add_argument("--recipes", default="",
+                    help="comma-separated recipes (photos,course): train each in turn, make it active and "
+                         "run the png/jpeg/json rows on it (default: only the first model)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -178,6 +181,14 @@ def main() -> int:
                 r = run_wrk(f"{url}/predict", body, ctype, c, args.duration, args.token)
                 results.append({"case": desc, "concurrency": c, "per_request": 1, **r})
                 _row(results[-1])
+        for name in [r for r in args.recipes.split(",") if r]:
+            version = _activate_recipe(url, name, headers)
+            for case in ("png", "jpeg", "json"):
+                for c in levels if case in wanted else []:
+                    body, ctype, desc = cases[case]
+                    r = run_wrk(f"{url}/predict", body, ctype, c, args.duration, args.token)
+                    results.append({"case": f"{desc}, {name} (v{version})", "concurrency": c, "per_request": 1, **r})
+                    _row(results[-1])
         if "batch" in wanted:
             body, ctype, desc = cases["batch64"]
             r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
@@ -213,6 +224,22 @@ def _while_training(url: str, cases: dict, headers: dict, results: list[dict], a
     base = next((x for x in results if x["case"] == desc and x["concurrency"] == 8), None)
     if base:
         print(f"\nwhile training: {results[-1]['rps'] / base['rps']:.2f}x the idle rate")
+
+
+def _activate_recipe(url: str, name: str, headers: dict) -> int:
+    """Train ``name`` on the default data set, activated; its version once it answers."""
+    job = httpx.post(f"{url}/train", json={"recipe": name}, headers=headers, timeout=30)
+    job.raise_for_status()
+    job_url = url + job.headers["location"]
+    for _ in range(3000):
+        state = httpx.get(job_url, headers=headers, timeout=5).json()
+        if state["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    if state["status"] != "succeeded":
+        raise SystemExit(f"the {name} job ended {state['status']}: {state.get('message')}")
+    time.sleep(1.5)  # every worker sees the new pointer at its next request
+    return int(state["model_version"])
 
 
 def _row(r: dict) -> None:

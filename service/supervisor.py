@@ -15,7 +15,7 @@ trainer beside them.
 Shutdown, on SIGTERM (``docker stop``) or SIGINT (Ctrl-C):
 
 1. readiness answers 503 at once (``settings.stopping_file``, which /health/ready
-   checks) and the trainer is told to stop: a running job stops at its next iteration
+   checks) and the trainer is told to stop: a running job's process is killed at once
    and is recorded ``cancelled`` with reason ``shutdown``;
 2. for ``shutdown_drain`` seconds everything else goes on serving, so that a load
    balancer sees the 503 and sends new requests elsewhere (a second signal cuts it short);
