@@ -32,7 +32,7 @@ from .model import Model, build_metadata
 from .normalization import INPUT_NORMS
 from .optimizers import OPTIMIZERS
 from .persistence import save_parameters
-from .training import RECORD_EVERY, train
+from .training import RECORD_EVERY, THREADS, train
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `... | head`
@@ -66,6 +66,16 @@ def _layer_dims(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. 12288,20,7,5,1; got {text!r}")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return n
+
+
 def _config_flag(group: Any, name: str, help: str, **kwargs: Any) -> None:
     """Add ``--name`` for the TrainConfig field ``name``; its default is shown, never duplicated.
 
@@ -93,6 +103,9 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--test-data", metavar="PATH", help="held-out data for test_accuracy (same formats)")
     p.add_argument("--out", required=True, metavar="PATH", help="where to write the model (.npz)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
+    p.add_argument("--threads", type=_positive_int, default=THREADS, metavar="N",
+                   help=f"BLAS threads; the results are the same with any (default: {THREADS}, the fastest "
+                   "on a shared machine: see the README)")
     c = p.add_argument_group("hyperparameters")
     _config_flag(c, "layer_dims", "comma-separated layer sizes, input first, output 1", type=_layer_dims, metavar="N,N,...,1")
     _config_flag(c, "init", "weight initialization", choices=INIT_METHODS)
@@ -245,7 +258,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = sys.stderr if _isatty(sys.stderr) else None
     progress = Progress(log, bar, "epoch" if config.mini_batch else "iteration", BAR_INTERVAL)
     try:
-        parameters, history = train(X, Y, config, X_dev=X_test, Y_dev=Y_test, on_progress=progress)
+        parameters, history = train(X, Y, config, X_dev=X_test, Y_dev=Y_test, on_progress=progress,
+                                    threads=args.threads)
     finally:
         progress.clear()
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .activations import BACKWARD, FORWARD, sigmoid
 from .backward import backward
@@ -33,6 +34,10 @@ StopFn = Callable[[], bool]
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs (as the course prints)
 ENGINES = ("auto", "dense", "gram")
 PREDICT_CHUNK = 2048  # examples per forward pass of predict_labels: bounds its memory
+# BLAS threads of train() unless told otherwise: one. The job's matrices are small, and on a
+# shared machine OpenBLAS's own default (a thread per core) made the course's job 20x
+# slower (README, "BLAS threads"); the results are the same either way, bit for bit.
+THREADS = 1
 
 
 def check_data(X: np.ndarray, Y: np.ndarray, n_x: int, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +82,7 @@ def train(
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     engine: str = "auto",
+    threads: int | None = THREADS,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train a network on pixel data ``X`` (n_x, m), values 0..255, and labels ``Y`` (1, m).
 
@@ -86,7 +92,21 @@ def train(
     a True answer raises TrainingCancelled. Returns the parameters and a history dict:
     ``costs`` ([step, cost] every 100th iteration, or every epoch, and the last), ``engine``,
     ``seconds``, ``train_accuracy`` and, given dev data, ``dev_accuracy``.
+
+    ``threads``: BLAS threads while it runs (None: leave the process's setting alone).
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError("threads must be a positive integer or None", field="threads", got=threads)
+    if threads is None:
+        return _train(X, Y, config, X_dev, Y_dev, on_progress, should_stop, engine)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return _train(X, Y, config, X_dev, Y_dev, on_progress, should_stop, engine)
+
+
+def _train(
+    X: np.ndarray, Y: np.ndarray, config: TrainConfig, X_dev: np.ndarray | None, Y_dev: np.ndarray | None,
+    on_progress: ProgressFn | None, should_stop: StopFn | None, engine: str,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     X, Y = check_data(X, Y, config.layer_dims[0])

@@ -204,7 +204,7 @@ class Trainer:
                     last[0] = now
 
             parameters, history = train(data.X, data.Y, config, X_dev=data.X_dev, Y_dev=data.Y_dev,
-                                        on_progress=on_progress)
+                                        on_progress=on_progress, threads=self.settings.train_threads)
             return data.info, parameters, history
 
         costs: list[list[float]] = []

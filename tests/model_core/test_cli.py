@@ -154,6 +154,17 @@ def test_help_shows_the_train_config_defaults(capsys: pytest.CaptureFixture[str]
     assert "diverged" in text  # the exit statuses are documented
 
 
+def test_threads_change_nothing_but_the_blas_threads(trained: dict, files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "two.npz"
+    status, stdout, stderr = run_main(["train", "--data", str(files["train"]), *SMALL, "--threads", "2",
+                                       "--out", str(out), "--json"])
+    assert status == 0, stderr
+    assert last_json(stdout)["costs"] == trained["result"]["costs"]
+    one, two = Model.load(trained["out"]).parameters, Model.load(out).parameters
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])
+
+
 # ---------------------------------------------------------------- progress bar
 
 
@@ -290,6 +301,8 @@ def bad_cases(files: dict[str, Path], trained: dict, images: list[Path]) -> dict
         "iterations not a number": [*base, "--iterations", "ten"],
         "epochs with iterations": [*base, "--iterations", "10", "--epochs", "2"],
         "batch size without epochs": [*base, "--batch-size", "8"],
+        "zero threads": [*base, "--threads", "0"],
+        "threads not a number": [*base, "--threads", "many"],
         "unknown optimizer": [*base, "--optimizer", "sgd"],
         "unknown flag": [*base, "--momentum", "0.9"],
         "out in a missing folder": ["train", "--data", train, "--out", str(d / "no" / "such" / "m.npz")],
@@ -361,6 +374,7 @@ def test_bad_input_messages_name_the_problem(bad_cases: dict[str, list[str]]) ->
     assert "learning_rate" in err("negative learning rate") and "-1" in err("negative learning rate")
     assert "missing.png" in err("predict missing image")
     assert "does not exist" in err("out in a missing folder")
+    assert "--threads" in err("zero threads") and "positive integer" in err("threads not a number")
 
 
 def test_divergence_exits_1_with_one_line(files: dict[str, Path], tmp_path: Path) -> None:

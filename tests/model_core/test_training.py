@@ -121,3 +121,38 @@ def test_flip_mirrors_columns_of_images() -> None:
 def test_bad_data_is_named(X, Y, match) -> None:
     with pytest.raises(DataError, match=match):
         train(X, Y, TrainConfig(layer_dims=(12, 1), iterations=1))
+
+
+# ---------------------------------------------------------------- BLAS threads
+
+
+def test_threads_change_nothing_in_the_results() -> None:
+    X, Y = _pixels(300, 40)
+    for config in (TrainConfig(layer_dims=(300, 6, 1), iterations=150),  # gram
+                   TrainConfig(layer_dims=(300, 6, 1), optimizer="adam", epochs=3, batch_size=16)):  # dense
+        runs = [train(X, Y, config, threads=n) for n in (1, 2, None)]
+        for parameters, history in runs[1:]:
+            assert history["costs"] == runs[0][1]["costs"]
+            for k in parameters:
+                np.testing.assert_array_equal(parameters[k], runs[0][0][k])
+
+
+def test_threads_hold_while_training_and_are_restored_after() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    X, Y = _pixels(50, 20)
+    seen: list[set[int]] = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=3), on_progress=lambda *_: seen.append(blas_threads()))
+        assert blas_threads() == {2}
+    assert seen == [{1}] * 3  # the default: one thread
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_bad_threads_are_a_config_error(threads) -> None:
+    with pytest.raises(ConfigError, match="threads must be a positive integer or None"):
+        train(*_pixels(50, 4), TrainConfig(layer_dims=(50, 1), iterations=1), threads=threads)
+
