@@ -38,6 +38,15 @@ PREDICT_CHUNK = 2048  # examples per forward pass of predict_labels: bounds its 
 # shared machine OpenBLAS's own default (a thread per core) made the course's job 20x
 # slower (README, "BLAS threads"); the results are the same either way, bit for bit.
 THREADS = 1
+# a run "did not learn" when its cost ends no lower than (1 - LEARNED_MARGIN) times the
+# cost of always answering the majority class, and its last recorded costs spread over
+# less than STALL_SPREAD of that cost; PINNED: an output this close to 0 or 1 is saturated
+LEARNED_MARGIN = 0.01
+STALL_SPREAD = 0.01
+# fewer recorded costs (a run of < 102 iterations or < 3 epochs) say nothing about a trend,
+# nor whether units died in training or were dead from the start: only pinned outputs count
+STALL_POINTS = 3
+PINNED = 1e-6
 
 
 def check_data(X: np.ndarray, Y: np.ndarray, n_x: int, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +103,9 @@ def train(
     ``seconds``, ``train_accuracy`` and, given dev data, ``dev_accuracy``.
 
     ``threads``: BLAS threads while it runs (None: leave the process's setting alone).
+    A run whose weights or cost overflow, or that ends saturated (its cost stuck no lower
+    than always answering the majority class, or every output pinned at 0 or at 1),
+    raises TrainingDivergedError.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError("threads must be a positive integer or None", field="threads", got=threads)
@@ -128,12 +140,15 @@ def _train(
     with np.errstate(over="ignore", invalid="ignore"):
         costs = run(X, Y, config, parameters, on_progress, should_stop)
     _check_finite(parameters, config)
+    seconds = time.perf_counter() - t0
+    AL = predict_proba_chunked(X, parameters, config)  # (1, m)
+    _check_learned(costs, AL, Y, config)
 
     history: dict[str, Any] = {
         "costs": costs,
         "engine": engine,
-        "seconds": time.perf_counter() - t0,
-        "train_accuracy": accuracy(Y, predict_labels(X, parameters, config)),
+        "seconds": seconds,
+        "train_accuracy": accuracy(Y, (AL > 0.5).astype(np.int64)),
     }
     if X_dev is not None:
         history["dev_accuracy"] = accuracy(Y_dev, predict_labels(X_dev, parameters, config))
@@ -144,12 +159,71 @@ def predict_labels(
     X: np.ndarray, parameters: dict[str, np.ndarray], config: TrainConfig, chunk: int = PREDICT_CHUNK
 ) -> np.ndarray:
     """0/1 predictions (1, m) for raw pixels X, normalized as the config says, in chunks."""
-    out = np.empty((1, X.shape[1]), dtype=np.int64)
+    return (predict_proba_chunked(X, parameters, config, chunk) > 0.5).astype(np.int64)
+
+
+def predict_proba_chunked(
+    X: np.ndarray, parameters: dict[str, np.ndarray], config: TrainConfig, chunk: int = PREDICT_CHUNK
+) -> np.ndarray:
+    """P(cat) (1, m) for raw pixels X, normalized as the config says, ``chunk`` columns at a time."""
+    out = np.empty((1, X.shape[1]), dtype=parameters["W1"].dtype)
     for s in range(0, X.shape[1], chunk):
         Xn = normalize(X[:, s : s + chunk], config.input_norm, parameters["W1"].dtype)
         AL, _ = forward(Xn, parameters, config.hidden_activation)
-        out[:, s : s + chunk] = AL > 0.5
+        out[:, s : s + chunk] = AL
     return out
+
+
+def _check_learned(costs: list[list[float]], AL: np.ndarray, Y: np.ndarray, config: TrainConfig) -> None:
+    """Raise TrainingDivergedError if the run saturated instead of learning.
+
+    Too large a step pins every output at 0 or 1, or kills every ReLU (the output is then
+    one number for every example, at best the class prior): finite, so _check_finite
+    passes, and it would read as a success. So does a cost that stopped, after moving, no
+    lower than that of always answering the majority class. A run whose cost has barely
+    moved from its start, outputs still depending on the input, has not saturated but
+    hardly started (too small a step, too few steps): it passes.
+    """
+    prior = float(Y.mean())
+    if prior in (0.0, 1.0):  # one class only: nothing to beat, and pinned outputs are right
+        return
+    hint = _saturation_hint(config)
+    if AL.max() < PINNED or AL.min() > 1 - PINNED:
+        side, label = ("0", "non-cat") if AL.max() < PINNED else ("1", "cat")
+        raise TrainingDivergedError(
+            f"training diverged: every output is pinned at {side} (it answers {label} for every "
+            f"example, with certainty); {hint}"
+        )
+    if len(costs) < STALL_POINTS:  # too short a run to tell dead units from a slow start
+        return
+    majority = -(prior * np.log(prior) + (1 - prior) * np.log1p(-prior))  # binary entropy of the prior
+    if len(config.layer_dims) > 2 and float(AL.max() - AL.min()) < PINNED:
+        raise TrainingDivergedError(
+            "training diverged: the output is the same for every example (every hidden unit "
+            f"saturated), so it can do no better than {majority:.6f}, the cost of always answering "
+            f"the majority class; {hint}"
+        )
+    # the final weights' cross-entropy, without L2: a regularized model that learned may
+    # still carry a total cost above the baseline
+    ce = compute_cost(AL, Y)
+    last = [c for _, c in costs[-max(2, len(costs) // 3):]]
+    stalled = ce >= (1 - LEARNED_MARGIN) * majority and max(last) - min(last) < STALL_SPREAD * majority
+    moved = abs(costs[-1][1] - costs[0][1]) >= STALL_SPREAD * majority
+    if stalled and moved:
+        raise TrainingDivergedError(
+            f"training diverged: the cost stopped at {ce:.6f}, no better than {majority:.6f}, "
+            f"the cost of always answering the majority class; {hint}"
+        )
+
+
+def _saturation_hint(config: TrainConfig) -> str:
+    """What to change after a saturated run: the step, or an init that cannot train a deep network."""
+    if len(config.layer_dims) > 2 and config.init == "zeros":
+        return "init 'zeros' gives every hidden unit the same weights and no gradient: use another init"
+    hint = f"try a smaller learning_rate (got {config.learning_rate})"
+    if len(config.layer_dims) > 3 and config.init == "scaled":
+        hint += ", or init 'course' or 'he' (randn * 0.01 fades the signal layer by layer)"
+    return hint
 
 
 def _check_finite(parameters: dict[str, np.ndarray], config: TrainConfig) -> None:

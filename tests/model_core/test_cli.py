@@ -388,6 +388,16 @@ def test_divergence_exits_1_with_one_line(files: dict[str, Path], tmp_path: Path
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_a_saturated_run_exits_1_suggesting_a_smaller_learning_rate(files: dict[str, Path], tmp_path: Path) -> None:
+    # the run: the default 4-layer net at lr 50 ends with every output pinned at 0 or 1
+    status, stdout, stderr = run_main(["train", "--data", str(files["train"]), "--learning-rate", "50",
+                                       "--iterations", "300", "--out", str(tmp_path / "m.npz")])
+    assert status == 1
+    assert stderr.strip().splitlines()[-1].startswith("error: training diverged: every output is pinned at")
+    assert "try a smaller learning_rate (got 50.0)" in stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_ctrl_c_exits_130_without_traceback(files: dict[str, Path], tmp_path: Path) -> None:
     argv = ["train", "--data", str(files["train"]), "--layer-dims", "12288,4,1", "--iterations", "10000000",
             "--out", str(tmp_path / "m.npz")]
@@ -431,6 +441,16 @@ def test_default_recipe_reproduces_the_course(tmp_path: Path) -> None:
     assert r["test_accuracy"] == pytest.approx(0.80)
     status, stdout, _ = run_main(["evaluate", "--params", str(out), "--data", str(data / "test_catvnoncat.h5"), "--json"])
     assert last_json(stdout)["accuracy"] == pytest.approx(0.80)
+
+
+@pytest.mark.skipif(not COURSE_DATA, reason="CATVNONCAT_DATA (folder of the course's h5 files) is not set")
+def test_the_course_job_at_learning_rate_50_exits_1(tmp_path: Path) -> None:
+    # it used to exit 0, the cost stuck at 7.989 and train accuracy 0.66 (every answer non-cat)
+    argv = ["train", "--data", str(Path(COURSE_DATA or ".") / "train_catvnoncat.h5"), "--learning-rate", "50",
+            "--iterations", "300", "--out", str(tmp_path / "m.npz")]
+    status, _, stderr = run_main(argv)
+    assert status == 1
+    assert "every output is pinned at 0" in stderr and "smaller learning_rate (got 50.0)" in stderr
 
 
 def test_evaluate_with_an_image_for_params_says_it_is_not_an_npz(files: dict[str, Path], tmp_path: Path) -> None:

@@ -241,3 +241,12 @@ def test_a_job_whose_data_set_vanished_fails_with_the_reason(client: TestClient,
     job = client.get(f"/train/{job_id}").json()
     assert job["status"] == "failed" and job["reason"] == "unknown_dataset"
     assert list(job["times"]) == ["queued", "running", "failed"]
+
+
+def test_a_run_that_saturated_fails_as_diverged(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
+    # the newcomer run: it used to succeed, every answer "non-cat", cost stuck at 8
+    job = run_job(client, trainer, dataset=dataset_id, layer_dims=[12288, 4, 1], learning_rate=50, iterations=300)
+    assert job["status"] == "failed" and job["reason"] == "diverged", job
+    assert "try a smaller learning_rate (got 50" in job["message"]
+    assert job["model_version"] is None
+    assert client.get("/models").json()["models"] == []
