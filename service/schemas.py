@@ -50,7 +50,9 @@ class Progress(BaseModel):
     unit: Literal["iteration", "epoch"]
     percent: float
     cost: float | None
-    eta_seconds: float | None = Field(description="estimated seconds left while running")
+    eta_seconds: float | None = Field(
+        description="estimated seconds left while running: null until it can be estimated (a few steps and "
+        "half a second after the first one), then from the rate of the steps so far; 0 once succeeded")
 
 
 class JobOut(BaseModel):
@@ -83,17 +85,21 @@ def _iso(t: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def eta_seconds(job: Job, now: float) -> float | None:
+    """Seconds left: the trainer's estimate at its last progress write, counted down since."""
+    if job.status == SUCCEEDED:
+        return 0.0
+    if job.status != RUNNING or job.eta is None or job.progress_at is None:
+        return None
+    return round(max(0.0, job.eta - (now - job.progress_at)), 1)
+
+
 def job_out(job: Job) -> JobOut:
     times = {"queued": _iso(job.queued_at)}
     if job.started_at is not None:
         times["running"] = _iso(job.started_at)
     if job.finished_at is not None:
         times[job.status] = _iso(job.finished_at)
-    eta: float | None = None
-    if job.status == RUNNING and job.started_at is not None and job.done > 0:
-        eta = round((time.time() - job.started_at) / job.done * (job.total - job.done), 1)
-    elif job.status == SUCCEEDED:
-        eta = 0.0
     return JobOut(
         id=job.id,
         status=job.status,  # type: ignore[arg-type]
@@ -104,7 +110,7 @@ def job_out(job: Job) -> JobOut:
         progress=Progress(
             iteration=job.done, total=job.total, unit=job.unit,  # type: ignore[arg-type]
             percent=round(100.0 * job.done / job.total, 1) if job.total else 0.0,
-            cost=job.cost, eta_seconds=eta,
+            cost=job.cost, eta_seconds=eta_seconds(job, time.time()),
         ),
         costs=job.costs,
         metrics=job.metrics,

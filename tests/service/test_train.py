@@ -205,9 +205,10 @@ def test_cancel_a_running_job_stops_it_without_a_model(client: TestClient, train
     worker = threading.Thread(target=trainer.run_once)
     worker.start()
     try:
-        wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, what="progress")
+        wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["eta_seconds"] is not None,
+                 what="an ETA")
         running = client.get(f"/train/{job_id}").json()
-        assert running["status"] == "running" and running["progress"]["eta_seconds"] is not None
+        assert running["status"] == "running" and running["progress"]["iteration"] > 0
         r = client.delete(f"/train/{job_id}")
         assert r.status_code == 202 and r.json()["cancel_requested"]
     finally:
