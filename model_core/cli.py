@@ -128,9 +128,21 @@ def _add_train_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def program_name(argv0: str | None = None) -> str:
+    """How the user called us, for usage lines: ``python -m model_core``, or the console script's name.
+
+    argparse's own guess is the basename of sys.argv[0], which under ``-m`` is ``__main__.py``.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    name = os.path.basename(argv0)
+    if not name or name in ("__main__.py", "-c", "-m") or name.endswith(".py"):
+        return "python -m model_core"
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="catvnoncat",
+        prog=program_name(),
         description="The course's cat / non-cat deep network: train, evaluate, predict.",
         epilog=EXIT_HELP,
     )

@@ -165,6 +165,14 @@ def test_threads_change_nothing_but_the_blas_threads(trained: dict, files: dict[
         np.testing.assert_array_equal(one[k], two[k])
 
 
+def test_help_names_the_command_as_it_was_typed() -> None:
+    result = subprocess.run([sys.executable, "-m", "model_core", "--help"], capture_output=True, text=True,
+                            env=cli_env(), timeout=60, check=True)
+    assert result.stdout.startswith("usage: python -m model_core ")
+    assert cli.program_name("/usr/local/bin/catvnoncat") == "catvnoncat"  # the console script
+    assert cli.program_name(str(REPO / "model_core" / "__main__.py")) == "python -m model_core"
+
+
 # ---------------------------------------------------------------- progress bar
 
 
