@@ -59,7 +59,9 @@ class JobOut(BaseModel):
     id: str
     status: Status
     dataset: str
-    config: dict[str, Any] = Field(description="the full TrainConfig the job uses")
+    config: dict[str, Any] = Field(
+        description="the TrainConfig the job uses, without the fields that do not apply to it: "
+        "iterations for a mini-batch job (epochs set), epochs and batch_size for a full-batch one")
     activate: bool
     times: dict[str, str] = Field(description="ISO time at which the job entered each status it went through")
     progress: Progress
@@ -85,6 +87,20 @@ def _iso(t: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+# TrainConfig fields that only one kind of run reads (model_core's config.py says so)
+_FULL_BATCH_ONLY = ("iterations",)
+_MINI_BATCH_ONLY = ("epochs", "batch_size")
+
+
+def config_view(config: dict[str, Any]) -> dict[str, Any]:
+    """A job's config as shown: only the fields that apply to its kind of run.
+
+    The job record (and the model's metadata) keep the whole TrainConfig, which rebuilds it.
+    """
+    drop = _FULL_BATCH_ONLY if config.get("epochs") is not None else _MINI_BATCH_ONLY
+    return {k: v for k, v in config.items() if k not in drop}
+
+
 def eta_seconds(job: Job, now: float) -> float | None:
     """Seconds left: the trainer's estimate at its last progress write, counted down since."""
     if job.status == SUCCEEDED:
@@ -104,7 +120,7 @@ def job_out(job: Job) -> JobOut:
         id=job.id,
         status=job.status,  # type: ignore[arg-type]
         dataset=job.dataset,
-        config=job.config,
+        config=config_view(job.config),
         activate=bool(job.options.get("activate", True)),
         times={k: v for k, v in times.items() if v is not None},
         progress=Progress(

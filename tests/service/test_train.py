@@ -32,8 +32,10 @@ def test_post_queues_a_job_with_location(client: TestClient, dataset_id: str) ->
     assert r.headers["location"] == f"/train/{job['id']}"
     assert job["status"] == "queued" and job["dataset"] == dataset_id
     assert set(job["times"]) == {"queued"}
-    # every field not given takes TrainConfig's default: the CLI's recipe
-    assert job["config"] == TrainConfig(learning_rate=0.01).to_dict()
+    # every field not given takes TrainConfig's default: the CLI's recipe (less what a
+    # full-batch run does not read: epochs and batch_size)
+    expected = TrainConfig(learning_rate=0.01).to_dict()
+    assert job["config"] == {k: v for k, v in expected.items() if k not in ("epochs", "batch_size")}
     assert job["progress"] == {"iteration": 0, "total": TrainConfig().iterations, "unit": "iteration",
                                "percent": 0.0, "cost": None, "eta_seconds": None}
 
@@ -42,7 +44,7 @@ def test_an_empty_body_is_the_recipe_on_the_default_data_set(client: TestClient)
     r = client.post("/train")
     assert r.status_code == 202
     assert r.json()["dataset"] == "synthetic"
-    assert r.json()["config"] == TrainConfig().to_dict()
+    assert r.json()["config"] == {k: v for k, v in TrainConfig().to_dict().items() if k not in ("epochs", "batch_size")}
 
 
 def expected_message(**fields: Any) -> str:
@@ -156,6 +158,7 @@ def test_mini_batch_fields(client: TestClient, trainer: Trainer, dataset_id: str
                   learning_rate=0.001, epochs=3, batch_size=8)
     assert job["status"] == "succeeded"
     assert job["config"]["epochs"] == 3 and job["config"]["batch_size"] == 8
+    assert "iterations" not in job["config"]  # a mini-batch run does not read it
     assert job["progress"] == {**job["progress"], "iteration": 3, "total": 3, "unit": "epoch"}
     assert [step for step, _ in job["costs"]] == [0, 1, 2]
 
@@ -196,6 +199,11 @@ def test_cancel_a_finished_job_is_409(client: TestClient, trainer: Trainer, data
     r = client.delete(f"/train/{job['id']}")
     assert r.status_code == 409
     assert r.json()["code"] == Code.JOB_FINISHED and r.json()["status"] == "succeeded"
+    assert r.json()["error"] == "the job has already succeeded; only queued or running jobs can be cancelled"
+    cancelled = client.post("/train", json={"dataset": dataset_id}).json()["id"]
+    client.delete(f"/train/{cancelled}")
+    r = client.delete(f"/train/{cancelled}")
+    assert r.status_code == 409 and r.json()["error"].startswith("the job has already been cancelled;")
 
 
 def test_cancel_a_running_job_stops_it_without_a_model(client: TestClient, trainer: Trainer, dataset_id: str) -> None:
