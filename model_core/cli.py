@@ -34,7 +34,7 @@ from .normalization import INPUT_NORMS
 from .optimizers import OPTIMIZERS
 from .persistence import save_parameters
 from .recipes import DEFAULT_RECIPE, RECIPES, recipe
-from .training import RECORD_EVERY, train
+from .training import RECORD_EVERY, THREADS, train
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `... | head`
@@ -82,6 +82,16 @@ def _architecture(text: str) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return n
+
+
 def _config_flag(group: Any, name: str, help: str, **kwargs: Any) -> None:
     """Add ``--name`` for the TrainConfig field ``name``; its default is shown, never duplicated.
 
@@ -112,6 +122,9 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
                    help="the named recipe the flags below change: course (TrainConfig(), whose defaults "
                    "are shown) or photos, a small CNN for real photographs (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, default=THREADS, metavar="N",
+                   help=f"BLAS threads; the results are the same with any (default: {THREADS}, the fastest "
+                   "on a shared machine: see the README)")
     c = p.add_argument_group("hyperparameters")
     _config_flag(c, "layer_dims", "comma-separated layer sizes, input first, output 1", type=_layer_dims, metavar="N,N,...,1")
     _config_flag(c, "init", "weight initialization", choices=INIT_METHODS)
@@ -139,9 +152,21 @@ def _add_train_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def program_name(argv0: str | None = None) -> str:
+    """How the user called us, for usage lines: ``python -m model_core``, or the console script's name.
+
+    argparse's own guess is the basename of sys.argv[0], which under ``-m`` is ``__main__.py``.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    name = os.path.basename(argv0)
+    if not name or name in ("__main__.py", "-c", "-m") or name.endswith(".py"):
+        return "python -m model_core"
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="catvnoncat",
+        prog=program_name(),
         description="The course's cat / non-cat deep network: train, evaluate, predict.",
         epilog=EXIT_HELP,
     )
@@ -273,7 +298,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = sys.stderr if _isatty(sys.stderr) else None
     progress = Progress(log, bar, "epoch" if config.mini_batch else "iteration", BAR_INTERVAL)
     try:
-        parameters, history = train(X, Y, config, X_dev=X_test, Y_dev=Y_test, on_progress=progress)
+        parameters, history = train(X, Y, config, X_dev=X_test, Y_dev=Y_test, on_progress=progress,
+                                    threads=args.threads)
     finally:
         progress.clear()
 

@@ -43,7 +43,7 @@ class NotAnImageError(DataError):
 
 
 class TrainingDivergedError(ModelCoreError):
-    """Training produced non-finite weights or costs."""
+    """Training produced non-finite weights or costs, or saturated instead of learning."""
 
 
 class TrainingCancelled(Exception):

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .activations import BACKWARD, FORWARD, sigmoid
 from .architecture import parameter_shapes
@@ -36,6 +37,19 @@ from .training_layers import train_layers
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs (as the course prints)
 ENGINES = ("auto", "dense", "gram", "layers")
 PREDICT_CHUNK = 2048  # examples per forward pass of predict_labels: bounds its memory
+# BLAS threads of train() unless told otherwise: one. The job's matrices are small, and on a
+# shared machine OpenBLAS's own default (a thread per core) made the course's job 20x
+# slower (README, "BLAS threads"); the results are the same either way, bit for bit.
+THREADS = 1
+# a run "did not learn" when its cost ends no lower than (1 - LEARNED_MARGIN) times the
+# cost of always answering the majority class, and its last recorded costs spread over
+# less than STALL_SPREAD of that cost; PINNED: an output this close to 0 or 1 is saturated
+LEARNED_MARGIN = 0.01
+STALL_SPREAD = 0.01
+# fewer recorded costs (a run of < 102 iterations or < 3 epochs) say nothing about a trend,
+# nor whether units died in training or were dead from the start: only pinned outputs count
+STALL_POINTS = 3
+PINNED = 1e-6
 
 
 def check_data(X: np.ndarray, Y: np.ndarray, n_x: int, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +97,7 @@ def train(
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     engine: str = "auto",
+    threads: int | None = THREADS,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train a network on pixel data ``X`` (n_x, m), values 0..255, and labels ``Y`` (1, m).
 
@@ -92,7 +107,24 @@ def train(
     a True answer raises TrainingCancelled. Returns the parameters and a history dict:
     ``costs`` ([step, cost] every 100th iteration, or every epoch, and the last), ``engine``,
     ``seconds``, ``train_accuracy`` and, given dev data, ``dev_accuracy``.
+
+    ``threads``: BLAS threads while it runs (None: leave the process's setting alone).
+    A run whose weights or cost overflow, or that ends saturated (its cost stuck no lower
+    than always answering the majority class, or every output pinned at 0 or at 1),
+    raises TrainingDivergedError.
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError("threads must be a positive integer or None", field="threads", got=threads)
+    if threads is None:
+        return _train(X, Y, config, X_dev, Y_dev, on_progress, should_stop, engine)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return _train(X, Y, config, X_dev, Y_dev, on_progress, should_stop, engine)
+
+
+def _train(
+    X: np.ndarray, Y: np.ndarray, config: TrainConfig, X_dev: np.ndarray | None, Y_dev: np.ndarray | None,
+    on_progress: ProgressFn | None, should_stop: StopFn | None, engine: str,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     X, Y = check_data(X, Y, config.layer_dims[0])
@@ -119,12 +151,15 @@ def train(
     with np.errstate(over="ignore", invalid="ignore"):
         costs = run(X, Y, config, parameters, on_progress, should_stop)
     _check_finite(parameters, config)
+    seconds = time.perf_counter() - t0
+    AL = predict_proba_chunked(X, parameters, config)  # (1, m)
+    _check_learned(costs, AL, Y, config)
 
     history: dict[str, Any] = {
         "costs": costs,
         "engine": engine,
-        "seconds": time.perf_counter() - t0,
-        "train_accuracy": accuracy(Y, predict_labels(X, parameters, config)),
+        "seconds": seconds,
+        "train_accuracy": accuracy(Y, (AL > 0.5).astype(np.int64)),
     }
     if X_dev is not None:
         history["dev_accuracy"] = accuracy(Y_dev, predict_labels(X_dev, parameters, config))
@@ -135,13 +170,72 @@ def predict_labels(
     X: np.ndarray, parameters: dict[str, np.ndarray], config: TrainConfig, chunk: int = PREDICT_CHUNK
 ) -> np.ndarray:
     """0/1 predictions (1, m) for raw pixels X, normalized as the config says, in chunks."""
-    out = np.empty((1, X.shape[1]), dtype=np.int64)
+    return (predict_proba_chunked(X, parameters, config, chunk) > 0.5).astype(np.int64)
+
+
+def predict_proba_chunked(
+    X: np.ndarray, parameters: dict[str, np.ndarray], config: TrainConfig, chunk: int = PREDICT_CHUNK
+) -> np.ndarray:
+    """P(cat) (1, m) for raw pixels X, normalized as the config says, ``chunk`` columns at a time."""
+    out = np.empty((1, X.shape[1]), dtype=parameters["W1"].dtype)
     for s in range(0, X.shape[1], chunk):
         P = predict_proba_raw(X[:, s : s + chunk], parameters, input_norm=config.input_norm,
                               hidden_activation=config.hidden_activation,
                               architecture=config.architecture, tta=config.tta)
-        out[0, s : s + chunk] = P > 0.5
+        out[0, s : s + chunk] = P
     return out
+
+
+def _check_learned(costs: list[list[float]], AL: np.ndarray, Y: np.ndarray, config: TrainConfig) -> None:
+    """Raise TrainingDivergedError if the run saturated instead of learning.
+
+    Too large a step pins every output at 0 or 1, or kills every ReLU (the output is then
+    one number for every example, at best the class prior): finite, so _check_finite
+    passes, and it would read as a success. So does a cost that stopped, after moving, no
+    lower than that of always answering the majority class. A run whose cost has barely
+    moved from its start, outputs still depending on the input, has not saturated but
+    hardly started (too small a step, too few steps): it passes.
+    """
+    prior = float(Y.mean())
+    if prior in (0.0, 1.0):  # one class only: nothing to beat, and pinned outputs are right
+        return
+    hint = _saturation_hint(config)
+    if AL.max() < PINNED or AL.min() > 1 - PINNED:
+        side, label = ("0", "non-cat") if AL.max() < PINNED else ("1", "cat")
+        raise TrainingDivergedError(
+            f"training diverged: every output is pinned at {side} (it answers {label} for every "
+            f"example, with certainty); {hint}"
+        )
+    if len(costs) < STALL_POINTS:  # too short a run to tell dead units from a slow start
+        return
+    majority = -(prior * np.log(prior) + (1 - prior) * np.log1p(-prior))  # binary entropy of the prior
+    if len(config.layer_dims) > 2 and float(AL.max() - AL.min()) < PINNED:
+        raise TrainingDivergedError(
+            "training diverged: the output is the same for every example (every hidden unit "
+            f"saturated), so it can do no better than {majority:.6f}, the cost of always answering "
+            f"the majority class; {hint}"
+        )
+    # the final weights' cross-entropy, without L2: a regularized model that learned may
+    # still carry a total cost above the baseline
+    ce = compute_cost(AL, Y)
+    last = [c for _, c in costs[-max(2, len(costs) // 3):]]
+    stalled = ce >= (1 - LEARNED_MARGIN) * majority and max(last) - min(last) < STALL_SPREAD * majority
+    moved = abs(costs[-1][1] - costs[0][1]) >= STALL_SPREAD * majority
+    if stalled and moved:
+        raise TrainingDivergedError(
+            f"training diverged: the cost stopped at {ce:.6f}, no better than {majority:.6f}, "
+            f"the cost of always answering the majority class; {hint}"
+        )
+
+
+def _saturation_hint(config: TrainConfig) -> str:
+    """What to change after a saturated run: the step, or an init that cannot train a deep network."""
+    if len(config.layer_dims) > 2 and config.init == "zeros":
+        return "init 'zeros' gives every hidden unit the same weights and no gradient: use another init"
+    hint = f"try a smaller learning_rate (got {config.learning_rate})"
+    if len(config.layer_dims) > 3 and config.init == "scaled":
+        hint += ", or init 'course' or 'he' (randn * 0.01 fades the signal layer by layer)"
+    return hint
 
 
 def _check_finite(parameters: dict[str, np.ndarray], config: TrainConfig) -> None:

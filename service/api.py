@@ -46,6 +46,16 @@ def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.s
     return sock
 
 
+def listen(sockets: list[socket.socket], backlog: int) -> None:
+    """Make the port answer now: connections wait in the backlog until a worker accepts.
+
+    Otherwise it answers only once a worker has imported the app (a second or more), and
+    "serving on ..." could not be said truthfully here (uvicorn listens again, which changes nothing).
+    """
+    for sock in sockets:
+        sock.listen(backlog)
+
+
 def worker_sockets(host: str, port: int, n: int) -> list[socket.socket]:
     """One listening socket per worker, all on the same port (SO_REUSEPORT).
 
@@ -152,6 +162,10 @@ def main() -> None:
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
+    listen(sockets, config.backlog)
+    log.info("serving on http://%s:%d (%d API worker%s, docs at /docs), data directory %s",
+             settings.host, settings.port, settings.workers, "s" if settings.workers != 1 else "",
+             settings.data_dir.resolve())
     lock = inherited_fd()
     if lock is not None:
         # the config is pickled into every worker it spawns: so each one holds the lock too

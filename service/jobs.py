@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     total INTEGER NOT NULL,
     unit TEXT NOT NULL,
     cost REAL,
+    eta REAL,
+    progress_at REAL,
     costs TEXT NOT NULL DEFAULT '[]',
     metrics TEXT,
     model_version INTEGER,
@@ -55,6 +57,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 """
+# columns added since the first schema: a data directory written before gets them at start-up
+_ADDED_COLUMNS = {"eta": "REAL", "progress_at": "REAL"}
 
 
 class QueueFull(Exception):
@@ -91,6 +95,8 @@ class Job:
     total: int
     unit: str  # "iteration" (full batch) or "epoch" (mini-batches)
     cost: float | None
+    eta: float | None  # seconds left as estimated at the last progress write (None: not yet)
+    progress_at: float | None  # when that write happened
     costs: list[list[float]]
     metrics: dict[str, Any] | None
     model_version: int | None
@@ -125,6 +131,8 @@ class Job:
             total=row["total"],
             unit=row["unit"],
             cost=row["cost"],
+            eta=row["eta"],
+            progress_at=row["progress_at"],
             costs=json.loads(row["costs"]),
             metrics=json.loads(row["metrics"]) if row["metrics"] else None,
             model_version=row["model_version"],
@@ -143,6 +151,16 @@ class JobQueue:
         with writing(self.path.parent):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db().executescript(_SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Add the columns a queue made by an older version lacks (in one transaction, as
+        every process of the service opens the queue at once)."""
+        with self._tx() as db:
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def _db(self) -> sqlite3.Connection:
         # one connection per thread: sqlite3 connections must not cross threads
@@ -248,12 +266,15 @@ class JobQueue:
         job.log_transition()
         return job
 
-    def report_progress(self, job_id: str, done: int, cost: float, costs: list[list[float]]) -> bool:
-        """Store progress; return whether a cancel was requested (one round trip for both)."""
+    def report_progress(
+        self, job_id: str, done: int, cost: float, costs: list[list[float]], eta: float | None = None,
+    ) -> bool:
+        """Store progress and the seconds left (None: not known yet); return whether a cancel
+        was requested (one round trip for both)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET done = ?, cost = ?, costs = ? WHERE id = ?",
-                (done, cost, json.dumps(costs), job_id),
+                "UPDATE jobs SET done = ?, cost = ?, costs = ?, eta = ?, progress_at = ? WHERE id = ?",
+                (done, cost, json.dumps(costs), eta, time.time(), job_id),
             )
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row["cancel_requested"])

@@ -50,14 +50,18 @@ class Progress(BaseModel):
     unit: Literal["iteration", "epoch"]
     percent: float
     cost: float | None
-    eta_seconds: float | None = Field(description="estimated seconds left while running")
+    eta_seconds: float | None = Field(
+        description="estimated seconds left while running: null until it can be estimated (a few steps and "
+        "half a second after the first one), then from the rate of the steps so far; 0 once succeeded")
 
 
 class JobOut(BaseModel):
     id: str
     status: Status
     dataset: str
-    config: dict[str, Any] = Field(description="the full TrainConfig the job uses")
+    config: dict[str, Any] = Field(
+        description="the TrainConfig the job uses, without the fields that do not apply to it: "
+        "iterations for a mini-batch job (epochs set), epochs and batch_size for a full-batch one")
     activate: bool
     times: dict[str, str] = Field(description="ISO time at which the job entered each status it went through")
     progress: Progress
@@ -83,28 +87,46 @@ def _iso(t: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+# TrainConfig fields that only one kind of run reads (model_core's config.py says so)
+_FULL_BATCH_ONLY = ("iterations",)
+_MINI_BATCH_ONLY = ("epochs", "batch_size")
+
+
+def config_view(config: dict[str, Any]) -> dict[str, Any]:
+    """A job's config as shown: only the fields that apply to its kind of run.
+
+    The job record (and the model's metadata) keep the whole TrainConfig, which rebuilds it.
+    """
+    drop = _FULL_BATCH_ONLY if config.get("epochs") is not None else _MINI_BATCH_ONLY
+    return {k: v for k, v in config.items() if k not in drop}
+
+
+def eta_seconds(job: Job, now: float) -> float | None:
+    """Seconds left: the trainer's estimate at its last progress write, counted down since."""
+    if job.status == SUCCEEDED:
+        return 0.0
+    if job.status != RUNNING or job.eta is None or job.progress_at is None:
+        return None
+    return round(max(0.0, job.eta - (now - job.progress_at)), 1)
+
+
 def job_out(job: Job) -> JobOut:
     times = {"queued": _iso(job.queued_at)}
     if job.started_at is not None:
         times["running"] = _iso(job.started_at)
     if job.finished_at is not None:
         times[job.status] = _iso(job.finished_at)
-    eta: float | None = None
-    if job.status == RUNNING and job.started_at is not None and job.done > 0:
-        eta = round((time.time() - job.started_at) / job.done * (job.total - job.done), 1)
-    elif job.status == SUCCEEDED:
-        eta = 0.0
     return JobOut(
         id=job.id,
         status=job.status,  # type: ignore[arg-type]
         dataset=job.dataset,
-        config=job.config,
+        config=config_view(job.config),
         activate=bool(job.options.get("activate", True)),
         times={k: v for k, v in times.items() if v is not None},
         progress=Progress(
             iteration=job.done, total=job.total, unit=job.unit,  # type: ignore[arg-type]
             percent=round(100.0 * job.done / job.total, 1) if job.total else 0.0,
-            cost=job.cost, eta_seconds=eta,
+            cost=job.cost, eta_seconds=eta_seconds(job, time.time()),
         ),
         costs=job.costs,
         metrics=job.metrics,

@@ -148,9 +148,9 @@ class Supervisor:
         become_subreaper()
         # the trainer first: it recovers interrupted jobs and queues the first one
         self.trainer = self._start_trainer()
-        self.api = self._start_api()
-        log.info("serving on http://%s:%d (%d API workers, docs at /docs), data directory %s",
-                 s.host, s.port, s.workers, s.data_dir.resolve())
+        self.api = self._start_api()  # it says "serving on ..." once its port answers
+        log.info("started the API process (pid %d) and the trainer (pid %d), data directory %s",
+                 self.api.pid, self.trainer.pid, s.data_dir.resolve())
         code = self._watch()
         self._shutdown()
         return code

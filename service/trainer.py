@@ -31,6 +31,7 @@ from model_core import (
 from model_core.training import RECORD_EVERY
 
 from .datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset
+from .eta import Eta
 from .job_process import JobDied, JobFailed, JobProcess, Send, cap_address_space
 from .jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
 from .limits import env_name
@@ -208,15 +209,18 @@ class Trainer:
                     last[0] = now
 
             parameters, history = train(data.X, data.Y, config, X_dev=data.X_dev, Y_dev=data.Y_dev,
-                                        on_progress=on_progress)
+                                        on_progress=on_progress, threads=self.settings.train_threads)
             return data.info, parameters, history
 
         costs: list[list[float]] = []
+        # timed here, as each report arrives: the pipe adds microseconds
+        eta = Eta(total)
 
         def record(progress: tuple[int, float, list[list[float]]]) -> bool:
             done, cost, points = progress
             costs.extend(points)
-            return self.queue.report_progress(job.id, done, cost, costs)  # True: cancel requested
+            # True: cancel requested
+            return self.queue.report_progress(job.id, done, cost, costs, eta=eta.update(done))
 
         def should_stop() -> bool:
             return self._stop.is_set() or self.queue.cancel_requested(job.id)

@@ -15,7 +15,7 @@ from ..datasets import UnknownDataset
 from ..deps import ServicesDep
 from ..errors import ApiError, Code, config_error, error_responses
 from ..job_bounds import check_layer_count, check_memory, check_parameters
-from ..jobs import RUNNING, JobFinished, JobNotFound, QueueFull
+from ..jobs import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobFinished, JobNotFound, QueueFull
 from ..limits import queue_full, read_body
 from ..logs import request_id
 from ..media import media_type, unsupported_media_type
@@ -23,6 +23,9 @@ from ..schemas import JobList, JobOut, TrainRequest, job_out
 from ..trainer import progress_plan
 
 router = APIRouter(prefix="/train", tags=["train"])
+
+# "the job has already ...": each finished status as a past participle
+_FINISHED_VERB = {SUCCEEDED: "succeeded", FAILED: "failed", CANCELLED: "been cancelled"}
 
 JobId = Annotated[str, Path(max_length=64, description="the id POST /train returned")]
 
@@ -190,7 +193,8 @@ def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobO
         raise _job_not_found() from None
     except JobFinished as e:
         raise ApiError(
-            409, Code.JOB_FINISHED, f"the job is already {e.status}; only queued or running jobs can be cancelled",
+            409, Code.JOB_FINISHED, f"the job has already {_FINISHED_VERB[e.status]}; only queued or running "
+            "jobs can be cancelled",
             status=e.status,
         ) from None
     if job.status == RUNNING:

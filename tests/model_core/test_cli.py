@@ -154,6 +154,25 @@ def test_help_shows_the_train_config_defaults(capsys: pytest.CaptureFixture[str]
     assert "diverged" in text  # the exit statuses are documented
 
 
+def test_threads_change_nothing_but_the_blas_threads(trained: dict, files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "two.npz"
+    status, stdout, stderr = run_main(["train", "--data", str(files["train"]), *SMALL, "--threads", "2",
+                                       "--out", str(out), "--json"])
+    assert status == 0, stderr
+    assert last_json(stdout)["costs"] == trained["result"]["costs"]
+    one, two = Model.load(trained["out"]).parameters, Model.load(out).parameters
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])
+
+
+def test_help_names_the_command_as_it_was_typed() -> None:
+    result = subprocess.run([sys.executable, "-m", "model_core", "--help"], capture_output=True, text=True,
+                            env=cli_env(), timeout=60, check=True)
+    assert result.stdout.startswith("usage: python -m model_core ")
+    assert cli.program_name("/usr/local/bin/catvnoncat") == "catvnoncat"  # the console script
+    assert cli.program_name(str(REPO / "model_core" / "__main__.py")) == "python -m model_core"
+
+
 # ---------------------------------------------------------------- progress bar
 
 
@@ -290,6 +309,8 @@ def bad_cases(files: dict[str, Path], trained: dict, images: list[Path]) -> dict
         "iterations not a number": [*base, "--iterations", "ten"],
         "epochs with iterations": [*base, "--iterations", "10", "--epochs", "2"],
         "batch size without epochs": [*base, "--batch-size", "8"],
+        "zero threads": [*base, "--threads", "0"],
+        "threads not a number": [*base, "--threads", "many"],
         "unknown optimizer": [*base, "--optimizer", "sgd"],
         "unknown flag": [*base, "--momentum", "0.9"],
         "out in a missing folder": ["train", "--data", train, "--out", str(d / "no" / "such" / "m.npz")],
@@ -361,6 +382,7 @@ def test_bad_input_messages_name_the_problem(bad_cases: dict[str, list[str]]) ->
     assert "learning_rate" in err("negative learning rate") and "-1" in err("negative learning rate")
     assert "missing.png" in err("predict missing image")
     assert "does not exist" in err("out in a missing folder")
+    assert "--threads" in err("zero threads") and "positive integer" in err("threads not a number")
 
 
 def test_divergence_exits_1_with_one_line(files: dict[str, Path], tmp_path: Path) -> None:
@@ -371,6 +393,16 @@ def test_divergence_exits_1_with_one_line(files: dict[str, Path], tmp_path: Path
                             env=cli_env(), timeout=60, check=False)
     assert_one_error_line(result.returncode, "", result.stderr, expected_status=1)
     assert result.stderr.startswith("error: training diverged") and "learning_rate" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_saturated_run_exits_1_suggesting_a_smaller_learning_rate(files: dict[str, Path], tmp_path: Path) -> None:
+    # the run: the default 4-layer net at lr 50 ends with every output pinned at 0 or 1
+    status, stdout, stderr = run_main(["train", "--data", str(files["train"]), "--learning-rate", "50",
+                                       "--iterations", "300", "--out", str(tmp_path / "m.npz")])
+    assert status == 1
+    assert stderr.strip().splitlines()[-1].startswith("error: training diverged: every output is pinned at")
+    assert "try a smaller learning_rate (got 50.0)" in stderr
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -417,6 +449,16 @@ def test_default_recipe_reproduces_the_course(tmp_path: Path) -> None:
     assert r["test_accuracy"] == pytest.approx(0.80)
     status, stdout, _ = run_main(["evaluate", "--params", str(out), "--data", str(data / "test_catvnoncat.h5"), "--json"])
     assert last_json(stdout)["accuracy"] == pytest.approx(0.80)
+
+
+@pytest.mark.skipif(not COURSE_DATA, reason="CATVNONCAT_DATA (folder of the course's h5 files) is not set")
+def test_the_course_job_at_learning_rate_50_exits_1(tmp_path: Path) -> None:
+    # it used to exit 0, the cost stuck at 7.989 and train accuracy 0.66 (every answer non-cat)
+    argv = ["train", "--data", str(Path(COURSE_DATA or ".") / "train_catvnoncat.h5"), "--learning-rate", "50",
+            "--iterations", "300", "--out", str(tmp_path / "m.npz")]
+    status, _, stderr = run_main(argv)
+    assert status == 1
+    assert "every output is pinned at 0" in stderr and "smaller learning_rate (got 50.0)" in stderr
 
 
 def test_evaluate_with_an_image_for_params_says_it_is_not_an_npz(files: dict[str, Path], tmp_path: Path) -> None:

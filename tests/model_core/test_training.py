@@ -121,3 +121,104 @@ def test_flip_mirrors_columns_of_images() -> None:
 def test_bad_data_is_named(X, Y, match) -> None:
     with pytest.raises(DataError, match=match):
         train(X, Y, TrainConfig(layer_dims=(12, 1), iterations=1))
+
+
+# ---------------------------------------------------------------- BLAS threads
+
+
+def test_threads_change_nothing_in_the_results() -> None:
+    X, Y = _pixels(300, 40)
+    for config in (TrainConfig(layer_dims=(300, 6, 1), iterations=150),  # gram
+                   TrainConfig(layer_dims=(300, 6, 1), optimizer="adam", epochs=3, batch_size=16)):  # dense
+        runs = [train(X, Y, config, threads=n) for n in (1, 2, None)]
+        for parameters, history in runs[1:]:
+            assert history["costs"] == runs[0][1]["costs"]
+            for k in parameters:
+                np.testing.assert_array_equal(parameters[k], runs[0][0][k])
+
+
+def test_threads_hold_while_training_and_are_restored_after() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    X, Y = _pixels(50, 20)
+    seen: list[set[int]] = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=3), on_progress=lambda *_: seen.append(blas_threads()))
+        assert blas_threads() == {2}
+    assert seen == [{1}] * 3  # the default: one thread
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_bad_threads_are_a_config_error(threads) -> None:
+    with pytest.raises(ConfigError, match="threads must be a positive integer or None"):
+        train(*_pixels(50, 4), TrainConfig(layer_dims=(50, 1), iterations=1), threads=threads)
+
+
+# ---------------------------------------------------------------- saturation
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        # the course's 4-layer net at lr 50: every output at 1e-9, the cost stuck at 8
+        (TrainConfig(layer_dims=(300, 20, 7, 5, 1), learning_rate=50.0, iterations=300),
+         r"every output is pinned at 0 \(it answers non-cat for every example"),
+        # lr 0.5: every ReLU dies, the output is the class prior for every example
+        (TrainConfig(layer_dims=(300, 20, 7, 5, 1), learning_rate=0.5, iterations=300),
+         "the output is the same for every example"),
+        (TrainConfig(layer_dims=(300, 20, 7, 5, 1), optimizer="adam", learning_rate=0.5, epochs=10, batch_size=8),
+         "the output is the same for every example"),
+    ],
+    ids=["pinned", "dead", "dead-adam"],
+)
+def test_a_saturated_run_is_divergence_with_a_smaller_learning_rate(config: TrainConfig, match: str) -> None:
+    X, Y = _pixels(300, 40)
+    with pytest.raises(TrainingDivergedError, match=match) as e:
+        train(X, Y, config)
+    assert f"try a smaller learning_rate (got {config.learning_rate})" in str(e.value)
+
+
+def test_zeros_init_of_a_deep_net_says_to_change_the_init() -> None:
+    with pytest.raises(TrainingDivergedError, match="init 'zeros' gives every hidden unit the same weights"):
+        train(*_pixels(300, 40), TrainConfig(layer_dims=(300, 4, 1), init="zeros", iterations=150))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(layer_dims=(300, 20, 7, 5, 1), iterations=300),  # learns
+        TrainConfig(layer_dims=(300, 20, 7, 5, 1), learning_rate=1e-7, iterations=300),  # hardly started
+        TrainConfig(layer_dims=(300, 4, 1), iterations=1),  # one step says nothing
+        TrainConfig(layer_dims=(300, 4, 1), init="zeros", iterations=101),  # nor do two recorded costs
+        TrainConfig(layer_dims=(300, 1), init="zeros", learning_rate=1e-9, iterations=2),  # logistic regression
+    ],
+    ids=["learns", "tiny-step", "one-step", "two-costs", "logistic-zeros"],
+)
+def test_runs_that_did_not_saturate_pass(config: TrainConfig) -> None:
+    train(*_pixels(300, 40), config)
+
+
+def test_one_class_only_is_not_saturation() -> None:
+    X, _ = _pixels(300, 40)
+    # every output pinned at the one label is a perfect fit, not a failure
+    _, history = train(X, np.ones((1, 40)), TrainConfig(layer_dims=(300, 4, 1), learning_rate=50.0, iterations=300))
+    assert history["train_accuracy"] == 1.0
+
+
+def test_a_cost_that_stopped_no_better_than_the_majority_class_is_divergence() -> None:
+    from model_core.training import _check_learned
+
+    Y = np.array([[0, 1] * 10])  # the majority-class cost is ln 2 = 0.6931
+    AL = np.full((1, 20), 0.5) + np.linspace(-0.01, 0.01, 20)  # (1, m): depends on the input, barely
+    config = TrainConfig(layer_dims=(300, 1), learning_rate=3.0)
+    with pytest.raises(TrainingDivergedError, match=r"the cost stopped at 0\.69.*no better than 0\.693147.*\(got 3\.0\)"):
+        _check_learned([[0, 0.9], [100, 0.7], [200, 0.695], [299, 0.695]], AL, Y, config)
+    # the same costs with outputs that fit the labels: it learned
+    _check_learned([[0, 0.9], [100, 0.7], [200, 0.695], [299, 0.695]], np.where(Y == 1, 0.9, 0.1), Y, config)
+    # still falling: not stopped
+    _check_learned([[0, 0.9], [100, 0.85], [200, 0.8], [299, 0.75]], AL, Y, config)
+    # barely moved from the start: a step too small, not saturation
+    _check_learned([[0, 0.6932], [100, 0.6932], [200, 0.6931], [299, 0.6931]], AL, Y, config)

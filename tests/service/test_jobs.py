@@ -68,3 +68,35 @@ def test_records_survive_a_restart_and_running_jobs_become_interrupted(tmp_path:
     assert (job.status, job.reason) == (FAILED, "interrupted")
     assert again.get(b).status == QUEUED
     assert again.fail_interrupted() == 0
+
+
+def test_progress_keeps_the_eta_and_when_it_was_estimated(queue: JobQueue) -> None:
+    a = add(queue)
+    queue.claim()
+    queue.report_progress(a, 1, 0.7, [])
+    assert queue.get(a).eta is None and queue.get(a).progress_at is not None
+    queue.report_progress(a, 4, 0.6, [], eta=12.5)
+    job = queue.get(a)
+    assert job.eta == 12.5 and job.progress_at is not None and job.progress_at >= job.started_at  # type: ignore[operator]
+
+
+def test_a_queue_made_before_the_eta_columns_gets_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    from service.jobs import _SCHEMA
+
+    old = _SCHEMA.replace("    eta REAL,\n    progress_at REAL,\n", "")
+    assert "eta" not in old
+    path = tmp_path / "jobs.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(old)
+        db.execute("INSERT INTO jobs (id, status, dataset, config, options, queued_at, total, unit)"
+                   " VALUES ('old', 'succeeded', 'synthetic', '{}', '{}', 1.0, 5, 'iteration')")
+    db.close()
+    queue = JobQueue(path)
+    assert queue.get("old").eta is None  # the old record reads, with the new fields empty
+    a = add(queue)
+    queue.claim()
+    queue.report_progress(a, 4, 0.6, [], eta=3.0)
+    assert queue.get(a).eta == 3.0
+    JobQueue(path)  # a second process opening it adds nothing twice

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from model_core import ParameterFileError, load_parameters
+from model_core import ParameterFileError, TrainConfig, load_parameters
 from service.app import create_app
 from service.errors import Code
 from service.trainer import Trainer
@@ -42,7 +42,8 @@ def test_get_shows_the_active_model(client: TestClient, trainer: Trainer, datase
     assert body["version"] == job["model_version"] and body["active"] is True
     assert body["layer_dims"] == SMALL["layer_dims"]
     assert (body["hidden_activation"], body["output_activation"], body["input_norm"]) == ("relu", "sigmoid", "scale")
-    assert body["hyperparameters"] == job["config"]
+    # the job shows what a full-batch run reads; the model keeps the whole TrainConfig
+    assert body["hyperparameters"] == {**job["config"], "epochs": None, "batch_size": TrainConfig().batch_size}
     assert body["metrics"] == job["metrics"]
     assert body["created_at"]
     assert body["data_sha256"] == client.get(f"/datasets/{dataset_id}").json()["sha256"]

@@ -61,6 +61,7 @@ def test_a_port_in_use_stops_the_service_with_a_message(tmp_path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "serving on" not in err  # it used to say so before the API had even tried
 
     # nor may a second service share the port of a first one (SO_REUSEPORT would allow it)
     seed_models(tmp_path / "data")
@@ -72,6 +73,27 @@ def test_a_port_in_use_stops_the_service_with_a_message(tmp_path) -> None:
         assert proc.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in err
         with first.client() as c:
             assert c.get("/health/ready").status_code == 200
+
+
+def test_serving_on_is_logged_once_the_port_answers(tmp_path: Path) -> None:
+    import socket
+
+    from .realserver import Server, seed_models, wait_until
+
+    seed_models(tmp_path / "data")  # a model already: no first job to train meanwhile
+    server = Server(tmp_path / "data", tmp_path / "server.log").launch()
+    try:
+        wait_until(lambda: server.exited() or "serving on http://" in server.log.read_text(), 60, "'serving on'")
+        assert not server.exited(), server.log.read_text()[-3000:]
+        # at once, with no retry: the port answers from the moment the line is written
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+        line = next(rec for rec in server.log_lines() if rec["msg"].startswith("serving on"))
+        assert line["msg"] == (f"serving on http://127.0.0.1:{server.port} (2 API workers, docs at /docs), "
+                               f"data directory {(tmp_path / 'data').resolve()}")
+        assert line["logger"] == "service.api"
+        server.wait_ready()
+    finally:
+        server.terminate()
 
 
 @pytest.fixture
