@@ -27,8 +27,9 @@ from model_core.errors import ConfigError
     ],
 )
 def test_bad_values_are_named(field: str, value: object, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as info:
         TrainConfig(**{field: value})
+    assert info.value.field == field  # the service's 422 names this field from it
 
 
 def test_errors_carry_the_field_and_a_reason_without_the_value() -> None:

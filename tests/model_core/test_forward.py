@@ -91,3 +91,23 @@ def test_unknown_activation_lists_the_valid_ones() -> None:
     parameters = initialize_parameters([2, 1], "zeros")
     with pytest.raises(ConfigError, match="relu, tanh, sigmoid, leaky_relu; got 'gelu'"):
         forward(np.zeros((2, 1)), parameters, "gelu")
+
+
+def test_predict_is_predict_proba_above_one_half_with_every_option_passed_on() -> None:
+    """predict's defaults and arguments reach predict_proba: the threshold 0.5, the hidden
+    activation, the input norm, and the parameters' dtype (float32 stays float32)."""
+    rng = np.random.RandomState(7)
+    parameters = {k: v.astype(np.float32) for k, v in initialize_parameters([6, 5, 1], "xavier", seed=4).items()}
+    pixels = rng.randint(0, 256, (6, 40)).astype(np.uint8)
+    P = predict_proba(pixels, parameters, "tanh", "per_image")
+    # the same written out: per-image standardization, then tanh, then sigmoid
+    Xf = pixels.astype(np.float32)
+    Xn = (Xf - Xf.mean(axis=0)) / np.maximum(Xf.std(axis=0), 1.0)
+    A1 = np.tanh(parameters["W1"] @ Xn + parameters["b1"])
+    expected = 1 / (1 + np.exp(-(parameters["W2"] @ A1 + parameters["b2"])))
+    assert P.dtype == np.float32
+    np.testing.assert_allclose(P, expected, rtol=1e-5)
+    labels = predict(pixels, parameters, hidden_activation="tanh", input_norm="per_image")
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, (P > 0.5).astype(np.int64))
+    assert 0 < labels.sum() < labels.size  # both answers occur, so the threshold is exercised

@@ -48,3 +48,52 @@ def test_gradients_have_the_parameters_shapes_and_keys() -> None:
     assert list(grads) == ["d" + k for k in parameters]
     for key, P in parameters.items():
         assert grads["d" + key].shape == P.shape
+
+
+def test_the_defaults_check_the_course_network_relu_without_l2() -> None:
+    """Called with no options, the finite differences are those of a relu network without
+    l2, taken with a small step: they match backward's relu gradients."""
+    X, Y, parameters = _problem(DIMS[2], seed=4)
+    AL, caches = forward(X, parameters, "relu")
+    analytic = backward(AL, Y, caches)  # its default too: no l2
+    numeric = numerical_gradients(X, Y, parameters)
+    for key, g in analytic.items():
+        np.testing.assert_allclose(numeric[key], g, rtol=1e-5, atol=1e-8)
+    assert gradient_check(X, Y, parameters) == gradient_check(X, Y, parameters, "relu", 0.0, 1e-6)
+
+
+def test_gradient_check_is_the_relative_error_of_the_two_gradients() -> None:
+    X, Y, parameters = _problem(DIMS[2], seed=5)
+    AL, caches = forward(X, parameters, "tanh")
+    analytic, numeric = backward(AL, Y, caches), numerical_gradients(X, Y, parameters, "tanh")
+    g = np.concatenate([v.ravel() for v in analytic.values()])
+    n = np.concatenate([numeric[k].ravel() for k in analytic])
+    expected = np.linalg.norm(g - n) / (np.linalg.norm(g) + np.linalg.norm(n))
+    assert gradient_check(X, Y, parameters, "tanh") == pytest.approx(expected, rel=1e-9)
+
+
+def test_float32_parameters_are_differenced_in_float64() -> None:
+    """A step of 1e-6 is below float32's resolution around 1: the differences must be taken
+    on float64 copies, or they are noise."""
+    X, Y, parameters = _problem(DIMS[2], seed=6)
+    as32 = {k: v.astype(np.float32) for k, v in parameters.items()}
+    exact = numerical_gradients(X, Y, {k: v.astype(np.float64) for k, v in as32.items()}, "tanh")
+    numeric = numerical_gradients(X, Y, as32, "tanh")
+    for key, g in exact.items():
+        assert numeric[key].dtype == np.float64
+        np.testing.assert_allclose(numeric[key], g, rtol=1e-6, atol=1e-9)
+    assert as32["W1"].dtype == np.float32  # the caller's arrays are left alone
+
+
+def test_labels_of_any_integer_layout_give_the_same_gradients_in_the_outputs_dtype() -> None:
+    """Y as uint8 labels, flat (m,) or (1, m): the gradients are those of float labels
+    (1, m), in the dtype of the network (float32 stays float32)."""
+    X, Y, parameters = _problem(DIMS[2], seed=7)
+    as32 = {k: v.astype(np.float32) for k, v in parameters.items()}
+    AL, caches = forward(X.astype(np.float32), as32)
+    reference = backward(AL, Y.astype(np.float32), caches)
+    for labels in (Y.astype(np.uint8), Y.astype(np.uint8).ravel()):
+        grads = backward(AL, labels, caches)
+        for key, g in reference.items():
+            assert grads[key].dtype == np.float32
+            np.testing.assert_array_equal(grads[key], g)

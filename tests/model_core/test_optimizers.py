@@ -76,3 +76,21 @@ def test_adam_with_bias_correction_over_three_steps() -> None:
 def test_unknown_optimizer_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match="gd, momentum, rmsprop, adam; got 'sgd'"):
         make_optimizer("sgd", 0.1)
+
+
+
+@pytest.mark.parametrize("cls,course_values", [
+    (Momentum, (0.9,)),  # beta
+    (RMSprop, (0.999, 1e-8)),  # beta2, epsilon
+    (Adam, (0.9, 0.999, 1e-8)),  # beta1, beta2, epsilon
+])
+def test_the_defaults_are_the_course_values(cls: type, course_values: tuple[float, ...]) -> None:
+    """An optimizer made with a learning rate alone steps as the course's hyperparameters."""
+    params, grads = _params_and_grads(3)
+    expected = {k: v.copy() for k, v in params.items()}
+    by_default, spelt_out = cls(0.01), cls(0.01, *course_values)
+    for g in grads:  # three steps: Adam's bias correction depends on the step count
+        spelt_out.step(expected, g)
+        by_default.step(params, g)
+    for k in params:
+        np.testing.assert_array_equal(params[k], expected[k])
