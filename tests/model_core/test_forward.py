@@ -59,10 +59,29 @@ def test_cost_values() -> None:
     assert compute_cost(AL, Y) == pytest.approx(expected, rel=1e-14)
 
 
-def test_cost_is_finite_when_the_output_saturates() -> None:
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cost_is_finite_when_the_output_saturates(dtype: type) -> None:
+    """Clipped inside (0, 1) in the output's own precision: 1 - eps of float64 is 1.0 in float32."""
     Y = np.array([[1, 0]])
-    cost = compute_cost(np.array([[0.0, 1.0]]), Y)
-    assert np.isfinite(cost) and cost > 30
+    cost = compute_cost(np.array([[0.0, 1.0]], dtype=dtype), Y)
+    assert np.isfinite(cost) and cost > 15
+
+
+def test_hard_integer_predictions_cost_as_float64() -> None:
+    cost = compute_cost(np.array([[0, 1]]), np.array([[1, 0]]))
+    assert cost == compute_cost(np.array([[0.0, 1.0]]), np.array([[1, 0]]))
+
+
+def test_parameters_without_l2_add_no_penalty() -> None:
+    parameters = initialize_parameters([3, 2, 1], "he", seed=0)
+    AL, Y = np.array([[0.7, 0.4]]), np.array([[1, 0]])
+    assert compute_cost(AL, Y, parameters) == compute_cost(AL, Y)
+
+
+def test_flat_labels_cost_the_same() -> None:
+    Z, Y = np.array([[-3.0, -0.5, 0.2, 4.0]]), np.array([[0, 1, 1, 0]])
+    assert compute_cost(sigmoid(Z), Y.ravel()) == compute_cost(sigmoid(Z), Y)
+    assert cost_from_logits(Z, Y.ravel()) == cost_from_logits(Z, Y)
 
 
 def test_cost_with_l2_adds_the_course_penalty() -> None:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from model_core import backward, forward, gradient_check, initialize_parameters, numerical_gradients
-from model_core.activations import HIDDEN_ACTIVATIONS
+from model_core.activations import BACKWARD, HIDDEN_ACTIVATIONS
+from model_core.backward import backward_from
 
 DIMS = {1: [6, 1], 2: [6, 4, 1], 4: [6, 5, 4, 3, 1]}
 
@@ -97,3 +98,27 @@ def test_labels_of_any_integer_layout_give_the_same_gradients_in_the_outputs_dty
         for key, g in reference.items():
             assert grads[key].dtype == np.float32
             np.testing.assert_array_equal(grads[key], g)
+
+
+def test_backward_from_a_middle_layer_hands_down_the_gradient_below() -> None:
+    """Started at layer 2, backward_from gives layers 2..L's gradients and dA^[1]; the chain
+    rule through layer 1 then gives backward's dW1."""
+    X, Y, parameters = _problem(DIMS[4], seed=8)
+    AL, caches = forward(X, parameters, "tanh")
+    full = backward(AL, Y, caches)
+    m = X.shape[1]
+    upper, dA1 = backward_from(AL - Y, caches[1:], first_layer=2, l2=0.0, m=m, want_dA=True)
+    assert list(upper) == [k for k in full if k not in ("dW1", "db1")]
+    for key, g in upper.items():
+        np.testing.assert_allclose(g, full[key], rtol=1e-12)
+    assert dA1 is not None
+    dZ1 = BACKWARD["tanh"](dA1, caches[0].Z)
+    np.testing.assert_allclose(dZ1 @ X.T / m, full["dW1"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("L", sorted(DIMS))
+def test_the_gradient_of_x_is_not_computed_unless_asked(L: int) -> None:
+    X, Y, parameters = _problem(DIMS[L])
+    AL, caches = forward(X, parameters)
+    _, dA0 = backward_from(AL - Y, caches, first_layer=1, l2=0.0, m=X.shape[1], want_dA=False)
+    assert dA0 is None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_core import initialize_parameters
+from model_core import initialize_parameters, predict_proba
 from model_core.config import TrainConfig
 from model_core.model import Model, build_metadata
 
@@ -26,6 +26,17 @@ def test_the_record_keeps_the_history_of_the_run() -> None:
 def test_a_history_without_costs_records_none() -> None:
     record = build_metadata(TrainConfig(layer_dims=(12, 1)), {})
     assert record["costs"] == [] and record["engine"] is None and record["metrics"] == {}
+
+
+def test_a_model_predicts_with_its_own_activation_norm_and_dtype() -> None:
+    parameters = {k: v.astype(np.float32) for k, v in initialize_parameters([12, 4, 1], "xavier", seed=3).items()}
+    model = Model(parameters, {"hidden_activation": "tanh", "input_norm": "per_image"})
+    X = np.random.RandomState(1).randint(0, 256, (12, 6))
+    P = model.predict_proba(X)
+    assert P.dtype == np.float32 and P.shape == (6,)
+    np.testing.assert_array_equal(P, predict_proba(X, parameters, "tanh", "per_image")[0])
+    plain = Model(parameters)  # no metadata: the course's relu and X / 255
+    np.testing.assert_array_equal(plain.predict_proba(X), predict_proba(X, parameters, "relu", "scale")[0])
 
 
 def test_a_saved_model_loads_back_the_same(tmp_path: Path) -> None:
