@@ -4,7 +4,7 @@ killed / (total - equivalent): a timeout counts as killed (the mutant hung the t
 mutant no test reaches ("no tests") counts as survived. Equivalent mutants are listed, with
 the reason, in ``bench/mutation_equivalent.txt`` (``<mutant name>  # why``).
 
-    python bench/mutation_score.py [module ...] [--survivors]
+    python bench/mutation_score.py [module ...] [--survivors] [--from=<saved results>]
 """
 from __future__ import annotations
 
@@ -26,10 +26,14 @@ def equivalent() -> dict[str, str]:
     return out
 
 
-def results() -> dict[str, str]:
-    mutmut = Path(sys.executable).parent / "mutmut"
-    text = subprocess.run([str(mutmut), "results", "--all", "true"], capture_output=True, text=True,
-                          check=True, cwd=HERE.parent).stdout
+def results(saved: str | None = None) -> dict[str, str]:
+    """Each mutant's status: from ``mutmut results --all true``, or that output saved to a file."""
+    if saved is not None:
+        text = Path(saved).read_text(encoding="utf-8")
+    else:
+        mutmut = Path(sys.executable).parent / "mutmut"
+        text = subprocess.run([str(mutmut), "results", "--all", "true"], capture_output=True, text=True,
+                              check=True, cwd=HERE.parent).stdout
     return {name.strip(): status.strip() for name, _, status in
             (line.rpartition(":") for line in text.splitlines() if ":" in line)}
 
@@ -40,11 +44,12 @@ def module_of(name: str) -> str:
 
 def main(argv: list[str]) -> int:
     show = "--survivors" in argv
+    saved = next((a.removeprefix("--from=") for a in argv if a.startswith("--from=")), None)
     modules = {a for a in argv if not a.startswith("--")}
     eq = equivalent()
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: list[str] = []
-    for name, status in sorted(results().items()):
+    for name, status in sorted(results(saved).items()):
         if status == "not checked" or (modules and module_of(name) not in modules):
             continue
         c = counts[module_of(name)]

@@ -23,9 +23,18 @@ def _pixels(n_x: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("layer_dims", [(300, 1), (300, 6, 1), (300, 6, 4, 3, 1)])
 def test_gram_and_dense_engines_give_the_same_costs(optimizer, l2, activation, layer_dims) -> None:
+    _assert_engines_agree(TrainConfig(layer_dims=layer_dims, init="he", optimizer=optimizer, l2=l2,
+                                      hidden_activation=activation, learning_rate=0.01, iterations=150))
+
+
+def test_the_engines_agree_for_momentum_with_its_own_beta() -> None:
+    """Every layer, not only the first, moves with config.beta (the default 0.9 hides a mix-up)."""
+    _assert_engines_agree(TrainConfig(layer_dims=(300, 6, 4, 1), init="he", optimizer="momentum", beta=0.5,
+                                      l2=0.5, learning_rate=0.01, iterations=150))
+
+
+def _assert_engines_agree(config: TrainConfig) -> None:
     X, Y = _pixels(300, 40)
-    config = TrainConfig(layer_dims=layer_dims, init="he", optimizer=optimizer, l2=l2,
-                         hidden_activation=activation, learning_rate=0.01, iterations=150)
     assert choose_engine(config, 40) == "gram"
     p_gram, h_gram = train(X, Y, config, engine="gram")
     p_dense, h_dense = train(X, Y, config, engine="dense")
@@ -51,12 +60,14 @@ def test_costs_are_recorded_every_100_iterations_and_last() -> None:
     assert [i for i, _ in history["costs"]] == [0, 100, 200, 249]
 
 
-def test_progress_and_cancellation() -> None:
+@pytest.mark.parametrize("engine", ["gram", "dense"])
+def test_progress_and_cancellation(engine: str) -> None:
     X, Y = _pixels(50, 20)
     seen: list[tuple[int, int, float]] = []
-    with pytest.raises(TrainingCancelled):
-        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=100),
+    with pytest.raises(TrainingCancelled) as info:
+        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=100), engine=engine,
               on_progress=lambda i, n, c: seen.append((i, n, c)), should_stop=lambda: len(seen) >= 7)
+    assert info.value.args == (7,)  # the iteration it stopped before: 7 done
     assert [s[0] for s in seen] == list(range(1, 8))
     assert all(n == 100 and np.isfinite(c) for _, n, c in seen)
 
