@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_core import TrainConfig, train
+from model_core import TrainConfig, backward, forward, initialize_parameters, train
+from model_core.normalization import normalize
 from model_core.errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
 from model_core.training import _flip, choose_engine
 
@@ -132,3 +133,70 @@ def test_flip_mirrors_columns_of_images() -> None:
 def test_bad_data_is_named(X, Y, match) -> None:
     with pytest.raises(DataError, match=match):
         train(X, Y, TrainConfig(layer_dims=(12, 1), iterations=1))
+
+
+@pytest.mark.parametrize("optimizer,field,value", [
+    ("momentum", "beta", 0.5), ("rmsprop", "beta2", 0.9), ("rmsprop", "epsilon", 1e-2),
+    ("adam", "beta1", 0.5), ("adam", "beta2", 0.9), ("adam", "epsilon", 1e-2),
+])
+def test_each_optimizer_setting_reaches_the_optimizer(optimizer: str, field: str, value: float) -> None:
+    """Mini-batch training with one hyperparameter changed ends elsewhere than with the default."""
+    X, Y = _pixels(50, 30)
+    base = dict(layer_dims=(50, 4, 1), init="he", optimizer=optimizer, learning_rate=0.01, epochs=2, batch_size=10)
+    p_default, _ = train(X, Y, TrainConfig(**base))
+    p_changed, _ = train(X, Y, TrainConfig(**base, **{field: value}))
+    assert not np.allclose(p_default["W1"], p_changed["W1"], rtol=1e-9, atol=0)
+
+
+def test_a_float32_step_is_float32_arithmetic() -> None:
+    """Full-batch float32 training computes in float32 (its speed and the README's float32
+    figures depend on it): one step equals the same step written out in float32, exactly."""
+    X, Y = _pixels(100, 30)
+    config = TrainConfig(layer_dims=(100, 4, 1), dtype="float32", iterations=1, init="he")
+    trained, _ = train(X, Y, config, engine="dense")
+    start = initialize_parameters(config.layer_dims, config.init, config.seed, np.float32)
+    AL, caches = forward(normalize(X, "scale", np.float32), start)
+    grads = backward(AL, Y.astype(np.float32), caches)
+    for key, P in start.items():
+        np.testing.assert_array_equal(trained[key], P - np.float32(config.learning_rate) * grads["d" + key])
+
+
+def _images(m: int, symmetric: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """m random 64x64x3 images as pixel columns (12288, m); left-right mirror images of
+    themselves if ``symmetric``."""
+    rng = np.random.RandomState(seed)
+    imgs = rng.randint(0, 256, size=(m, 64, 64, 3)).astype(np.uint8)  # (m, rows, columns, channels)
+    if symmetric:
+        imgs[:, :, 32:, :] = imgs[:, :, :32, :][:, :, ::-1, :]
+    return imgs.reshape(m, -1).T, (np.arange(m) % 2).reshape(1, m)
+
+
+FLIP_RUN = dict(layer_dims=(12288, 2, 1), init="he", iterations=4, learning_rate=0.01, input_norm="per_image")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_flipping_images_that_are_their_own_mirror_changes_nothing(dtype: str) -> None:
+    """Full-batch training with flips, on images a flip leaves alone, is training without:
+    so the flipped batch is normalized as the plain one (same norm, same dtype). Up to
+    rounding: the flipped copy is laid out otherwise in memory, so its sums run in
+    another order."""
+    X, Y = _images(6, symmetric=True)
+    plain, _ = train(X, Y, TrainConfig(**FLIP_RUN, dtype=dtype))
+    flipped, _ = train(X, Y, TrainConfig(**FLIP_RUN, dtype=dtype, augment="flip"))
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    for key, P in plain.items():
+        assert flipped[key].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(flipped[key], P, rtol=tol, atol=tol * np.abs(P).max())
+
+
+def test_full_batch_flips_are_seeded_and_change_training() -> None:
+    X, Y = _images(6, symmetric=False)
+    plain, _ = train(X, Y, TrainConfig(**FLIP_RUN))
+    flipped, _ = train(X, Y, TrainConfig(**FLIP_RUN, augment="flip"))
+    again, _ = train(X, Y, TrainConfig(**FLIP_RUN, augment="flip"))
+    other_seed, _ = train(X, Y, TrainConfig(**FLIP_RUN, augment="flip", seed=2))
+    reseeded, _ = train(X, Y, TrainConfig(**FLIP_RUN, seed=2))
+    np.testing.assert_array_equal(flipped["W1"], again["W1"])  # the same seed, the same flips
+    assert not np.array_equal(flipped["W1"], plain["W1"])  # flips were applied
+    # another seed changes the start and the flips: its flip run differs from its plain run too
+    assert not np.array_equal(other_seed["W1"], reseeded["W1"])
