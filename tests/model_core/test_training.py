@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_core import TrainConfig, backward, forward, initialize_parameters, train
+from model_core import TrainConfig, backward, compute_cost, forward, initialize_parameters, train
 from model_core.normalization import normalize
 from model_core.errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
 from model_core.training import _flip, choose_engine
@@ -61,12 +61,12 @@ def test_costs_are_recorded_every_100_iterations_and_last() -> None:
     assert [i for i, _ in history["costs"]] == [0, 100, 200, 249]
 
 
-@pytest.mark.parametrize("engine", ["gram", "dense"])
-def test_progress_and_cancellation(engine: str) -> None:
+@pytest.mark.parametrize("engine,epochs", [("gram", None), ("dense", None), ("dense", 100)])
+def test_progress_and_cancellation(engine: str, epochs: int | None) -> None:
     X, Y = _pixels(50, 20)
     seen: list[tuple[int, int, float]] = []
     with pytest.raises(TrainingCancelled) as info:
-        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=100), engine=engine,
+        train(X, Y, TrainConfig(layer_dims=(50, 3, 1), iterations=100, epochs=epochs, batch_size=6), engine=engine,
               on_progress=lambda i, n, c: seen.append((i, n, c)), should_stop=lambda: len(seen) >= 7)
     assert info.value.args == (7,)  # the iteration it stopped before: 7 done
     assert [s[0] for s in seen] == list(range(1, 8))
@@ -200,3 +200,41 @@ def test_full_batch_flips_are_seeded_and_change_training() -> None:
     assert not np.array_equal(flipped["W1"], plain["W1"])  # flips were applied
     # another seed changes the start and the flips: its flip run differs from its plain run too
     assert not np.array_equal(other_seed["W1"], reseeded["W1"])
+
+
+MINI = dict(layer_dims=(12288, 3, 1), init="he", hidden_activation="tanh", l2=0.7, input_norm="per_image")
+
+
+def test_one_batch_of_everything_is_one_full_batch_step() -> None:
+    """gd over one mini-batch holding all m examples (shuffled) is one full-batch step:
+    the batch loop covers every example once, with the config's activation and l2."""
+    X, Y = _images(8, symmetric=False)
+    full, _ = train(X, Y, TrainConfig(**MINI, iterations=1), engine="dense")
+    mini, _ = train(X, Y, TrainConfig(**MINI, epochs=1, batch_size=8))
+    for key, P in full.items():
+        np.testing.assert_allclose(mini[key], P, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 30])
+def test_an_epochs_cost_is_the_cost_over_all_examples(batch_size: int) -> None:
+    """With steps too small to move the weights, the epoch's recorded cost (batch costs
+    weighted by batch size, plus l2) is the full-batch cost of the starting weights."""
+    X, Y = _pixels(50, 30)
+    config = TrainConfig(layer_dims=(50, 4, 1), init="he", l2=0.3, hidden_activation="tanh",
+                         learning_rate=1e-12, epochs=1, batch_size=batch_size)
+    _, history = train(X, Y, config)
+    start = initialize_parameters(config.layer_dims, config.init, config.seed)
+    AL, _ = forward(normalize(X, "scale"), start, "tanh")
+    assert history["costs"][0][1] == pytest.approx(compute_cost(AL, Y, start, 0.3), rel=1e-9)
+
+
+def test_mini_batch_flips_follow_augment() -> None:
+    """Within one epoch (the flips draw from the rng that shuffles the next one), flipping
+    mirror-symmetric images changes nothing, and flipping others changes the run."""
+    mirror, Y = _images(8, symmetric=True)
+    X, _ = _images(8, symmetric=False)
+    run = dict(MINI, epochs=1, batch_size=3)
+    for data, same in ((mirror, True), (X, False)):
+        plain, _ = train(data, Y, TrainConfig(**run))
+        flipped, _ = train(data, Y, TrainConfig(**run, augment="flip"))
+        assert np.allclose(plain["W1"], flipped["W1"], rtol=1e-9, atol=1e-12) == same
