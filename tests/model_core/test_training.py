@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_core import TrainConfig, backward, compute_cost, forward, initialize_parameters, train
+from model_core import TrainConfig, backward, compute_cost, forward, initialize_parameters, predict, train
 from model_core.normalization import normalize
 from model_core.errors import ConfigError, DataError, TrainingCancelled, TrainingDivergedError
-from model_core.training import _flip, choose_engine
+from model_core.training import _check_finite, _flip, choose_engine, predict_labels
 
 
 def _pixels(n_x: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +80,28 @@ def test_divergence_names_the_learning_rate() -> None:
     for engine in ("gram", "dense"):
         with pytest.raises(TrainingDivergedError, match="smaller learning_rate \\(got 90.0\\)"):
             train(X, Y, config, engine=engine)
+    with pytest.raises(TrainingDivergedError, match="smaller learning_rate \\(got 90.0\\)"):  # mini-batches
+        train(X, Y, TrainConfig(layer_dims=(50, 8, 1), init="he", learning_rate=90.0, l2=5.0, epochs=2000,
+                                batch_size=5))
+
+
+def test_non_finite_weights_are_named_with_the_learning_rate() -> None:
+    with pytest.raises(TrainingDivergedError, match="^training diverged: b1 has non-finite values; "
+                                                    "try a smaller learning_rate \\(got 0.5\\)$"):
+        _check_finite({"W1": np.zeros((2, 3)), "b1": np.array([[np.inf], [0.0]])}, TrainConfig(learning_rate=0.5))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 2048])
+def test_predict_labels_in_chunks_is_predict_with_the_config(chunk: int) -> None:
+    """Every column labelled, in chunks of any size, as predict does with the config's
+    activation and norm: int64 labels P > 0.5."""
+    X = np.random.RandomState(4).randint(0, 256, (20, 10)).astype(np.uint8)
+    config = TrainConfig(layer_dims=(20, 4, 1), hidden_activation="tanh", input_norm="per_image")
+    parameters = initialize_parameters(config.layer_dims, "xavier", seed=6)
+    labels = predict_labels(X, parameters, config, chunk=chunk)
+    assert labels.dtype == np.int64 and labels.shape == (1, 10)
+    np.testing.assert_array_equal(labels, predict(X, parameters, hidden_activation="tanh", input_norm="per_image"))
+    assert 0 < labels.sum() < 10
 
 
 def test_minibatch_adam_learns_a_small_problem() -> None:
@@ -124,7 +146,7 @@ def test_flip_mirrors_columns_of_images() -> None:
 @pytest.mark.parametrize(
     "X,Y,match",
     [
-        (np.zeros((10, 4)), np.zeros(4), r"shape \(n_x, m\) = \(12, m\)"),
+        (np.zeros((10, 4)), np.zeros(4), r"^X must have shape \(n_x, m\) = \(12, m\)"),
         (np.zeros((12, 4)), np.zeros(3), "one label per column"),
         (np.zeros((12, 4)), np.array([0, 1, 2, 1]), "0 \\(non-cat\\) or 1 \\(cat\\)"),
         (np.zeros((12, 0)), np.zeros(0), "no examples"),
