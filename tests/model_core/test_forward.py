@@ -67,6 +67,20 @@ def test_cost_is_finite_when_the_output_saturates(dtype: type) -> None:
     assert np.isfinite(cost) and cost > 15
 
 
+def test_a_saturated_float32_output_is_clipped_in_float32() -> None:
+    """Clipped to [tiny, 1 - epsneg] of float32: the cost of a certain wrong answer is that
+    of float32's extremes, not of float64's (which float32 cannot hold)."""
+    f = np.finfo(np.float32)
+    expected = -(np.log(np.float64(f.tiny)) + np.log(np.float64(f.epsneg))) / 2
+    cost = compute_cost(np.array([[0.0, 1.0]], dtype=np.float32), np.array([[1, 0]]))
+    assert cost == pytest.approx(expected, rel=1e-3)
+
+
+def test_l2_without_parameters_adds_nothing() -> None:
+    AL, Y = np.array([[0.7, 0.4]]), np.array([[1, 0]])
+    assert compute_cost(AL, Y, l2=0.5) == compute_cost(AL, Y)
+
+
 def test_hard_integer_predictions_cost_as_float64() -> None:
     cost = compute_cost(np.array([[0, 1]]), np.array([[1, 0]]))
     assert cost == compute_cost(np.array([[0.0, 1.0]]), np.array([[1, 0]]))

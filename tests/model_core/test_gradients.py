@@ -122,3 +122,11 @@ def test_the_gradient_of_x_is_not_computed_unless_asked(L: int) -> None:
     AL, caches = forward(X, parameters)
     _, dA0 = backward_from(AL - Y, caches, first_layer=1, l2=0.0, m=X.shape[1], want_dA=False)
     assert dA0 is None
+
+
+def test_the_step_of_the_check_is_its_epsilon() -> None:
+    """A coarse step gives a coarser check: epsilon reaches the finite differences."""
+    X, Y, parameters = _problem(DIMS[2], seed=9)
+    fine = gradient_check(X, Y, parameters, "tanh", epsilon=1e-6)
+    coarse = gradient_check(X, Y, parameters, "tanh", epsilon=0.3)
+    assert fine < 1e-7 < coarse
