@@ -46,4 +46,5 @@ def backward_from(
             below = caches[l - first_layer - 1]
             dZ = BACKWARD[below.activation](dA_prev, below.Z)
     ordered = {k: grads[k] for l in range(first_layer, L + 1) for k in (f"dW{l}", f"db{l}")}
-    return ordered, dA_prev
+    # without want_dA the loop's last dA is an inner layer's: not the promised one
+    return ordered, dA_prev if want_dA else None

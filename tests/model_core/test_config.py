@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from model_core import TrainConfig
+from model_core import TrainConfig, initialize_parameters
+from model_core.activations import check_activation
 from model_core.errors import ConfigError
+from model_core.normalization import check_input_norm
+from model_core.optimizers import make_optimizer
 
 
 @pytest.mark.parametrize(
@@ -27,8 +30,9 @@ from model_core.errors import ConfigError
     ],
 )
 def test_bad_values_are_named(field: str, value: object, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as info:
         TrainConfig(**{field: value})
+    assert info.value.field == field  # the service's 422 names this field from it
 
 
 def test_errors_carry_the_field_and_a_reason_without_the_value() -> None:
@@ -60,3 +64,17 @@ def test_unknown_fields_are_named() -> None:
 def test_frozen() -> None:
     with pytest.raises(AttributeError):
         TrainConfig().learning_rate = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field,refuse,valid", [
+    ("hidden_activation", lambda: check_activation("gelu"), ("relu", "tanh", "sigmoid", "leaky_relu")),
+    ("input_norm", lambda: check_input_norm("gelu"), ("scale", "per_image")),
+    ("init", lambda: initialize_parameters([3, 1], "gelu"), ("zeros", "scaled", "course", "he", "xavier")),
+    ("optimizer", lambda: make_optimizer("gelu", 0.1), ("gd", "momentum", "rmsprop", "adam")),
+])
+def test_an_unknown_name_is_refused_with_its_field_the_valid_names_and_the_name_given(field, refuse, valid) -> None:
+    with pytest.raises(ConfigError) as info:
+        refuse()
+    assert info.value.field == field
+    assert info.value.reason == f"{field} must be one of {', '.join(valid)}"  # without the value: the service's 422
+    assert str(info.value) == f"{info.value.reason}; got 'gelu'"  # with it: for the CLI and notebooks

@@ -59,10 +59,43 @@ def test_cost_values() -> None:
     assert compute_cost(AL, Y) == pytest.approx(expected, rel=1e-14)
 
 
-def test_cost_is_finite_when_the_output_saturates() -> None:
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cost_is_finite_when_the_output_saturates(dtype: type) -> None:
+    """Clipped inside (0, 1) in the output's own precision: 1 - eps of float64 is 1.0 in float32."""
     Y = np.array([[1, 0]])
-    cost = compute_cost(np.array([[0.0, 1.0]]), Y)
-    assert np.isfinite(cost) and cost > 30
+    cost = compute_cost(np.array([[0.0, 1.0]], dtype=dtype), Y)
+    assert np.isfinite(cost) and cost > 15
+
+
+def test_a_saturated_float32_output_is_clipped_in_float32() -> None:
+    """Clipped to [tiny, 1 - epsneg] of float32: the cost of a certain wrong answer is that
+    of float32's extremes, not of float64's (which float32 cannot hold)."""
+    f = np.finfo(np.float32)
+    expected = -(np.log(np.float64(f.tiny)) + np.log(np.float64(f.epsneg))) / 2
+    cost = compute_cost(np.array([[0.0, 1.0]], dtype=np.float32), np.array([[1, 0]]))
+    assert cost == pytest.approx(expected, rel=1e-3)
+
+
+def test_l2_without_parameters_adds_nothing() -> None:
+    AL, Y = np.array([[0.7, 0.4]]), np.array([[1, 0]])
+    assert compute_cost(AL, Y, l2=0.5) == compute_cost(AL, Y)
+
+
+def test_hard_integer_predictions_cost_as_float64() -> None:
+    cost = compute_cost(np.array([[0, 1]]), np.array([[1, 0]]))
+    assert cost == compute_cost(np.array([[0.0, 1.0]]), np.array([[1, 0]]))
+
+
+def test_parameters_without_l2_add_no_penalty() -> None:
+    parameters = initialize_parameters([3, 2, 1], "he", seed=0)
+    AL, Y = np.array([[0.7, 0.4]]), np.array([[1, 0]])
+    assert compute_cost(AL, Y, parameters) == compute_cost(AL, Y)
+
+
+def test_flat_labels_cost_the_same() -> None:
+    Z, Y = np.array([[-3.0, -0.5, 0.2, 4.0]]), np.array([[0, 1, 1, 0]])
+    assert compute_cost(sigmoid(Z), Y.ravel()) == compute_cost(sigmoid(Z), Y)
+    assert cost_from_logits(Z, Y.ravel()) == cost_from_logits(Z, Y)
 
 
 def test_cost_with_l2_adds_the_course_penalty() -> None:
@@ -91,3 +124,23 @@ def test_unknown_activation_lists_the_valid_ones() -> None:
     parameters = initialize_parameters([2, 1], "zeros")
     with pytest.raises(ConfigError, match="relu, tanh, sigmoid, leaky_relu; got 'gelu'"):
         forward(np.zeros((2, 1)), parameters, "gelu")
+
+
+def test_predict_is_predict_proba_above_one_half_with_every_option_passed_on() -> None:
+    """predict's defaults and arguments reach predict_proba: the threshold 0.5, the hidden
+    activation, the input norm, and the parameters' dtype (float32 stays float32)."""
+    rng = np.random.RandomState(7)
+    parameters = {k: v.astype(np.float32) for k, v in initialize_parameters([6, 5, 1], "xavier", seed=4).items()}
+    pixels = rng.randint(0, 256, (6, 40)).astype(np.uint8)
+    P = predict_proba(pixels, parameters, "tanh", "per_image")
+    # the same written out: per-image standardization, then tanh, then sigmoid
+    Xf = pixels.astype(np.float32)
+    Xn = (Xf - Xf.mean(axis=0)) / np.maximum(Xf.std(axis=0), 1.0)
+    A1 = np.tanh(parameters["W1"] @ Xn + parameters["b1"])
+    expected = 1 / (1 + np.exp(-(parameters["W2"] @ A1 + parameters["b2"])))
+    assert P.dtype == np.float32
+    np.testing.assert_allclose(P, expected, rtol=1e-5)
+    labels = predict(pixels, parameters, hidden_activation="tanh", input_norm="per_image")
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, (P > 0.5).astype(np.int64))
+    assert 0 < labels.sum() < labels.size  # both answers occur, so the threshold is exercised

@@ -54,12 +54,22 @@ def test_zeros_and_dtype() -> None:
     np.testing.assert_array_equal(q["W1"], r["W1"].astype(np.float32))
 
 
-@pytest.mark.parametrize("dims,match", [([5], "at least 2"), ([5, 0, 1], "positive"), ([5, 3, 2], "1 unit")])
-def test_bad_layer_dims(dims: list[int], match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
-        initialize_parameters(dims, "he")
+@pytest.mark.parametrize("dims,reason", [
+    ([5], "layer_dims needs at least 2 entries (n_x and n_L)"),
+    ([5, 0, 1], "layer_dims must be positive integers"),
+    ([5, True, 1], "layer_dims must be positive integers"),  # a bool is an int to Python, not a width
+    ([5, 2.0, 1], "layer_dims must be positive integers"),
+    ([5, 3, 2], "layer_dims must end with 1: the output layer has 1 unit (binary classifier)"),
+])
+def test_bad_layer_dims(dims: list[object], reason: str) -> None:
+    """Named, with the rule (``reason``, what the service answers) and the list given."""
+    with pytest.raises(ConfigError) as info:
+        initialize_parameters(dims, "he")  # type: ignore[arg-type]
+    assert info.value.field == "layer_dims" and info.value.reason == reason
+    assert str(info.value) == f"{reason}; got {dims!r}"
 
 
 def test_unknown_method() -> None:
-    with pytest.raises(ConfigError, match="zeros, scaled, course, he, xavier; got 'normal'"):
+    with pytest.raises(ConfigError, match="zeros, scaled, course, he, xavier; got 'normal'") as info:
         initialize_parameters([3, 1], "normal")
+    assert info.value.field == "init"

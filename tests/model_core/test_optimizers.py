@@ -74,5 +74,46 @@ def test_adam_with_bias_correction_over_three_steps() -> None:
 
 
 def test_unknown_optimizer_lists_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="gd, momentum, rmsprop, adam; got 'sgd'"):
+    with pytest.raises(ConfigError, match="gd, momentum, rmsprop, adam; got 'sgd'") as info:
         make_optimizer("sgd", 0.1)
+    assert info.value.field == "optimizer"
+
+
+
+@pytest.mark.parametrize("cls,course_values", [
+    (Momentum, (0.9,)),  # beta
+    (RMSprop, (0.999, 1e-8)),  # beta2, epsilon
+    (Adam, (0.9, 0.999, 1e-8)),  # beta1, beta2, epsilon
+])
+def test_the_defaults_are_the_course_values(cls: type, course_values: tuple[float, ...]) -> None:
+    """An optimizer made with a learning rate alone steps as the course's hyperparameters."""
+    params, grads = _params_and_grads(3)
+    expected = {k: v.copy() for k, v in params.items()}
+    by_default, spelt_out = cls(0.01), cls(0.01, *course_values)
+    for g in grads:  # three steps: Adam's bias correction depends on the step count
+        spelt_out.step(expected, g)
+        by_default.step(params, g)
+    for k in params:
+        np.testing.assert_array_equal(params[k], expected[k])
+
+
+@pytest.mark.parametrize("name,build", [
+    ("gd", lambda lr, beta, beta1, beta2, eps: GradientDescent(lr)),
+    ("momentum", lambda lr, beta, beta1, beta2, eps: Momentum(lr, beta)),
+    ("rmsprop", lambda lr, beta, beta1, beta2, eps: RMSprop(lr, beta2, eps)),
+    ("adam", lambda lr, beta, beta1, beta2, eps: Adam(lr, beta1, beta2, eps)),
+])
+def test_make_optimizer_passes_each_hyperparameter_to_its_optimizer(name: str, build) -> None:
+    """By name, with the course's defaults or with other values, the same steps as the class."""
+    course = (0.9, 0.9, 0.999, 1e-8)  # beta, beta1, beta2, epsilon
+    other = (0.5, 0.7, 0.95, 1e-3)
+    for made, values in ((make_optimizer(name, 0.01), course), (make_optimizer(name, 0.01, *other), other)):
+        assert type(made) is type(build(0.01, *values))
+        params, grads = _params_and_grads(5)
+        expected = {k: v.copy() for k, v in params.items()}
+        reference = build(0.01, *values)
+        for g in grads:
+            reference.step(expected, g)
+            made.step(params, g)
+        for k in params:
+            np.testing.assert_array_equal(params[k], expected[k])
