@@ -38,6 +38,8 @@ from .images import (  # noqa: F401  (re-exported: model_core.data is where call
 
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_MAX_MEMBERS = 100_000
+MAX_MEMBER_NAME = 1024  # characters of a zip member's path
+MAX_MEMBER_DEPTH = 32  # folders of a zip member's path
 
 _H5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Local file header, or the end-of-central-directory record that opens an empty zip.
@@ -300,8 +302,13 @@ def _checked_members(
 def _member_path(filename: str, number: int, archive: str) -> PurePosixPath:
     """A member's relative path; absolute or '..' paths are refused even though nothing
     is extracted, as no honest data set contains them."""
+    if len(filename) > MAX_MEMBER_NAME:
+        # a path's folders are walked (and kept) per level: bounded before anything splits it
+        raise DataError(f"{archive}: member #{number} has a name longer than {MAX_MEMBER_NAME} characters")
     normalized = filename.replace("\\", "/")
     path = PurePosixPath(normalized)
+    if len(path.parts) > MAX_MEMBER_DEPTH:
+        raise DataError(f"{archive}: member #{number} is more than {MAX_MEMBER_DEPTH} folders deep")
     if normalized.startswith("/") or re.match(r"[A-Za-z]:", normalized) or ".." in path.parts:
         raise DataError(f"{archive}: member #{number} has an unsafe path (absolute or with '..')")
     return path

@@ -97,14 +97,29 @@ def exif_orientation(exif: bytes) -> int | None:
 
 
 def _check_jpeg(stream: IO[bytes], name: str) -> None:
+    """Walk the segments as Pillow does: junk between segments and 0xFF fill bytes are
+    skipped (so a bomb cannot hide behind them), and past MAX_JPEG_SEGMENTS it is refused."""
     position = 2
     for _ in range(MAX_JPEG_SEGMENTS):
         stream.seek(position)
+        window = stream.read(1 << 16)
+        start = window.find(b"\xff")
+        if start < 0:
+            if len(window) < 1 << 16:
+                return  # the end: no more markers
+            position += len(window)  # junk: Pillow skips it byte by byte
+            continue
+        fill = len(window) - start - len(window[start:].lstrip(b"\xff"))  # 0xFF 0xFF ... before a marker
+        if start + fill >= len(window):
+            position += len(window)
+            continue
+        position += start + fill - 1  # at the last 0xFF, before the marker's code
+        stream.seek(position)
         marker = stream.read(4)
-        if len(marker) < 4 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA):  # EOI, SOS: data follows
+        if len(marker) < 4 or marker[1] in (0xD9, 0xDA):  # EOI, SOS: image data follows
             return
-        if 0xD0 <= marker[1] <= 0xD7 or marker[1] in (0x01, 0xFF):  # no length field
-            position += 1 if marker[1] == 0xFF else 2
+        if 0xD0 <= marker[1] <= 0xD7 or marker[1] in (0x00, 0x01):  # no length field
+            position += 2
             continue
         length = struct.unpack(">H", marker[2:4])[0]
         if marker[1] in (0xE1, 0xE2):
@@ -114,6 +129,8 @@ def _check_jpeg(stream: IO[bytes], name: str) -> None:
                     block = payload[len(prefix):]
                     _check_tiff(lambda o, n, b=block: b[o:o + n], f"{name}: EXIF/MPF metadata")
         position += 2 + length
+    raise ImageMetadataError(f"{name}: more than {MAX_JPEG_SEGMENTS} JPEG segments before the image data; "
+                             "no camera writes that many: strip the metadata and resend")
 
 
 # -- PNG: the eXIf chunk; WebP: the EXIF chunk (both raw TIFF blocks)

@@ -67,8 +67,8 @@ class Code:
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"  # 400: a Host not in CATSVC_ALLOWED_HOSTS (DNS rebinding)
     ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"  # 403: a change sent by another site's web page
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408: headers or body too slow
-    PARAMS_TOO_LARGE = "PARAMS_TOO_LARGE"
-    DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked  # 413: a parameter file's arrays above the limit
+    PARAMS_TOO_LARGE = "PARAMS_TOO_LARGE"  # 413: a parameter file's arrays above the limit
+    DATASET_TOO_LARGE = "DATASET_TOO_LARGE"  # 413: an upload over a data set limit once unpacked
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # 431
     BAD_REQUEST = "BAD_REQUEST"  # 400: not valid HTTP
     INVALID_FRAMING = "INVALID_FRAMING"  # 400: Content-Length / Transfer-Encoding / chunks ambiguous or broken

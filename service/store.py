@@ -84,6 +84,9 @@ class Retention:
     count: int
     bytes: int
     recent_job_seconds: float = 3600.0
+    # any version this young is kept: another process may have just added it and be about to
+    # activate it (add, activate and the clean-up are three steps, each under the lock)
+    fresh_seconds: float = 10.0
 
 
 class ModelStore:
@@ -204,7 +207,10 @@ class ModelStore:
             now = time.time()
 
             def kept(v: int) -> bool:
-                return v == active or v in keep or self._recent_job(v, now, retention.recent_job_seconds)
+                # a version another process has just added and may be about to activate is
+                # young: it is kept as a recent job's is
+                return (v == active or v in keep or self._age(v, now) < retention.fresh_seconds
+                        or self._recent_job(v, now, retention.recent_job_seconds))
 
             for v in sorted(sizes):  # oldest first
                 if len(sizes) <= retention.count and sum(sizes.values()) <= retention.bytes:
@@ -220,7 +226,10 @@ class ModelStore:
         return deleted
 
     def _size(self, version: int) -> int:
-        return sum(p.stat().st_size for p in (self.models_dir / str(version)).iterdir() if p.is_file())
+        try:
+            return sum(p.stat().st_size for p in (self.models_dir / str(version)).iterdir() if p.is_file())
+        except FileNotFoundError:  # deleted by another process meanwhile
+            return 0
 
     def _recent_job(self, version: int, now: float, seconds: float) -> bool:
         """Whether a training job produced ``version`` less than ``seconds`` ago (by the
@@ -230,8 +239,14 @@ class ModelStore:
         except (VersionNotFound, VersionUnreadable):
             return False
         source = meta.get("source") or {}
-        age = now - (self.models_dir / str(version) / MODEL_FILE).stat().st_mtime
-        return source.get("kind") == "job" and age < seconds
+        return source.get("kind") == "job" and self._age(version, now) < seconds
+
+    def _age(self, version: int, now: float) -> float:
+        """Seconds since the version's parameter file was written (infinite if it has none)."""
+        try:
+            return now - (self.models_dir / str(version) / MODEL_FILE).stat().st_mtime
+        except FileNotFoundError:
+            return float("inf")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -265,9 +280,12 @@ class ModelStore:
         return version
 
     def _publish(self, staging: Path) -> int:
+        # versions first, then tombstones: a deletion renaming N between the two listings
+        # shows N in one of them, so N is never given again
+        versions = self.versions()
         deleted = [int(p.name[: -len(_DELETED)]) for p in self.models_dir.glob(f"*{_DELETED}")
                    if p.name[: -len(_DELETED)].isdigit()]
-        version = max(self.versions() + deleted, default=0) + 1
+        version = max(versions + deleted, default=0) + 1
         while True:
             try:
                 os.rename(staging, self.models_dir / str(version))
@@ -283,6 +301,12 @@ class ModelStore:
         stale = [p for p in self.models_dir.iterdir() if p.name.startswith(_TMP_PREFIX)]
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
+        for tombstone in self.models_dir.glob(f"*{_DELETED}"):  # a deletion cut short: finish emptying it
+            for child in tombstone.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
         with writing(self.root):
             for p in self.root.glob(".active.*"):
                 p.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from .procs import die_with_parent
 from .services import make_catalog, retention
 from .settings import Settings
 from .storage import StorageUnavailable
-from .store import ModelStore
+from .store import ModelStore, VersionNotFound, VersionUnreadable
 from .threads import limit_blas_threads
 
 log = logging.getLogger("service.trainer")
@@ -84,9 +84,17 @@ class Trainer:
         """With no model and no pending job, enqueue a job on the default data set."""
         versions = self.store.versions()
         if versions and self.store.active_version() is None:
-            # a crash between writing a version and activating it: serve the newest
-            self.store.activate(versions[-1])
-            log.warning("no active model version: activated the newest, %d", versions[-1])
+            # a crash between writing a version and activating it: serve the newest readable one
+            for version in reversed(versions):
+                try:
+                    self.store.activate(version)
+                except (VersionNotFound, VersionUnreadable) as e:
+                    log.warning("version %d cannot be served (%s); trying an older one", version, e)
+                    continue
+                log.warning("no active model version: activated the newest readable one, %d", version)
+                break
+            else:
+                versions = []  # none can serve: train a first model as if there were none
         if versions or self.queue.pending():
             return None
         dataset = self.catalog.default(self.settings.default_dataset)

@@ -21,6 +21,7 @@ from .media import media_type, unsupported_media_type
 from .multipart import MultipartError, boundary_of
 
 FILE_FIELD = "file"
+MAX_PART_HEADER = 8192  # bytes kept of one part header's name or value (a filename fits)
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,12 @@ class _PartSink:
         self._headers = {}
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
+        if len(self._field) < MAX_PART_HEADER:  # a hostile part's header is cut, not kept whole
+            self._field += data[start:min(end, start + MAX_PART_HEADER)]
 
     def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
+        if len(self._value) < MAX_PART_HEADER:
+            self._value += data[start:min(end, start + MAX_PART_HEADER)]
 
     def _header_end(self) -> None:
         if len(self._headers) < 16:  # a part needs two headers; bound a hostile client

@@ -60,7 +60,7 @@ def png_with_text(chunks: int = 60, inflated: int = 1 << 20) -> bytes:
     return png[:iend] + ztxt + png[iend:]
 
 
-def jpeg_with_exif(tags: int = 2700, block: int = 32_000) -> bytes:
+def jpeg_with_exif(tags: int = 2700, block: int = 32_000, before: bytes = b"") -> bytes:
     """A JPEG whose APP1 EXIF segment (at most 64 KB) holds ``tags`` tags sharing one
     ``block``: the most copying one segment allows (~90 MB)."""
     buf = io.BytesIO()
@@ -69,7 +69,9 @@ def jpeg_with_exif(tags: int = 2700, block: int = 32_000) -> bytes:
     payload = b"Exif\x00\x00" + tiff_block(tags, block)
     assert len(payload) + 2 <= 0xFFFF, "an APP1 segment holds at most 64 KB"
     app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
-    return jpeg[:2] + app1 + jpeg[2:]
+    app0_end = 4 + struct.unpack(">H", jpeg[4:6])[0]  # SOI, then Pillow's JFIF APP0 segment
+    # ``before``: bytes a reader must skip to find the segment (junk, 0xFF fill bytes), as Pillow does
+    return jpeg[:app0_end] + before + app1 + jpeg[app0_end:]
 
 
 def tiff_with_tags(tags: int = 65_000, block: int = 5 << 20) -> bytes:
@@ -107,6 +109,8 @@ BOMBS = {
     "exif-bytes-bomb.png": lambda: png_with_exif(tags=1000, block=1 << 20),
     "text-bomb.png": png_with_text,
     "exif-bomb.jpg": jpeg_with_exif,
+    "exif-bomb-after-junk.jpg": lambda: jpeg_with_exif(before=b"\x00junk"),
+    "exif-bomb-after-fill.jpg": lambda: jpeg_with_exif(before=b"\xff" * 5000),
     "tag-bomb.tiff": tiff_with_tags,
     "exif-bomb.webp": webp_with_exif,
 }

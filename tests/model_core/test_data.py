@@ -777,3 +777,15 @@ def test_min_side_refuses_tiny_images_and_names_the_limit() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 300)).save(buf, "PNG")
     assert image_to_vector(buf.getvalue(), min_side=8).shape == (12288,)
+
+
+def test_deep_or_long_member_paths_are_refused_before_they_are_walked(tmp_path: Path) -> None:
+    """A path's folders are kept per level: 30,000 levels in one 64 KB name took gigabytes."""
+    for name, rule in (("a/" * 40 + "cat.png", "folders deep"), ("cat/" + "x" * 2000 + ".png", "longer than")):
+        path = tmp_path / "deep.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("cat/a.png", b"x")
+            zf.writestr(name, b"x")
+        with pytest.raises(DataError, match=rule) as caught:
+            load_dataset(path)
+        assert "member #1" in str(caught.value) and "xxxx" not in str(caught.value)

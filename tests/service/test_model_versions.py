@@ -104,10 +104,17 @@ def test_include_values_is_bounded(limited: TestClient) -> None:
 
 
 def test_retention_keeps_the_newest(limited: TestClient) -> None:
+    store: ModelStore = limited.app.state.services.store  # type: ignore[attr-defined]
     for seed in range(5):
         assert upload(limited, course_npz(seed=seed)).status_code == 201
+    # versions seconds old are kept: another process may be about to activate one
+    assert len(limited.get("/models").json()["models"]) == 5
+    old = time.time() - 120
+    for v in store.versions():
+        os.utime(store.models_dir / str(v) / MODEL_FILE, (old, old))
+    assert upload(limited, course_npz(seed=9)).status_code == 201
     # CATSVC_KEEP_VERSIONS=3: the oldest go as new ones come
-    assert [m["version"] for m in limited.get("/models").json()["models"]] == [5, 4, 3]
+    assert [m["version"] for m in limited.get("/models").json()["models"]] == [6, 5, 4]
 
 
 def test_retention_never_removes_a_recent_jobs_version(tmp_path: Path) -> None:
@@ -122,12 +129,19 @@ def test_retention_never_removes_a_recent_jobs_version(tmp_path: Path) -> None:
     os.utime(store.models_dir / str(old_job) / MODEL_FILE, (hour_ago, hour_ago))
     uploads = [store.add(parameters, {**meta, "source": {"kind": "upload"}}) for _ in range(4)]
     store.activate(uploads[0])
+    # a version seconds old is kept (another process may be about to activate it) ...
+    assert store.enforce_retention(Retention(count=1, bytes=1 << 30)) == [old_job]
+    old_job = store.add(parameters, {**meta, "source": {"kind": "job", "job_id": "y"}})
+    os.utime(store.models_dir / str(old_job) / MODEL_FILE, (hour_ago, hour_ago))
+    for v in uploads:  # ... until it is not
+        os.utime(store.models_dir / str(v) / MODEL_FILE, (hour_ago, hour_ago))
     deleted = store.enforce_retention(Retention(count=1, bytes=1 << 30), keep=(uploads[-1],))
     # kept: the recent job's, the active one, the one just added; all else goes, oldest first
-    assert deleted == [old_job, *uploads[1:-1]]
+    assert deleted == sorted([old_job, *uploads[1:-1]])
     assert store.versions() == [job, uploads[0], uploads[-1]]
     # bytes count too
     assert store.enforce_retention(Retention(count=10, bytes=1)) == [uploads[-1]]
+    assert store.versions() == [job, uploads[0]]
 
 
 @pytest.mark.slow

@@ -85,3 +85,17 @@ def test_jobs_run_one_at_a_time_in_order(client: TestClient, trainer: Trainer, d
     assert [j.model_version for j in finished] == [1, 2]
 
 
+
+
+def test_with_no_pointer_the_newest_readable_version_is_activated(trainer: Trainer) -> None:
+    """A crash between a version and its activation, the newest version unreadable: the
+    start-up serves the newest one that can be served, and does not crash."""
+    import json
+
+    from .realserver import seed_models
+
+    versions = seed_models(trainer.settings.data_dir, count=2)
+    trainer.store.active_file.unlink()
+    (trainer.store.models_dir / str(versions[-1]) / "metadata.json").write_text(json.dumps({"created_at": 1}))
+    assert trainer.start_up() is None
+    assert trainer.store.active_version() == versions[0]
