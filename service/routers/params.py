@@ -207,10 +207,7 @@ def _store_upload(
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     metadata.setdefault("created_at", now)
     metadata["source"] = {"kind": "upload", "uploaded_at": now}
-    try:
-        version = store.add(parameters, metadata)
-    except ValueError:  # json.dumps(allow_nan=False): the metadata holds NaN or infinity
-        raise ApiError(422, Code.INVALID_PARAMS, "the file's metadata holds NaN or infinity; remove them") from None
+    version = store.add(parameters, metadata)  # the record passed the schema: finite numbers only
     # a re-uploaded download must not switch the model that answers, unless asked to
     if activate or store.active_version() is None:
         store.activate(version)
