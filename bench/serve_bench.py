@@ -47,7 +47,7 @@ def sample_images(data_dir: Path | None) -> tuple[np.ndarray, str]:
 
         with h5py.File(data_dir / "test_catvnoncat.h5", "r") as f:
             return f["test_set_x"][0], "the course's test image 0"
-    from service.synthetic import make_synthetic  # type: ignore[attr-defined]
+    from service.state.synthetic import make_synthetic  # type: ignore[attr-defined]
 
     X, _ = make_synthetic(4, seed=0)
     return X[:, 0].reshape(64, 64, 3), "a synthetic drawing"

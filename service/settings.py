@@ -234,7 +234,7 @@ def env_name(field: str) -> str:
 
 
 def host_name(entry: str, index: int) -> str:
-    """An allowed-hosts entry as :mod:`service.guards` compares it: lower case, no port,
+    """An allowed-hosts entry as :mod:`service.api.http.guards` compares it: lower case, no port,
     IPv6 in brackets (``Cats.Example.com:8000`` -> ``cats.example.com``, ``::1`` -> ``[::1]``)."""
     host = entry.strip().lower()
     if host == "*":

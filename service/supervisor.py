@@ -6,9 +6,9 @@ an API process that died (after 1, 2, 4 ... s; it stops the service when the API
 API_MAX_FAILURES times within API_FAILURE_WINDOW, or at once when it cannot start at all,
 e.g. its port is taken).
 
-Every process of the service holds the data directory's lock (:mod:`service.lock`), and
+Every process of the service holds the data directory's lock (:mod:`service.state.lock`), and
 every child stops within ORPHAN_GRACE (1 s) of its parent's death
-(:func:`service.procs.die_with_parent`): after ``kill -9`` of the supervisor, a new
+(:func:`service.state.procs.die_with_parent`): after ``kill -9`` of the supervisor, a new
 service on the same directory waits for the old processes instead of running a second
 trainer beside them.
 
@@ -41,11 +41,11 @@ import time
 
 from pydantic import ValidationError
 
-from .lock import FD_ENV, DataDirInUse, lock_data_dir
-from .logs import setup_logging
-from .procs import STARTUP_FAILURE, become_subreaper, children, descendants, kill_all
+from .state.lock import FD_ENV, DataDirInUse, lock_data_dir
+from .state.logs import setup_logging
+from .state.procs import STARTUP_FAILURE, become_subreaper, children, descendants, kill_all
 from .settings import Settings
-from .storage import StorageUnavailable, check, writing
+from .state.storage import StorageUnavailable, check, writing
 from .tokenfiles import create_token_file
 
 log = logging.getLogger("service.supervisor")
@@ -78,7 +78,7 @@ def prepare_data_dir(settings: Settings) -> None:
 
     Runs before any child starts, so nothing is being written at that moment.
     """
-    from .trainer import Trainer  # numpy and model_core: only the supervisor's own work
+    from .trainer.worker import Trainer  # numpy and model_core: only the supervisor's own work
 
     with writing(settings.data_dir):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +94,8 @@ def remove_partial(settings: Settings) -> None:
 
     Raises StorageUnavailable when the data directory cannot be written.
     """
-    from .services import make_catalog
-    from .store import ModelStore
+    from .api.services import make_catalog
+    from .state.store import ModelStore
 
     ModelStore(settings.data_dir).remove_partial()
     make_catalog(settings).remove_partial()
@@ -157,7 +157,7 @@ class Supervisor:
 
     def _check_storage(self) -> None:
         """Raise StorageUnavailable if the data directory is read-only or full (before writing to it)."""
-        from .services import writable_dirs
+        from .api.services import writable_dirs
 
         problem = check(writable_dirs(self.settings))
         if problem is not None:

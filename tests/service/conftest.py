@@ -16,10 +16,10 @@ from PIL import Image
 warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from service.app import create_app  # noqa: E402
+from service.api.app import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.synthetic import make_synthetic  # noqa: E402
-from service.trainer import Trainer  # noqa: E402
+from service.state.synthetic import make_synthetic  # noqa: E402
+from service.trainer.worker import Trainer  # noqa: E402
 
 # a network small enough that a job takes a few hundredths of a second
 SMALL = {"layer_dims": [12288, 4, 1], "iterations": 20}

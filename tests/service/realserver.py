@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from model_core import load_parameters
-from service.store import ModelStore
+from service.state.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -133,7 +133,7 @@ class Server:
     def pids(self) -> list[int]:
         """The supervisor and every process under it."""
         assert self.proc is not None
-        from service.procs import descendants
+        from service.state.procs import descendants
 
         return [self.proc.pid, *descendants(self.proc.pid)]
 

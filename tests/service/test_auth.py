@@ -1,4 +1,4 @@
-"""Bearer tokens (service/auth.py): 401 without, 403 wrong, open where unset."""
+"""Bearer tokens (service/api/auth.py): 401 without, 403 wrong, open where unset."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.errors import Code
+from service.api.app import create_app
+from service.api.errors import Code
 from service.settings import Settings
 
 from .realserver import course_npz, seed_models

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.errors import Code
+from service.api.errors import Code
 
 from .realserver import ROOT, Server, course_npz, seed_models
 

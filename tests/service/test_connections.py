@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from service.connections import HIGH_WATER, LOG_EVERY, SILENT_DEADLINE, ConnectionBook, Tally
-from service.errors import Code
-from service.procs import raise_open_file_limit
+from service.api.http.connections import HIGH_WATER, LOG_EVERY, SILENT_DEADLINE, ConnectionBook, Tally
+from service.api.errors import Code
+from service.state.procs import raise_open_file_limit
 
 from .realserver import (INSTANCE_JSON, ROOT, Server, connect, free_port, parse, read_to_eof, seed_models,
                          wait_until)

@@ -6,8 +6,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from model_core import image_to_vector
-from service.app import create_app
-from service.trainer import Trainer
+from service.api.app import create_app
+from service.trainer.worker import Trainer
 
 from .conftest import image_bytes
 
@@ -36,7 +36,7 @@ def test_the_course_files_are_the_default_with_test_as_dev(make_settings, course
         assert params["shapes"]["W1"] == [3, 3, 3, 16] and params["shapes"]["W5"] == [1, 64]
         # it serves: an image and its pixels get the same answer, and it is model_core's
         from model_core import Model
-        from service.store import ModelStore
+        from service.state.store import ModelStore
 
         png = image_bytes("PNG", (80, 60), seed=4)
         r = c.post("/predict", files={"file": ("a.png", png)})

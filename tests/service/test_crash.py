@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.store import TEST_PAUSE_ENV
+from service.state.store import TEST_PAUSE_ENV
 
 from .conftest import SMALL
 from .realserver import Server, course_npz, gone, seed_models, wait_until

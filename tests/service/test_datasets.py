@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_core.data import dataset_sha256
-from service.app import create_app
-from service.errors import Code
+from service.api.app import create_app
+from service.api.errors import Code
 from service.settings import Settings
-from service.synthetic import make_synthetic
-from service.trainer import Trainer
+from service.state.synthetic import make_synthetic
+from service.trainer.worker import Trainer
 
 from .conftest import SMALL, image_bytes, npz_bytes, run_job
 

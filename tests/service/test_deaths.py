@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.lock import LOCK_FILE
-from service.procs import children, descendants
-from service.store import TEST_PAUSE_ENV
+from service.state.lock import LOCK_FILE
+from service.state.procs import children, descendants
+from service.state.store import TEST_PAUSE_ENV
 
 from .conftest import SMALL
 from .realserver import Server, cmdline, course_npz, gone, seed_models, wait_until

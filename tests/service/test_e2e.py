@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.synthetic import make_synthetic
+from service.state.synthetic import make_synthetic
 
 from .conftest import FORMATS, SMALL, image_bytes, npz_bytes
 from .realserver import START_TIMEOUT, Server, free_port, wait_until

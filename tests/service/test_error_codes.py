@@ -1,5 +1,5 @@
 """The README's "Error codes" table is the contract clients read: it must list exactly the
-codes of ``service.errors.Code``, each spelt as its attribute, with the statuses the code
+codes of ``service.api.errors.Code``, each spelt as its attribute, with the statuses the code
 base raises it with. The other tests compare bodies against the constant, so a renamed
 string (``QUEUE_FULL`` -> ``QUEUE_IS_FULL``) would pass them all (issue 15).
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from service.availability import no_model
-from service.errors import Code
-from service.framing import FramingError
+from service.api.availability import no_model
+from service.api.errors import Code
+from service.api.http.framing import FramingError
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "service"

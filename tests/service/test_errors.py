@@ -1,4 +1,4 @@
-"""One error shape for every 4xx and 5xx, made in service/errors.py."""
+"""One error shape for every 4xx and 5xx, made in service/api/errors.py."""
 from __future__ import annotations
 
 import logging
@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_core import ConfigError, DataError, ParameterFileError
-from service.app import create_app
-from service.errors import Code, from_model_core
+from service.api.app import create_app
+from service.api.errors import Code, from_model_core
 from service.settings import Settings
 
 

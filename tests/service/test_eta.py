@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.eta import MIN_SECONDS, MIN_STEPS, Eta
+from service.api.app import create_app
+from service.trainer.eta import MIN_SECONDS, MIN_STEPS, Eta
 from service.settings import Settings
-from service.trainer import Trainer
+from service.trainer.worker import Trainer
 
 PROGRESS_INTERVAL = Settings.model_fields["progress_interval"].default  # the service's own cadence
 READ_EVERY = 0.02  # seconds between two reads of the job

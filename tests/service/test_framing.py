@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.errors import Code
+from service.api.errors import Code
 
 from .realserver import INSTANCE_JSON, Server, connect, parse, read_to_eof, seed_models, wait_until
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.errors import Code
-from service.guards import BrowserGuard
+from service.api.app import create_app
+from service.api.errors import Code
+from service.api.http.guards import BrowserGuard
 from service.settings import Settings
 
 from .realserver import course_npz, seed_models

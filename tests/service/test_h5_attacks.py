@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.errors import Code
+from service.api.errors import Code
 
 from .realserver import ROOT, Server, course_npz, seed_models
 

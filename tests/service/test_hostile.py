@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.errors import Code
-from service.synthetic import make_synthetic
+from service.api.errors import Code
+from service.state.synthetic import make_synthetic
 
 from tests.metadata_bombs import BOMBS
 

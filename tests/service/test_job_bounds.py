@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from model_core import TrainConfig
 from model_core.budget import training_memory_bytes
-from service.app import create_app
-from service.errors import Code
+from service.api.app import create_app
+from service.api.errors import Code
 from service.settings import Settings
 
 from .conftest import SMALL

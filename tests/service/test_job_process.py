@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_core import TrainingCancelled
-from service.job_process import JobDied, JobFailed, JobProcess, Send, address_space
+from service.trainer.job_process import JobDied, JobFailed, JobProcess, Send, address_space
 from service.settings import Settings
-from service.trainer import Trainer
+from service.trainer.worker import Trainer
 
 from .conftest import SMALL
 from .test_train import wait_for

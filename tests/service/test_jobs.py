@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from service.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobFinished, JobNotFound, JobQueue, QueueFull
+from service.state.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobFinished, JobNotFound, JobQueue, QueueFull
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_progress_keeps_the_eta_and_when_it_was_estimated(queue: JobQueue) -> No
 def test_a_queue_made_before_the_eta_columns_gets_them(tmp_path: Path) -> None:
     import sqlite3
 
-    from service.jobs import _SCHEMA
+    from service.state.jobs import _SCHEMA
 
     old = _SCHEMA.replace("    eta REAL,\n    progress_at REAL,\n", "")
     assert "eta" not in old

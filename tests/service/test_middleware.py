@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.errors import Code
-from service.logs import JsonFormatter, request_id
+from service.api.app import create_app
+from service.api.errors import Code
+from service.state.logs import JsonFormatter, request_id
 from service.settings import Settings
 
 

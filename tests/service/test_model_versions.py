@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.errors import Code
+from service.api.app import create_app
+from service.api.errors import Code
 from service.settings import Settings
-from service.store import METADATA_FILE, MODEL_FILE, ModelStore
+from service.state.store import METADATA_FILE, MODEL_FILE, ModelStore
 
 from .realserver import Server, course_npz, seed_models
 
@@ -120,7 +120,7 @@ def test_retention_keeps_the_newest(limited: TestClient) -> None:
 def test_retention_never_removes_a_recent_jobs_version(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
     from model_core import load_parameters
-    from service.store import Retention
+    from service.state.store import Retention
 
     parameters, meta = load_parameters(course_npz())
     job = store.add(parameters, {**meta, "source": {"kind": "job", "job_id": "x"}})

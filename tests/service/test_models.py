@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from service.errors import Code
-from service.trainer import Trainer
+from service.api.errors import Code
+from service.trainer.worker import Trainer
 
 from .conftest import SMALL, run_job
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.multipart import MultipartError, parse_multipart
+from service.api.multipart import MultipartError, parse_multipart
 
 
 def encoded(files: list, data: dict | None = None) -> tuple[bytes, str]:

@@ -22,7 +22,7 @@ ERRORS = {
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import Settings
 
     with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("d"), allowed_hosts=("testserver",)))) as c:
@@ -62,7 +62,7 @@ def test_train_documents_every_hyperparameter_with_model_core_s_defaults(spec: d
 
 
 def test_every_documented_error_is_the_real_shape_with_an_example(client) -> None:  # type: ignore[no-untyped-def]
-    from service.errors import Code
+    from service.api.errors import Code
 
     spec = client.get("/openapi.json").json()
     assert "HTTPValidationError" not in str(spec) and "detail" not in spec["components"]["schemas"]["ErrorBody"]["properties"]

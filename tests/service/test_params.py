@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_core import ParameterFileError, TrainConfig, load_parameters
-from service.app import create_app
-from service.errors import Code
-from service.trainer import Trainer
+from service.api.app import create_app
+from service.api.errors import Code
+from service.trainer.worker import Trainer
 
 from .conftest import SMALL, run_job
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from model_core import Model, image_to_vector
-from service.store import ModelStore
+from service.state.store import ModelStore
 
 from ..conftest import photos_dir
 from .realserver import Server, wait_until

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from model_core.data import image_to_vector
-from service.app import create_app
-from service.errors import Code
+from service.api.app import create_app
+from service.api.errors import Code
 from service.settings import Settings
-from service.trainer import Trainer
+from service.trainer.worker import Trainer
 
 from .conftest import FORMATS, SMALL, image_bytes, run_job
 
@@ -195,7 +195,7 @@ def limited(make_settings, tmp_path) -> Iterator[tuple[TestClient, Settings]]:
     with TestClient(create_app(settings)) as c:
         trainer = Trainer(settings)
         from .conftest import npz_bytes
-        from service.synthetic import make_synthetic
+        from service.state.synthetic import make_synthetic
 
         ds = c.post("/datasets", files={"file": ("d.npz", npz_bytes(*make_synthetic(8, seed=1)))}).json()["id"]
         assert run_job(c, trainer, dataset=ds, **SMALL)["status"] == "succeeded"

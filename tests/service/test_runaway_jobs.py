@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 import pytest
 
-from service.errors import Code
-from service.jobs import JobQueue
-from service.procs import descendants
+from service.api.errors import Code
+from service.state.jobs import JobQueue
+from service.state.procs import descendants
 
 from .conftest import SMALL
 from .realserver import Server, rss_high_water_kb, seed_models, wait_until

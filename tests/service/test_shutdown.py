@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import Code
-from service.jobs import JobQueue
+from service.api.errors import Code
+from service.state.jobs import JobQueue
 
 from .conftest import image_bytes
 from .realserver import Server, seed_models, wait_until

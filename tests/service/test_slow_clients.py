@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.errors import Code
+from service.api.errors import Code
 
 from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, seed_models
 

@@ -33,9 +33,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.errors import Code
-from service.jobs import JobQueue
-from service.storage import NO_SPACE, READ_ONLY, StorageUnavailable, storage_error, writing
+from service.api.errors import Code
+from service.state.jobs import JobQueue
+from service.state.storage import NO_SPACE, READ_ONLY, StorageUnavailable, storage_error, writing
 
 from .conftest import SMALL, npz_bytes
 from .realserver import ROOT, Server, course_npz, seed_models, wait_until
@@ -160,7 +160,7 @@ def check_storage_answers(server: Server, reason: str, words: str) -> None:
 
 
 def small_npz() -> bytes:
-    from service.synthetic import make_synthetic
+    from service.state.synthetic import make_synthetic
 
     return npz_bytes(*make_synthetic(4, seed=3))
 

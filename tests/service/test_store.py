@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from model_core import Model
-from service.model_cache import ModelCache
-from service.store import ModelStore, VersionNotFound
+from service.api.model_cache import ModelCache
+from service.state.store import ModelStore, VersionNotFound
 
 
 def parameters(seed: int) -> dict[str, np.ndarray]:

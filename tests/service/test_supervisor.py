@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service.jobs import JobQueue
+from service.state.jobs import JobQueue
 from service.settings import Settings
-from service.lock import DataDirInUse, lock_data_dir
+from service.state.lock import DataDirInUse, lock_data_dir
 from service.supervisor import child_env, generated_admin_token, load_settings, prepare_data_dir
 
 

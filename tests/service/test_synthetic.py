@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.synthetic import make_synthetic, synthetic_split
+from service.state.synthetic import make_synthetic, synthetic_split
 
 
 def test_it_is_deterministic_balanced_and_in_the_course_layout() -> None:

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model_core import ConfigError, TrainConfig, recipe
-from service.app import create_app
-from service.errors import Code
-from service.trainer import Trainer
+from service.api.app import create_app
+from service.api.errors import Code
+from service.trainer.worker import Trainer
 
 from .conftest import SMALL, run_job
 

@@ -6,9 +6,9 @@ import threading
 from fastapi.testclient import TestClient
 
 from model_core import TrainConfig
-from service.jobs import JobQueue
+from service.state.jobs import JobQueue
 from service.settings import Settings
-from service.trainer import Trainer
+from service.trainer.worker import Trainer
 
 from .conftest import SMALL
 from .test_params import course_npz, course_parameters

@@ -1,0 +1,88 @@
+"""The FastAPI application: only wiring. ``create_app`` is uvicorn's factory."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from model_core import __version__ as model_core_version
+
+from .auth import PREDICT_SCHEME, Tokens
+from .docs import install_docs
+from .errors import document_errors, install_error_handlers
+from .http.fastpath import PredictFastPath
+from .http.guards import BrowserGuard
+from ..state.logs import setup_logging
+from .http.middleware import RequestMiddleware
+from .routers import datasets, health, models, params, predict, train
+from .services import Services
+from ..settings import Settings
+from ..state.threads import limit_blas_threads
+
+DESCRIPTION = """
+The course's cat / non-cat deep network as a service: predict from any image, train in
+the background, inspect and swap parameters.
+
+Every error is `{"error": "<what to fix>", "code": "<STABLE_CODE>"}`. Every response has an
+`X-Request-ID` header (yours, if you sent a sane one), also found in the service's log.
+
+Tokens: when the service is configured with them, training, data set upload, parameter
+upload and activation need `Authorization: Bearer <CATSVC_ADMIN_TOKEN>`, and predictions
+`Authorization: Bearer <CATSVC_PREDICT_TOKEN>` (the admin token works there too).
+Health, docs and reads stay open. A service that listens beyond loopback with no admin
+token refuses the admin endpoints (403 `ADMIN_DISABLED`) unless `CATSVC_ALLOW_OPEN_ADMIN=true`.
+
+Browsers: a request whose `Host` is not in `CATSVC_ALLOWED_HOSTS` gets 400 `HOST_NOT_ALLOWED`
+(health excepted); a POST, PUT or DELETE sent by a web page of another origin (its `Origin`
+neither the service's own nor in `CATSVC_ALLOWED_ORIGINS`) gets 403 `ORIGIN_NOT_ALLOWED`.
+Bodies: JSON endpoints take `application/json`, uploads `multipart/form-data` (415 otherwise).
+"""
+
+
+class App(FastAPI):
+    """FastAPI with :class:`RequestMiddleware` outermost, so that it also sees the 500s
+    that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends, then
+    :class:`BrowserGuard` (Host and Origin: every request, with its request id and log
+    line), and POST /predict dispatched straight to its endpoint (:mod:`service.api.http.fastpath`)."""
+
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._settings = settings
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            document_errors(schema)
+            # /predict checks its token without a dependency, so none declares the scheme
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["PredictToken"] = PREDICT_SCHEME
+        return self.openapi_schema  # type: ignore[return-value]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        s = self._settings
+        inner = PredictFastPath(super().build_middleware_stack(), self, "/predict", predict.predict)
+        inner = BrowserGuard.from_settings(inner, s)
+        return RequestMiddleware(
+            inner, body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes, access_log=s.access_log,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    setup_logging(settings.log_level)
+    limit_blas_threads(settings.api_threads)
+    app = App(
+        settings,
+        title="catvnoncat",
+        version=model_core_version,
+        description=DESCRIPTION,
+        docs_url=None,  # service.docs serves /docs and /redoc with their own assets
+        redoc_url=None,
+    )
+    app.state.services = Services.build(settings)
+    app.state.tokens = Tokens.from_settings(settings)
+    install_error_handlers(app)
+    install_docs(app)
+    for module in (predict, train, datasets, params, models, health):
+        app.include_router(module.router)
+    return app

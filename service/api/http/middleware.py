@@ -1,0 +1,172 @@
+"""The one middleware: request id, a JSON log line per request, and the body deadline.
+
+A pure ASGI middleware (not Starlette's BaseHTTPMiddleware, which runs every request
+through extra tasks and memory streams): per request it costs two small closures, one
+timer handle when a body is expected, and one log line.
+
+* Request id: a sane incoming ``X-Request-ID`` (1..128 of ``A-Za-z0-9._:-``) is kept,
+  anything else is replaced by a new one; it is returned in the ``X-Request-ID``
+  response header and set in :data:`service.state.logs.request_id` for every log line of
+  the request (the job it queues carries it too).
+* Log line: method, path (no query string), status, duration_ms, request_id, client.
+  Never headers or bodies, so neither tokens nor image data reach the log. ``status``
+  is null when no answer went out: the client left first, which also gets an info line
+  saying so (not the 500 and traceback a ``ClientDisconnect`` would otherwise make).
+  When :mod:`service.api.http.protocol` refused a request's body itself (bad chunks), the app
+  sees only a disconnect; the protocol leaves its status under :data:`PROTOCOL_STATUS`
+  in the scope, and the line shows that status.
+* Header size: a request line and headers over ``max_header_bytes`` get a 431 naming
+  ``CATSVC_MAX_HEADER_BYTES``. (uvicorn's h11 refuses them only while they are
+  incomplete, :mod:`service.api.http.protocol` answers that case the same way.)
+* Body deadline: a request body must arrive whole within ``body_timeout`` seconds of
+  the request's start, or the request ends in a 408 naming ``CATSVC_BODY_TIMEOUT``
+  (and the connection closes). A client that trickles its upload cannot hold a worker.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ApiError, Code
+from ...state.logs import info_line, request_id
+from ..responses import json_response
+
+log = logging.getLogger("service.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+# scope key: the status service.protocol answered a request with, past the app
+PROTOCOL_STATUS = "catsvc.protocol_status"
+
+
+def new_request_id() -> str:
+    return os.urandom(8).hex()
+
+
+def headers_too_large(limit: int) -> dict[str, object]:
+    return {"error": f"the request line and headers exceed {limit} bytes (CATSVC_MAX_HEADER_BYTES)",
+            "code": Code.HEADERS_TOO_LARGE, "limit": limit}
+
+
+def body_timeout_error(seconds: float) -> ApiError:
+    return ApiError(
+        408, Code.REQUEST_TIMEOUT,
+        f"the request body did not arrive within {seconds:g} s (CATSVC_BODY_TIMEOUT); "
+        "send it faster, or in smaller pieces",
+        limit=seconds, headers={"Connection": "close"},
+    )
+
+
+class RequestMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, body_timeout: float, max_header_bytes: int, access_log: bool = True
+    ) -> None:
+        self.app = app
+        self.body_timeout = body_timeout
+        self.max_header_bytes = max_header_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = None
+        size = len(scope["raw_path"]) + len(scope["query_string"]) + 16  # "GET  HTTP/1.1"
+        for name, value in scope["headers"]:
+            size += len(name) + len(value) + 4  # ": " and CRLF
+            if name == REQUEST_ID_HEADER:
+                rid = value.decode("ascii") if _SANE_ID.fullmatch(value) else None
+        if rid is None:
+            rid = new_request_id()
+        request_id.set(rid)  # the request's own task: nothing to reset
+        id_header = (REQUEST_ID_HEADER, rid.encode("ascii"))
+        status: int | None = None  # None in the log: no response was sent (the client left)
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        if size > self.max_header_bytes:
+            await json_response(headers_too_large(self.max_header_bytes), 431,
+                                headers={"Connection": "close"})(scope, receive, send_with_id)
+            self._log(scope, status, start)
+            return
+        deadline = _BodyDeadline(receive, self.body_timeout) if scope["method"] in _BODY_METHODS else None
+        try:
+            await self.app(scope, deadline.receive if deadline else receive, send_with_id)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            self._log(scope, status, start)
+
+    def _log(self, scope: Scope, status: int | None, start: float) -> None:
+        if self.access_log:
+            # what the protocol sent wins: the app's own answer, if any, never went out
+            status = scope.get(PROTOCOL_STATUS, status)
+            if status is None:
+                log.info("client disconnected before the answer")
+            client = scope.get("client")
+            info_line(log, "request", {
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                "client": client[0] if client else None,
+            })
+
+
+class _BodyDeadline:
+    """``receive`` that raises a 408 ApiError once the body is late.
+
+    A timer (one per request) fires at the deadline; if the app is then waiting for the
+    body, its task is cancelled and the cancellation turned into the 408 here, where the
+    app awaited the body. No per-call timeouts, so the fast path costs almost nothing.
+    """
+
+    __slots__ = ("_done", "_expired", "_receive", "_seconds", "_timer", "_waiter")
+
+    def __init__(self, receive: Receive, seconds: float) -> None:
+        self._receive = receive
+        self._seconds = seconds
+        self._waiter: asyncio.Task[Any] | None = None
+        self._expired = self._done = False
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        if self._waiter is not None:
+            self._waiter.cancel()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def receive(self) -> Message:
+        if self._done:  # the body is in; later calls wait for a disconnect, with no deadline
+            return await self._receive()
+        if self._expired:
+            raise body_timeout_error(self._seconds)
+        self._waiter = task = asyncio.current_task()
+        try:
+            message = await self._receive()
+        except asyncio.CancelledError:
+            # our own cancellation (and no one else's): the deadline passed
+            if self._expired and task is not None and task.uncancel() == 0:
+                raise body_timeout_error(self._seconds) from None
+            raise
+        finally:
+            self._waiter = None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._done = True
+            self.cancel()
+        return message

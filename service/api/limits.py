@@ -1,0 +1,164 @@
+"""Every limit the service enforces, in one place; each error names the limit and its setting.
+
+The values come from :class:`service.settings.Settings`; a client that hits one learns
+the number and the environment variable that raises it.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from collections.abc import AsyncIterator
+from typing import IO
+
+import numpy as np
+from starlette.requests import Request
+
+from .errors import ApiError, Code
+from ..settings import env_name
+
+
+def body_too_large(limit: int, setting: str) -> ApiError:
+    return ApiError(
+        413,
+        Code.BODY_TOO_LARGE,
+        f"the request body is larger than the limit of {limit} bytes ({env_name(setting)}); send less data",
+        # the rest of the body will not be read: keeping the connection would mean
+        # receiving and dropping it, up to the declared (any) length
+        limit=limit, headers={"Connection": "close"},
+    )
+
+
+def check_declared_length(request: Request, limit: int, setting: str) -> None:
+    """Refuse at once a body whose Content-Length is over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise body_too_large(limit, setting)
+
+
+async def limited_stream(request: Request, limit: int, setting: str) -> AsyncIterator[bytes]:
+    """The body's chunks, stopping with a 413 as soon as more than ``limit`` bytes came."""
+    check_declared_length(request, limit, setting)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit, setting)
+        if chunk:
+            yield chunk
+
+
+async def read_body(request: Request, limit: int, setting: str) -> bytes:
+    """The whole body, read under ``limit`` bytes (never buffered past it)."""
+    chunks = [chunk async for chunk in limited_stream(request, limit, setting)]
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def check_batch(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise ApiError(
+            413,
+            Code.BATCH_TOO_LARGE,
+            f"{count} {what} in one request; the limit is {limit} ({env_name('max_batch')}): split the batch",
+            limit=limit,
+        )
+
+
+def image_too_large(index: int, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        Code.IMAGE_TOO_LARGE,
+        f"file #{index} has more pixels than the limit of {limit} pixels "
+        f"({env_name('max_image_pixels')}); send a smaller image",
+        limit=limit,
+        index=index,
+    )
+
+
+def image_too_small(index: int, limit: int) -> ApiError:
+    return ApiError(
+        422,
+        Code.IMAGE_TOO_SMALL,
+        f"file #{index} is smaller than {limit} pixels on a side "
+        f"({env_name('min_image_side')}); send a real picture",
+        limit=limit,
+        index=index,
+    )
+
+
+def queue_full(limit: int) -> ApiError:
+    return ApiError(
+        429,
+        Code.QUEUE_FULL,
+        f"{limit} training jobs are already queued, the limit ({env_name('max_queued_jobs')}); "
+        "retry when one has started, or cancel one with DELETE /train/{job_id}",
+        limit=limit,
+        headers={"Retry-After": "30"},
+    )
+
+
+# -- parameter files: an .npz is a zip, and each .npy member's header declares its shape
+MAX_PARAM_ARRAYS = 201  # W1..W100, b1..b100 and the metadata: far more than any model here
+# what zipfile raises for a broken, encrypted or exotic archive
+UNREADABLE_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError,
+                  OSError, ValueError, zlib.error)
+
+
+def check_params_size(data: bytes, limit: int) -> None:
+    """Refuse a parameter file whose arrays would take more than ``limit`` bytes, unread.
+
+    ``np.load`` allocates each array from the shape in its header before reading it, so
+    a few hundred bytes can ask for terabytes (a MemoryError), and a deflated member
+    can inflate 1000-fold. zipfile never inflates a member past its declared size, so
+    the declared sizes bound the memory, and each header must fit its member. Anything
+    that is not a readable zip is left to model_core's load_parameters to name.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_PARAM_ARRAYS:
+                raise ApiError(
+                    422, Code.INVALID_PARAMS,
+                    f"the file holds {len(infos)} arrays; a parameter file has W1..WL, b1..bL (at most "
+                    f"{MAX_PARAM_ARRAYS} arrays)",
+                )
+            declared = sum(i.file_size for i in infos)
+            if declared > limit:
+                raise params_too_large(limit)
+            for info in infos:
+                with zf.open(info) as member:
+                    _check_npy_header(member, info)
+    except UNREADABLE_ZIP:
+        return
+
+
+_NPY_HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
+
+
+def _check_npy_header(member: IO[bytes], info: zipfile.ZipInfo) -> None:
+    """The member's header must not ask for more bytes than the member holds.
+    (Messages name no member: the names are the client's.)"""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(member)
+        if version not in _NPY_HEADER_READERS:
+            raise ApiError(422, Code.INVALID_PARAMS, "an array uses an unsupported .npy version; "
+                           "save the parameters with numpy.savez")
+        shape, _, dtype = getattr(fmt, _NPY_HEADER_READERS[version])(member)
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError):
+        return  # not a plain .npy member: load_parameters names the problem
+    if nbytes > info.file_size:
+        raise ApiError(
+            422, Code.INVALID_PARAMS,
+            "an array declares more data than its file holds; the file is corrupt or forged",
+        )
+
+
+def params_too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, Code.PARAMS_TOO_LARGE,
+        f"the parameter file's arrays hold more than the limit of {limit} bytes uncompressed "
+        f"({env_name('max_params_bytes')}); send a smaller model",
+        limit=limit,
+    )

@@ -1,0 +1,182 @@
+"""The API process: ``workers`` uvicorn processes of :func:`service.api.app.create_app`.
+
+This is what ``uvicorn.run("service.api.app:create_app", factory=True, workers=N)`` does,
+with one difference: the listening socket is made here. uvicorn makes it with protocol
+0, and asyncio turns on TCP_NODELAY only for sockets that say they are TCP; without it
+every keep-alive response waits ~40 ms for a delayed ACK (Nagle), capping each
+connection at about 25 requests per second.
+
+The uvicorn settings that bound slow and stalled clients live in :func:`uvicorn_config`
+and :mod:`service.api.http.protocol`; on SIGTERM uvicorn stops accepting, lets requests in
+flight finish for up to ``shutdown_timeout`` seconds, then exits.
+
+This process and each worker hold the data directory's lock (:mod:`service.state.lock`) and
+stop within a second of their parent's death (:func:`service.state.procs.die_with_parent`).
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
+
+from ..state.lock import SpawnedFd, inherited_fd
+from ..state.logs import setup_logging
+from ..state.procs import STARTUP_FAILURE, die_with_parent, raise_open_file_limit
+from .http.protocol import GuardedH11Protocol
+from ..settings import Settings
+
+log = logging.getLogger("service.api")
+
+FILES_BESIDE_CONNECTIONS = 64  # a worker's own files: listening socket, logs, database, models, pipes
+
+
+def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)  # a worker process accepts on it
+    return sock
+
+
+def listen(sockets: list[socket.socket], backlog: int) -> None:
+    """Make the port answer now: connections wait in the backlog until a worker accepts.
+
+    Otherwise it answers only once a worker has imported the app (a second or more), and
+    "serving on ..." could not be said truthfully here (uvicorn listens again, which changes nothing).
+    """
+    for sock in sockets:
+        sock.listen(backlog)
+
+
+def worker_sockets(host: str, port: int, n: int) -> list[socket.socket]:
+    """One listening socket per worker, all on the same port (SO_REUSEPORT).
+
+    With one shared socket, whichever worker wakes first accepts every waiting
+    connection at once (asyncio accepts in batches): the 8 connections a client pool
+    opens together often all land on one worker, which then serves them alone at half
+    the machine's speed. With a socket each, the kernel spreads new connections over
+    the workers. SO_REUSEPORT would also let a second service of the same user share
+    the port unnoticed, so the port is first bound once without it: taken -> an error.
+    """
+    listening_socket(host, port).close()  # EADDRINUSE if anyone listens there
+    return [listening_socket(host, port, reuse_port=True) for _ in range(n)]
+
+
+class Workers(Multiprocess):
+    """uvicorn's worker supervisor, with a listening socket per worker (see
+    :func:`worker_sockets`), which it closes on shutdown.
+
+    Each worker closes its own copy when it stops accepting; this process's copy would
+    keep the port open, and new connections would queue where no one accepts them
+    until every request in flight has finished. Closed, they are refused at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self.own = list(sockets)  # worker i serves on self.own[i]
+        self.startup_failed = False
+
+    def init_processes(self) -> None:
+        for sock in self.own[: self.processes_num]:
+            process = Process(self.config, [sock])
+            process.start()
+            self.processes.append(process)
+
+    def keep_subprocess_alive(self) -> None:
+        # uvicorn's, except that a replacement gets the socket of the worker it replaces
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                log.error("worker %s failed to start; stopping", process.pid)
+                self.startup_failed = True
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.info("worker %s died; starting another", process.pid)
+            replacement = Process(self.config, [self.own[idx]])
+            replacement.start()
+            self.processes[idx] = replacement
+
+    def terminate_all(self) -> None:
+        for sock in self.own:
+            sock.close()
+        super().terminate_all()
+
+
+def worker_app() -> FastAPI:
+    """uvicorn's factory in each worker process."""
+    from .app import create_app
+
+    die_with_parent()  # a worker whose API process died stops too
+    return create_app()
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        "service.api.server:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http=GuardedH11Protocol,  # header and send deadlines, connection cap, JSON errors
+        ws="none",  # no WebSocket endpoints: an upgrade request is plain HTTP here
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+        log_config=None,  # JSON lines through the root handler (service.logs)
+        log_level=settings.log_level,
+        access_log=False,  # the service's own line per request replaces uvicorn's
+    )
+
+
+def main() -> None:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    die_with_parent()  # the supervisor died: stop too
+    files = raise_open_file_limit()  # before the workers start: they inherit it
+    needed = settings.max_connections + FILES_BESIDE_CONNECTIONS
+    if files < needed:
+        log.warning("the open-file limit is %d, below the %d a worker needs for CATSVC_MAX_CONNECTIONS (%d): "
+                    "raise it (ulimit -n, compose's ulimits: nofile) or lower CATSVC_MAX_CONNECTIONS",
+                    files, needed, settings.max_connections)
+    config = uvicorn_config(settings)
+    try:
+        if settings.workers > 1:
+            sockets = worker_sockets(settings.host, settings.port, settings.workers)
+        else:
+            sockets = [listening_socket(settings.host, settings.port)]
+    except OSError as e:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
+        sys.exit(STARTUP_FAILURE)
+    listen(sockets, config.backlog)
+    log.info("serving on http://%s:%d (%d API worker%s, docs at /docs), data directory %s",
+             settings.host, settings.port, settings.workers, "s" if settings.workers != 1 else "",
+             settings.data_dir.resolve())
+    lock = inherited_fd()
+    if lock is not None:
+        # the config is pickled into every worker it spawns: so each one holds the lock too
+        config.data_dir_lock = SpawnedFd(lock)  # type: ignore[attr-defined]
+    if settings.workers > 1:
+        workers = Workers(config, sockets=sockets)
+        workers.run()
+        if workers.startup_failed:  # the supervisor must not start it again: it would fail the same way
+            sys.exit(STARTUP_FAILURE)
+    else:
+        server = uvicorn.Server(config)
+        server.run(sockets=sockets)
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
