@@ -223,6 +223,11 @@ class Settings(BaseSettings):
         return self.data_dir / "tmp"
 
     @property
+    def writable_dirs(self) -> list[Path]:
+        """The places under the data directory that the service writes."""
+        return [self.data_dir, self.models_dir, self.uploads_dir, self.tmp_dir]
+
+    @property
     def stopping_file(self) -> Path:
         """Present while the service shuts down: readiness answers 503 (the supervisor makes it)."""
         return self.tmp_dir / "stopping"

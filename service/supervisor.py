@@ -41,12 +41,21 @@ import time
 
 from pydantic import ValidationError
 
+from .settings import Settings
+from .state.datasets import DatasetCatalog
 from .state.lock import FD_ENV, DataDirInUse, lock_data_dir
 from .state.logs import setup_logging
-from .state.procs import STARTUP_FAILURE, become_subreaper, children, descendants, kill_all
-from .settings import Settings
+from .state.procs import (
+    STARTUP_FAILURE,
+    become_subreaper,
+    children,
+    descendants,
+    kill_all,
+)
 from .state.storage import StorageUnavailable, check, writing
+from .state.store import ModelStore
 from .tokenfiles import create_token_file
+from .trainer.worker import Trainer
 
 log = logging.getLogger("service.supervisor")
 
@@ -78,8 +87,6 @@ def prepare_data_dir(settings: Settings) -> None:
 
     Runs before any child starts, so nothing is being written at that moment.
     """
-    from .trainer.worker import Trainer  # numpy and model_core: only the supervisor's own work
-
     with writing(settings.data_dir):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     remove_partial(settings)
@@ -94,11 +101,8 @@ def remove_partial(settings: Settings) -> None:
 
     Raises StorageUnavailable when the data directory cannot be written.
     """
-    from .api.services import make_catalog
-    from .state.store import ModelStore
-
     ModelStore(settings.data_dir).remove_partial()
-    make_catalog(settings).remove_partial()
+    DatasetCatalog.from_settings(settings).remove_partial()
     shutil.rmtree(settings.tmp_dir, ignore_errors=True)
     with writing(settings.data_dir):
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)  # exists still if it could not be removed
@@ -157,9 +161,7 @@ class Supervisor:
 
     def _check_storage(self) -> None:
         """Raise StorageUnavailable if the data directory is read-only or full (before writing to it)."""
-        from .api.services import writable_dirs
-
-        problem = check(writable_dirs(self.settings))
+        problem = check(self.settings.writable_dirs)
         if problem is not None:
             raise problem
 

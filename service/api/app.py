@@ -8,17 +8,17 @@ from starlette.types import ASGIApp
 
 from model_core import __version__ as model_core_version
 
+from ..settings import Settings
+from ..state.logs import setup_logging
+from ..state.procs import limit_blas_threads
 from .auth import PREDICT_SCHEME, Tokens
 from .docs import install_docs
 from .errors import document_errors, install_error_handlers
 from .http.fastpath import PredictFastPath
 from .http.guards import BrowserGuard
-from ..state.logs import setup_logging
 from .http.middleware import RequestMiddleware
 from .routers import datasets, health, models, params, predict, train
 from .services import Services
-from ..settings import Settings
-from ..state.threads import limit_blas_threads
 
 DESCRIPTION = """
 The course's cat / non-cat deep network as a service: predict from any image, train in

@@ -27,8 +27,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import ApiError, Code
 from ..settings import Settings
+from .errors import ApiError, Code
 
 REALM = 'Bearer realm="catvnoncat"'
 

@@ -5,12 +5,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ..settings import Settings
 from ..state.datasets import DatasetCatalog
 from ..state.jobs import JobQueue
+from ..state.store import ModelStore
 from .model_cache import ModelCache
 from .services import Services
-from ..settings import Settings
-from ..state.store import ModelStore
 
 
 def get_services(request: Request) -> Services:

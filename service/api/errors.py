@@ -20,9 +20,10 @@ from starlette.types import Receive, Scope, Send
 
 from model_core import ConfigError, DataError, ModelCoreError, ParameterFileError
 
+from ..state.jobs import JobQueue
 from ..state.logs import request_id
-from .responses import json_response
 from ..state.storage import StorageUnavailable
+from .responses import json_response
 
 log = logging.getLogger("service.errors")
 
@@ -282,3 +283,23 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _internal_error)
+
+
+def no_model(queue: JobQueue, code: str) -> ApiError:
+    """Why there is no model yet, and what the client can do about it (the 503 of /predict and /health/ready)."""
+    pending = queue.pending()
+    if pending:
+        job = pending[0]
+        percent = f", {100 * job.done // job.total}% done" if job.total and job.status == "running" else ""
+        why = (
+            f"no model yet: training job {job.id} is {job.status}{percent}; retry in a minute "
+            f"(progress: GET /train/{job.id}) or upload parameters with PUT /params"
+        )
+        extra = {"job_id": job.id}
+    else:
+        why = (
+            "no model yet and no training job is queued: "
+            "start one with POST /train or upload parameters with PUT /params"
+        )
+        extra = {}
+    return ApiError(503, code, why, headers={"Retry-After": "30"}, **extra)

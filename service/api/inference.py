@@ -11,7 +11,12 @@ import numpy as np
 import orjson
 
 from model_core import DataError, NotAnImageError
-from model_core.data import N_FEATURES, ImageTooLargeError, ImageTooSmallError, image_to_vector
+from model_core.data import (
+    N_FEATURES,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    image_to_vector,
+)
 
 from .errors import ApiError, Code
 from .limits import check_batch, image_too_large, image_too_small

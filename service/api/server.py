@@ -24,11 +24,11 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
+from ..settings import Settings
 from ..state.lock import SpawnedFd, inherited_fd
 from ..state.logs import setup_logging
 from ..state.procs import STARTUP_FAILURE, die_with_parent, raise_open_file_limit
 from .http.protocol import GuardedH11Protocol
-from ..settings import Settings
 
 log = logging.getLogger("service.api")
 

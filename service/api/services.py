@@ -2,32 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..state.datasets import DatasetCatalog, Limits
-from ..state.jobs import JobQueue
-from .model_cache import ModelCache
 from ..settings import Settings
+from ..state.datasets import DatasetCatalog
+from ..state.jobs import JobQueue
 from ..state.storage import StorageProbe
-from ..state.store import ModelStore, Retention
-
-
-def make_catalog(settings: Settings) -> DatasetCatalog:
-    limits = Limits(
-        max_bytes=settings.max_dataset_bytes,
-        max_members=settings.max_dataset_members,
-        max_pixels=settings.max_image_pixels,
-    )
-    return DatasetCatalog(settings.uploads_dir, settings.datasets_dir, limits)
-
-
-def retention(settings: Settings) -> Retention:
-    return Retention(count=settings.keep_versions, bytes=settings.keep_version_bytes)
-
-
-def writable_dirs(settings: Settings) -> list[Path]:
-    """The places under the data directory that the service writes."""
-    return [settings.data_dir, settings.models_dir, settings.uploads_dir, settings.tmp_dir]
+from ..state.store import ModelStore
+from .model_cache import ModelCache
 
 
 @dataclass(frozen=True)
@@ -49,6 +30,6 @@ class Services:
             store=store,
             models=ModelCache(store),
             queue=JobQueue(settings.jobs_db),
-            catalog=make_catalog(settings),
-            storage=StorageProbe(writable_dirs(settings)),
+            catalog=DatasetCatalog.from_settings(settings),
+            storage=StorageProbe(settings.writable_dirs),
         )

@@ -24,7 +24,7 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from model_core.data import dataset_sha256, load_dataset
 
 from . import synthetic
 from .storage import writing
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("service.datasets")
 
@@ -87,6 +90,15 @@ class DatasetCatalog:
         # file data sets are read once per process and remembered by (path, size, mtime)
         self._file_info: dict[tuple[str, int, int], DatasetInfo] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DatasetCatalog:
+        limits = Limits(
+            max_bytes=settings.max_dataset_bytes,
+            max_members=settings.max_dataset_members,
+            max_pixels=settings.max_image_pixels,
+        )
+        return cls(settings.uploads_dir, settings.datasets_dir, limits)
 
     # -- names
     def files(self) -> dict[str, Path]:

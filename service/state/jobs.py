@@ -21,9 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .storage import writing
+
+if TYPE_CHECKING:
+    from model_core import TrainConfig
 
 log = logging.getLogger("service.jobs")
 
@@ -314,3 +317,11 @@ class JobQueue:
         for job_id in ids:
             self.get(job_id).log_transition()
         return len(ids)
+
+
+def progress_plan(config: TrainConfig) -> tuple[int, str]:
+    """(total steps, unit) of a run: epochs with mini-batches, else iterations."""
+    if config.mini_batch:
+        assert config.epochs is not None
+        return config.epochs, "epoch"
+    return config.iterations, "iteration"

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from model_core.model import Model
 from model_core.persistence import metadata_record, serialize
 
 from .storage import writing
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("service.store")
 
@@ -87,6 +90,10 @@ class Retention:
     # any version this young is kept: another process may have just added it and be about to
     # activate it (add, activate and the clean-up are three steps, each under the lock)
     fresh_seconds: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Retention:
+        return cls(count=settings.keep_versions, bytes=settings.keep_version_bytes)
 
 
 class ModelStore:

@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,18 +31,14 @@ from model_core import (
 )
 from model_core.training import RECORD_EVERY
 
+from ..settings import Settings, env_name
 from ..state.datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset
-from .eta import Eta
-from .job_process import JobDied, JobFailed, JobProcess, Send, cap_address_space
-from ..state.jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue
-from ..api.limits import env_name
+from ..state.jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue, progress_plan
 from ..state.logs import request_id, setup_logging
-from ..state.procs import die_with_parent
-from ..api.services import make_catalog, retention
-from ..settings import Settings
+from ..state.procs import die_with_parent, limit_blas_threads
 from ..state.storage import StorageUnavailable
-from ..state.store import ModelStore, VersionNotFound, VersionUnreadable
-from ..state.threads import limit_blas_threads
+from ..state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
+from .job_process import JobDied, JobFailed, JobProcess, Send, cap_address_space
 
 log = logging.getLogger("service.trainer")
 
@@ -49,12 +46,38 @@ MAX_COST_POINTS = 1000  # the cost history kept in a job record
 STORAGE_RETRY = 5.0  # seconds between two tries while the data directory cannot be written
 
 
-def progress_plan(config: TrainConfig) -> tuple[int, str]:
-    """(total steps, unit) of a run: epochs with mini-batches, else iterations."""
-    if config.mini_batch:
-        assert config.epochs is not None
-        return config.epochs, "epoch"
-    return config.iterations, "iteration"
+# A running job's ETA: none until it can be estimated, then from the rate of its steps.
+#
+# The ETA used to be (time since the job started) / steps done * steps left. The job's
+# start includes its set-up (the fork, reading the data set, the Gram matrix), which was
+# then charged to each of the first few steps: a 2-4 s job showed 1537 s at its start.
+# Here the clock starts at the first progress report instead, which comes after the first
+# step, and the ETA stays unknown until MIN_STEPS steps and MIN_SECONDS have passed
+# since: enough steps that a rate means something, enough time that timer noise does not.
+
+MIN_STEPS = 3
+MIN_SECONDS = 0.5
+
+
+class Eta:
+    """Seconds left of a run of ``total`` steps, from the steps reported to :meth:`update`."""
+
+    def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        self.clock = clock
+        self.start: tuple[float, int] | None = None  # (time, steps done) at the first report
+
+    def update(self, done: int) -> float | None:
+        """Seconds left now that ``done`` steps are done; None while it cannot be estimated."""
+        now = self.clock()
+        if self.start is None:
+            self.start = (now, done)
+            return None
+        t0, done0 = self.start
+        steps, elapsed = done - done0, now - t0
+        if steps < MIN_STEPS or elapsed < MIN_SECONDS:
+            return None
+        return elapsed / steps * (self.total - done)
 
 
 class Trainer:
@@ -69,7 +92,7 @@ class Trainer:
         self.settings = settings
         self.queue = queue or JobQueue(settings.jobs_db)
         self.store = store or ModelStore(settings.data_dir)
-        self.catalog = catalog or make_catalog(settings)
+        self.catalog = catalog or DatasetCatalog.from_settings(settings)
         self._stop = threading.Event()
 
     # -- life cycle
@@ -257,7 +280,7 @@ class Trainer:
             # the first model must not replace one a user uploaded meanwhile
             if not (job.options.get("bootstrap") and self.store.active_version() is not None):
                 self.store.activate(version)
-        self.store.enforce_retention(retention(self.settings), keep=(version,))
+        self.store.enforce_retention(Retention.from_settings(self.settings), keep=(version,))
         total, _ = progress_plan(config)
         return self._finish(
             job, SUCCEEDED, model_version=version, metrics=metrics,

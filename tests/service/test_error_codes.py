@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from service.api.availability import no_model
+from service.api.errors import no_model
 from service.api.errors import Code
 from service.api.http.framing import FramingError
 

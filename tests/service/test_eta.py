@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
-from service.trainer.eta import MIN_SECONDS, MIN_STEPS, Eta
+from service.trainer.worker import MIN_SECONDS, MIN_STEPS, Eta
 from service.settings import Settings
 from service.trainer.worker import Trainer
 

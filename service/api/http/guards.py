@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ...settings import Settings
 from ..errors import Code
 from ..responses import json_response
-from ...settings import Settings
 
 _MUTATING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _EXEMPT_PREFIX = "/health/"

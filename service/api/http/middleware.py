@@ -33,8 +33,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ApiError, Code
 from ...state.logs import info_line, request_id
+from ..errors import ApiError, Code
 from ..responses import json_response
 
 log = logging.getLogger("service.access")

@@ -42,11 +42,17 @@ import h11
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .connections import HIGH_WATER, SILENT_DEADLINE, ConnectionBook, Tally, unread_bytes
+from ...settings import Settings
 from ..errors import Code
+from .connections import (
+    HIGH_WATER,
+    SILENT_DEADLINE,
+    ConnectionBook,
+    Tally,
+    unread_bytes,
+)
 from .framing import BAD_CHUNKS, FramingError, GuardedConnection
 from .middleware import PROTOCOL_STATUS, headers_too_large
-from ...settings import Settings
 
 log = logging.getLogger("service.protocol")
 

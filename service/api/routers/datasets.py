@@ -9,13 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from model_core import DataError, ImageTooLargeError
 
-from ..auth import AdminAuth
 from ...state.datasets import DatasetInfo
+from ...state.storage import writing
+from ..auth import AdminAuth
 from ..deps import ServicesDep
 from ..errors import ApiError, Code, error_responses
 from ..limits import env_name
 from ..schemas import DatasetList, DatasetOut
-from ...state.storage import writing
 from ..uploads import receive_file
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

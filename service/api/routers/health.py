@@ -5,9 +5,8 @@ import os
 
 from fastapi import APIRouter
 
-from ..availability import no_model
 from ..deps import ModelsDep, QueueDep, ServicesDep, SettingsDep
-from ..errors import ApiError, Code, error_responses, storage_unavailable
+from ..errors import ApiError, Code, error_responses, no_model, storage_unavailable
 from ..schemas import Live, Ready
 
 router = APIRouter(prefix="/health", tags=["health"])

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from starlette.concurrency import run_in_threadpool
 
+from ...state.store import ModelStore, VersionActive, VersionNotFound, VersionUnreadable
 from ..auth import AdminAuth
 from ..deps import StoreDep
 from ..errors import ApiError, Code, error_responses
 from ..schemas import Activated, ModelList, ModelOut
-from ...state.store import ModelStore, VersionActive, VersionNotFound, VersionUnreadable
 
 router = APIRouter(prefix="/models", tags=["models"])
 

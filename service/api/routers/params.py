@@ -14,16 +14,14 @@ from model_core import ParameterFileError, load_parameters
 from model_core.architecture import parameter_shapes
 from model_core.data import N_FEATURES
 
+from ...state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
 from ..auth import AdminAuth
-from ..availability import no_model
-from ..errors import ApiError, Code, error_responses
+from ..errors import ApiError, Code, error_responses, no_model
 from ..limits import UNREADABLE_ZIP, check_params_size, env_name, read_body
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
 from ..schemas import ParamsOut
 from ..services import Services
-from ..services import retention
-from ...state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
 from ..uploads import FILE_FIELD, missing_file, multipart_content_type
 from .models import model_not_found, model_unreadable
 
@@ -181,7 +179,7 @@ async def put_params(
     if not files:
         raise missing_file()
     version = await run_in_threadpool(_store_upload, services.store, files[0].data, settings.max_params_bytes,
-                                      retention(settings), activate)
+                                      Retention.from_settings(settings), activate)
     return json_response(
         params_summary(services.store, version), status=201, headers={"Location": f"/params?version={version}"}
     )

@@ -12,15 +12,14 @@ from starlette.responses import Response
 from model_core.data import N_FEATURES
 
 from ..auth import PREDICT_SECURITY, check_predict
-from ..availability import no_model
-from ..errors import ApiError, Code, error_responses
+from ..errors import ApiError, Code, error_responses, no_model
 from ..inference import images_to_columns, instances_to_columns, predictions
 from ..limits import read_body
-from ..media import media_type, unsupported_media_type
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
 from ..schemas import PredictResponse
 from ..services import Services
+from ..uploads import media_type, unsupported_media_type
 
 router = APIRouter(tags=["predict"])
 

@@ -10,17 +10,30 @@ from starlette.concurrency import run_in_threadpool
 from model_core import RECIPES, ConfigError, TrainConfig, recipe
 from model_core.data import N_FEATURES
 
-from ..auth import AdminAuth
 from ...state.datasets import UnknownDataset
+from ...state.jobs import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    JobFinished,
+    JobNotFound,
+    QueueFull,
+    progress_plan,
+)
+from ...state.logs import request_id
+from ..auth import AdminAuth
 from ..deps import ServicesDep
 from ..errors import ApiError, Code, config_error, error_responses
-from ..job_bounds import check_layer_count, check_memory, check_parameters
-from ...state.jobs import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobFinished, JobNotFound, QueueFull
-from ..limits import queue_full, read_body
-from ...state.logs import request_id
-from ..media import media_type, unsupported_media_type
+from ..limits import (
+    check_layer_count,
+    check_memory,
+    check_parameters,
+    queue_full,
+    read_body,
+)
 from ..schemas import JobList, JobOut, TrainRequest, job_out
-from ...trainer.worker import progress_plan
+from ..uploads import media_type, unsupported_media_type
 
 router = APIRouter(prefix="/train", tags=["train"])
 
