@@ -16,7 +16,10 @@ RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY model_core ./model_core
 COPY service ./service
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .
+# and a check that the lock holds what the wheel requires, in pyproject.toml's ranges
+# (else: requirements/update); --no-index, so a missing package fails instead of coming in
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --quiet --dry-run --no-index /wheels/*.whl
 
 FROM python:3.11-slim
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
