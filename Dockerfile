@@ -1,27 +1,25 @@
 # Two stages. The first installs the dependencies into a virtual environment (compilers,
 # were any needed, stay there) and builds the project's wheel; the second copies the
 # environment and installs the wheel: no build tools, no wheels, no caches.
-# The dependencies are installed before the source is copied, so a code change rebuilds
-# in seconds: only the last layers change.
+# The dependencies come from the lock, exact versions with their hashes
+# (requirements/runtime.txt, made by requirements/update from pyproject.toml's ranges),
+# and are installed before anything else is copied: their layer is rebuilt only when the
+# lock changes, and a code change or a pyproject.toml edit rebuilds in seconds.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
-# the dependencies alone: pyproject.toml with empty packages, installed, then the stub
-# removed. In a directory of its own: setuptools' build/ of the stub must not reach the
-# real wheel (its empty, newer __init__.py files would be kept)
-WORKDIR /deps
-COPY pyproject.toml ./
-RUN mkdir -p model_core service \
-    && touch README.md model_core/__init__.py service/__init__.py \
-    && /opt/venv/bin/pip install . \
-    && /opt/venv/bin/pip uninstall --yes catvnoncat
-# then the project itself, as a wheel
 WORKDIR /src
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
+# then the project itself, as a wheel
 COPY pyproject.toml README.md ./
 COPY model_core ./model_core
 COPY service ./service
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .
+# and a check that the lock holds what the wheel requires, in pyproject.toml's ranges
+# (else: requirements/update); --no-index, so a missing package fails instead of coming in
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --quiet --dry-run --no-index /wheels/*.whl
 
 FROM python:3.11-slim
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
