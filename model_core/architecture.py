@@ -28,6 +28,24 @@ from .activations import HIDDEN_ACTIVATIONS
 from .conv import output_size
 from .errors import ConfigError
 
+__all__ = [
+    "FIELDS",
+    "LAYER_TYPES",
+    "MAX_F",
+    "MAX_LAYERS",
+    "MAX_SIDE",
+    "MAX_UNITS",
+    "MAX_WEIGHTS",
+    "PARAMETRIC",
+    "REQUIRED",
+    "Shape",
+    "Spec",
+    "check_architecture",
+    "layer_dims",
+    "parameter_shapes",
+    "shapes",
+]
+
 Spec = dict[str, Any]
 Shape = tuple[int, ...]  # (n_H, n_W, n_C) for images, (n,) for columns
 

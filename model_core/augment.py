@@ -11,6 +11,14 @@ from numpy.lib.stride_tricks import as_strided
 
 from .conv import zero_pad
 
+__all__ = [
+    "TTAS",
+    "augment",
+    "mirror",
+    "random_flip",
+    "random_shift",
+]
+
 # test-time augmentations a model can ask for: none, or flip (P(cat) averaged with the
 # mirror image's, prediction.py)
 TTAS = ("none", "flip")

@@ -6,6 +6,8 @@ import numpy as np
 from .activations import BACKWARD
 from .forward import LayerCache
 
+__all__ = ["backward", "backward_from"]
+
 
 def backward(
     AL: np.ndarray, Y: np.ndarray, caches: list[LayerCache], l2: float = 0.0

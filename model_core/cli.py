@@ -24,9 +24,11 @@ import numpy as np
 
 from . import __version__
 from .activations import HIDDEN_ACTIVATIONS
-from .config import AUGMENTS, DTYPES, TTAS, TrainConfig
-from .data import dataset_sha256, image_to_vector, load_dataset
+from .augment import TTAS
+from .config import AUGMENTS, DTYPES, TrainConfig
+from .data import dataset_sha256, load_dataset
 from .errors import DataError, ModelCoreError, TrainingDivergedError
+from .images import image_to_vector
 from .initializers import INIT_METHODS
 from .metrics import classification_report
 from .model import Model, build_metadata
@@ -35,6 +37,28 @@ from .optimizers import OPTIMIZERS
 from .persistence import save_parameters
 from .recipes import DEFAULT_RECIPE, RECIPES, recipe
 from .training import RECORD_EVERY, THREADS, train
+
+__all__ = [
+    "BAR_INTERVAL",
+    "DEFAULTS",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_DIVERGED",
+    "EXIT_HELP",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PREDICT_CHUNK",
+    "Progress",
+    "THRESHOLD",
+    "UsageError",
+    "build_parser",
+    "cmd_evaluate",
+    "cmd_predict",
+    "cmd_train",
+    "config_from_args",
+    "main",
+    "program_name",
+]
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `... | head`

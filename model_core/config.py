@@ -15,6 +15,14 @@ from .initializers import INIT_METHODS, check_layer_dims
 from .normalization import check_input_norm
 from .optimizers import OPTIMIZERS
 
+__all__ = [
+    "AUGMENTS",
+    "DEFAULT_LAYER_DIMS",
+    "DTYPES",
+    "MAX_SHIFT",
+    "TrainConfig",
+]
+
 DTYPES = ("float32", "float64")
 DEFAULT_LAYER_DIMS = (12288, 20, 7, 5, 1)
 AUGMENTS = ("none", "flip")

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import DataError, describe_dtype
 from .h5file import open_course_h5
-from .images import (  # noqa: F401  (re-exported: model_core.data is where callers look)
+from .images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SHAPE,
     IMAGE_SIDE,
@@ -29,12 +29,32 @@ from .images import (  # noqa: F401  (re-exported: model_core.data is where call
     ImageSource,
     ImageTooLargeError,
     ImageTooSmallError,
-    _check_limit,
-    _stack_columns,
-    _stream_to_vector,
     image_to_vector,
     images_to_matrix,
+    stack_columns,
+    stream_to_vector,
 )
+from .limits import check_limit
+
+__all__ = [
+    "ACCEPTED_KINDS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_MEMBERS",
+    "MAX_MEMBER_DEPTH",
+    "MAX_MEMBER_NAME",
+    "dataset_sha256",
+    "load_dataset",
+    # the image API, re-exported: model_core.data is where the course's callers look
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SHAPE",
+    "IMAGE_SIDE",
+    "N_FEATURES",
+    "ImageSource",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "image_to_vector",
+    "images_to_matrix",
+]
 
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_MAX_MEMBERS = 100_000
@@ -73,9 +93,9 @@ def load_dataset(
     (against zip bombs), ``max_members`` the entries of a zip, ``max_pixels`` each
     image. Raises DataError for anything missing, unsafe or malformed.
     """
-    _check_limit("max_bytes", max_bytes)
-    _check_limit("max_members", max_members)
-    _check_limit("max_pixels", max_pixels, allow_none=True)
+    check_limit("max_bytes", max_bytes)
+    check_limit("max_members", max_members)
+    check_limit("max_pixels", max_pixels, allow_none=True)
     p = Path(path)
     if p.is_dir():
         X, Y = _load_folder(p, max_pixels)
@@ -217,7 +237,7 @@ def _load_folder(root: Path, max_pixels: int | None) -> tuple[np.ndarray, np.nda
     if not items:
         raise DataError(f"{root}: no images in cat/ or non-cat/")
     vectors = (image_to_vector(file, max_pixels=max_pixels) for file, _ in items)
-    X = _stack_columns(vectors, len(items))
+    X = stack_columns(vectors, len(items))
     return X, np.array([[label for _, label in items]], dtype=np.int64)
 
 
@@ -369,9 +389,9 @@ def _load_zip_folder(
 
     def vector(info: zipfile.ZipInfo) -> np.ndarray:
         name = f"{archive}: member #{budget.numbers.get(id(info))}"
-        return _stream_to_vector(io.BytesIO(budget.read(zf, info)), name, max_pixels)
+        return stream_to_vector(io.BytesIO(budget.read(zf, info)), name, max_pixels)
 
-    X = _stack_columns((vector(info) for _, _, info in items), len(items))
+    X = stack_columns((vector(info) for _, _, info in items), len(items))
     return X, np.array([[label for label, _, _ in items]], dtype=np.int64)
 
 

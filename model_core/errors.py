@@ -3,6 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "ModelCoreError",
+    "NotAnImageError",
+    "ParameterFileError",
+    "TrainingCancelled",
+    "TrainingDivergedError",
+    "describe_dtype",
+]
+
 
 class ModelCoreError(ValueError):
     """Base class: a value given to model_core is wrong; the message says which and why."""

@@ -22,6 +22,8 @@ import numpy as np
 
 from .errors import DataError, describe_dtype
 
+__all__ = ["open_course_h5", "read_course_h5"]
+
 # Layouts that keep the data inside the file; VIRTUAL (and anything newer) maps other files.
 _INTERNAL_LAYOUTS = {h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED, h5py.h5d.COMPACT}
 # HDF5's own filters, and h5py's LZF (built into h5py): nothing that loads a plugin.

@@ -33,6 +33,21 @@ from PIL import Image, PngImagePlugin
 
 from .errors import DataError
 
+__all__ = [
+    "MAX_CHUNKS",
+    "MAX_IFDS",
+    "MAX_IFD_ENTRIES",
+    "MAX_JPEG_SEGMENTS",
+    "MAX_TAG_BYTES",
+    "MAX_TEXT_BYTES",
+    "ORIENTATION_TAG",
+    "TRANSPOSE",
+    "ImageMetadataError",
+    "Reader",
+    "check_metadata",
+    "exif_orientation",
+]
+
 MAX_IFD_ENTRIES = 1024  # tags in one directory; a camera's EXIF has about 60
 MAX_TAG_BYTES = 8 << 20  # data declared by all tags of one image (thumbnails, ICC, strip tables)
 MAX_IFDS = 16  # directories followed (IFD0, EXIF, GPS, interop, thumbnail...); pages past it are not read

@@ -26,7 +26,7 @@ from typing import IO, BinaryIO, TypeAlias
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .errors import ConfigError, DataError, NotAnImageError
+from .errors import DataError, NotAnImageError
 from .image_metadata import (
     MAX_TEXT_BYTES,
     ORIENTATION_TAG,
@@ -35,6 +35,22 @@ from .image_metadata import (
     check_metadata,
     exif_orientation,
 )
+from .limits import check_limit
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SHAPE",
+    "IMAGE_SIDE",
+    "N_FEATURES",
+    "RESAMPLE",
+    "ImageSource",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "image_to_vector",
+    "images_to_matrix",
+    "stack_columns",
+    "stream_to_vector",
+]
 
 IMAGE_SIDE = 64
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
@@ -99,10 +115,10 @@ def image_to_vector(
     its width or height is below ``min_side`` (default 1: any size), NotAnImageError if
     the data is empty or no image, DataError if it is truncated or corrupt.
     """
-    _check_limit("max_pixels", max_pixels, allow_none=True)
-    _check_limit("min_side", min_side)
+    check_limit("max_pixels", max_pixels, allow_none=True)
+    check_limit("min_side", min_side)
     with _opened(source) as (stream, name):
-        return _stream_to_vector(stream, name, max_pixels, min_side)
+        return stream_to_vector(stream, name, max_pixels, min_side)
 
 
 def images_to_matrix(
@@ -111,13 +127,17 @@ def images_to_matrix(
     """Images -> X of shape (12288, m) uint8, image j in column j."""
     items = list(sources)
     vectors = (image_to_vector(s, max_pixels=max_pixels) for s in items)
-    return _stack_columns(vectors, len(items))
+    return stack_columns(vectors, len(items))
 
 
-def _stream_to_vector(
+def stream_to_vector(
     stream: IO[bytes], name: str, max_pixels: int | None, min_side: int = 1
 ) -> np.ndarray:
-    """Seekable stream of an encoded image -> (12288,) uint8."""
+    """Seekable stream of an encoded image -> (12288,) uint8, as :func:`image_to_vector`.
+
+    For readers that already hold the image as a stream (a zip member's bytes); ``name``
+    stands for it in messages, and the limits are not checked again.
+    """
     if _stream_length(stream) == 0:
         raise NotAnImageError(f"{name}: empty file (0 bytes), not an image")
     try:
@@ -315,16 +335,10 @@ def _stream_length(stream: IO[bytes]) -> int:
     return length
 
 
-def _stack_columns(vectors: Iterable[np.ndarray], m: int) -> np.ndarray:
+def stack_columns(vectors: Iterable[np.ndarray], m: int) -> np.ndarray:
     """m vectors of 12288 -> (12288, m) uint8, filled in place (no 2x memory peak)."""
     X = np.empty((N_FEATURES, m), dtype=np.uint8)
     for j, vector in enumerate(vectors):
         X[:, j] = vector
     return X
 
-
-def _check_limit(what: str, value: int | None, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what} must be a positive int, got {value!r}")

@@ -21,6 +21,19 @@ from .augment import TTAS
 from .errors import ConfigError, ParameterFileError
 from .normalization import INPUT_NORMS
 
+__all__ = [
+    "Check",
+    "DEFAULTS",
+    "FIELDS",
+    "MAX_COSTS",
+    "MAX_KEYS",
+    "MAX_METADATA_BYTES",
+    "MAX_STRING",
+    "OUTPUT_ACTIVATIONS",
+    "architecture_of",
+    "check_metadata",
+]
+
 MAX_METADATA_BYTES = 4 << 20  # the JSON text; a 10-million-iteration run's costs take ~2 MB
 MAX_STRING = 1000  # characters of one string
 MAX_KEYS = 100  # fields of one nested object (metrics, dataset, source, config)

@@ -21,6 +21,15 @@ from .conv import conv_backward, conv_forward
 from .losses import compute_cost
 from .pooling import global_avg_pool_backward, global_avg_pool_forward, pool_backward, pool_forward
 
+__all__ = [
+    "Cache",
+    "Params",
+    "backward_layers",
+    "forward_layers",
+    "layers_cost",
+    "to_images",
+]
+
 Params = Mapping[str, np.ndarray]
 
 

@@ -11,6 +11,17 @@ import numpy as np
 
 from .errors import ConfigError
 
+__all__ = [
+    "Adam",
+    "GradientDescent",
+    "Grads",
+    "Momentum",
+    "OPTIMIZERS",
+    "Params",
+    "RMSprop",
+    "make_optimizer",
+]
+
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 
 Params = MutableMapping[str, np.ndarray]

@@ -22,6 +22,18 @@ from .errors import ParameterFileError, describe_dtype
 from .architecture import Spec, layer_dims as architecture_dims, parameter_shapes
 from .metadata import MAX_METADATA_BYTES, architecture_of, check_metadata
 
+__all__ = [
+    "FORMAT",
+    "METADATA_KEY",
+    "Source",
+    "check_parameters",
+    "describe_bytes",
+    "load_parameters",
+    "metadata_record",
+    "save_parameters",
+    "serialize",
+]
+
 METADATA_KEY = "__metadata__"
 FORMAT = "catvnoncat-params/1"
 _KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")

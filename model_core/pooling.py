@@ -15,6 +15,15 @@ import numpy as np
 
 from .conv import output_size
 
+__all__ = [
+    "POOL_MODES",
+    "PoolCache",
+    "global_avg_pool_backward",
+    "global_avg_pool_forward",
+    "pool_backward",
+    "pool_forward",
+]
+
 POOL_MODES = ("max", "average")
 
 

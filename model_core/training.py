@@ -34,6 +34,24 @@ from .optimizers import make_optimizer
 from .prediction import predict_proba_raw
 from .training_layers import train_layers
 
+__all__ = [
+    "Costs",
+    "ENGINES",
+    "LEARNED_MARGIN",
+    "PINNED",
+    "PREDICT_CHUNK",
+    "Params",
+    "RECORD_EVERY",
+    "STALL_POINTS",
+    "STALL_SPREAD",
+    "THREADS",
+    "check_data",
+    "choose_engine",
+    "predict_labels",
+    "predict_proba_chunked",
+    "train",
+]
+
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs (as the course prints)
 ENGINES = ("auto", "dense", "gram", "layers")
 PREDICT_CHUNK = 2048  # examples per forward pass of predict_labels: bounds its memory

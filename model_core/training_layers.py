@@ -18,6 +18,8 @@ from .network import backward_layers, forward_layers, layers_cost, to_images
 from .normalization import normalize
 from .optimizers import make_optimizer
 
+__all__ = ["RECORD_EVERY", "train_layers"]
+
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs, as the dense engine
 
 
