@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model_core import DataError, NotAnImageError
-from model_core.data import N_FEATURES, ImageTooLargeError, ImageTooSmallError, image_to_vector
+from model_core import N_FEATURES, DataError, ImageTooLargeError, ImageTooSmallError, NotAnImageError, image_to_vector
 
 from .errors import ApiError, Code
 from .limits import check_batch, image_too_large, image_too_small

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sized
 
-from model_core import TrainConfig
-from model_core.budget import config_parameter_count, training_memory_bytes
+from model_core import TrainConfig, config_parameter_count, training_memory_bytes
 
 from .errors import ApiError, Code
 from .limits import env_name

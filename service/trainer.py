@@ -23,12 +23,12 @@ from model_core import (
     DataError,
     TrainConfig,
     TrainingCancelled,
+    RECORD_EVERY,
     TrainingDivergedError,
     build_metadata,
     recipe,
     train,
 )
-from model_core.training import RECORD_EVERY
 
 from .datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset
 from .eta import Eta

@@ -10,9 +10,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from model_core import ParameterFileError, load_parameters
-from model_core.architecture import parameter_shapes
-from model_core.data import N_FEATURES
+from model_core import N_FEATURES, ParameterFileError, load_parameters, parameter_shapes
 
 from ..auth import AdminAuth
 from ..availability import no_model
