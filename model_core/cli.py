@@ -378,7 +378,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             vectors.append(image_to_vector(path))  # (12288,) uint8
         except DataError as e:
-            raise DataError(e if path in str(e) else f"{path}: {e}") from None
+            # the limit's fields kept: a script reading them sees what image_to_vector said
+            raise DataError(str(e) if path in str(e) else f"{path}: {e}",
+                            limit=e.limit, value=e.value, actual=e.actual) from None
     proba = _predict_proba(model, np.stack(vectors, axis=1))  # (k,)
     rows = [{"file": path, "label": "cat" if p > THRESHOLD else "non-cat", "probability": float(p)}
             for path, p in zip(args.images, proba)]

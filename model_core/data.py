@@ -91,7 +91,8 @@ def load_dataset(
     detected from the content. Folder and zip examples are ordered cats first, then
     by path. ``max_bytes`` bounds the uncompressed bytes read from a zip, npz or h5
     (against zip bombs), ``max_members`` the entries of a zip, ``max_pixels`` each
-    image. Raises DataError for anything missing, unsafe or malformed.
+    image. Raises DataError for anything missing, unsafe or malformed; one for a limit
+    passed carries its name and value (``limit``, ``value``: see ModelCoreError).
     """
     check_limit("max_bytes", max_bytes)
     check_limit("max_members", max_members)
@@ -273,7 +274,8 @@ class _ByteBudget:
         if len(data) > self.left:
             raise DataError(
                 f"{self.archive}: uncompressed contents exceed the limit max_bytes={self.limit} "
-                f"(while reading member #{self.numbers.get(id(info))}); possible zip bomb"
+                f"(while reading member #{self.numbers.get(id(info))}); possible zip bomb",
+                limit="max_bytes", value=self.limit,  # actual: unknown, inflating stopped at the limit
             )
         self.left -= len(data)
         return data
@@ -307,14 +309,16 @@ def _checked_members(
     infos = zf.infolist()
     if len(infos) > max_members:
         raise DataError(
-            f"{archive}: {len(infos)} zip entries, above the limit max_members={max_members}"
+            f"{archive}: {len(infos)} zip entries, above the limit max_members={max_members}",
+            limit="max_members", value=max_members, actual=len(infos),
         )
     members = [(_member_path(info.filename, number, archive), info) for number, info in enumerate(infos)]
     declared = sum(info.file_size for info in infos)
     if declared > max_bytes:
         raise DataError(
             f"{archive}: zip declares {declared} uncompressed bytes, above the limit "
-            f"max_bytes={max_bytes}; possible zip bomb"
+            f"max_bytes={max_bytes}; possible zip bomb",
+            limit="max_bytes", value=max_bytes, actual=declared,
         )
     return members
 
@@ -324,11 +328,13 @@ def _member_path(filename: str, number: int, archive: str) -> PurePosixPath:
     is extracted, as no honest data set contains them."""
     if len(filename) > MAX_MEMBER_NAME:
         # a path's folders are walked (and kept) per level: bounded before anything splits it
-        raise DataError(f"{archive}: member #{number} has a name longer than {MAX_MEMBER_NAME} characters")
+        raise DataError(f"{archive}: member #{number} has a name longer than {MAX_MEMBER_NAME} characters",
+                        limit="MAX_MEMBER_NAME", value=MAX_MEMBER_NAME, actual=len(filename))
     normalized = filename.replace("\\", "/")
     path = PurePosixPath(normalized)
     if len(path.parts) > MAX_MEMBER_DEPTH:
-        raise DataError(f"{archive}: member #{number} is more than {MAX_MEMBER_DEPTH} folders deep")
+        raise DataError(f"{archive}: member #{number} is more than {MAX_MEMBER_DEPTH} folders deep",
+                        limit="MAX_MEMBER_DEPTH", value=MAX_MEMBER_DEPTH, actual=len(path.parts))
     if normalized.startswith("/") or re.match(r"[A-Za-z]:", normalized) or ".." in path.parts:
         raise DataError(f"{archive}: member #{number} has an unsafe path (absolute or with '..')")
     return path

@@ -52,7 +52,8 @@ def read_course_h5(
             x_set, y_set = _course_pair(h5, name)
             size = x_set.size * x_set.dtype.itemsize + y_set.size * y_set.dtype.itemsize
             if size > max_bytes:
-                raise DataError(f"{name}: datasets hold {size} bytes, above the limit max_bytes={max_bytes}")
+                raise DataError(f"{name}: datasets hold {size} bytes, above the limit max_bytes={max_bytes}",
+                                limit="max_bytes", value=max_bytes, actual=size)
             return x_set[()], y_set[()]
     except DataError:
         raise

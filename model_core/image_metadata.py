@@ -72,7 +72,11 @@ Reader = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes of 
 
 
 class ImageMetadataError(DataError):
-    """An image's metadata is larger than any honest picture's (a memory bomb)."""
+    """An image's metadata is larger than any honest picture's (a memory bomb).
+
+    ``limit`` names the bound passed (``"MAX_IFD_ENTRIES"``, ``"MAX_TAG_BYTES"``,
+    ``"MAX_JPEG_SEGMENTS"``, ``"MAX_TEXT_BYTES"``), ``value`` is its value.
+    """
 
 
 def check_metadata(stream: IO[bytes], name: str) -> None:
@@ -147,7 +151,8 @@ def _check_jpeg(stream: IO[bytes], name: str) -> None:
                     _check_tiff(lambda o, n, b=block: b[o:o + n], f"{name}: EXIF/MPF metadata")
         position += 2 + length
     raise ImageMetadataError(f"{name}: more than {MAX_JPEG_SEGMENTS} JPEG segments before the image data; "
-                             "no camera writes that many: strip the metadata and resend")
+                             "no camera writes that many: strip the metadata and resend",
+                             limit="MAX_JPEG_SEGMENTS", value=MAX_JPEG_SEGMENTS)
 
 
 # -- PNG: the eXIf chunk; WebP: the EXIF chunk (both raw TIFF blocks)
@@ -261,7 +266,8 @@ def _check_tiff(read: Reader, where: str) -> None:
         if count > MAX_IFD_ENTRIES:
             raise ImageMetadataError(
                 f"{where}: a directory holds {count} tags, above the bound of {MAX_IFD_ENTRIES}; "
-                "no camera writes that many: strip the metadata (e.g. exiftool -all=) and resend"
+                "no camera writes that many: strip the metadata (e.g. exiftool -all=) and resend",
+                limit="MAX_IFD_ENTRIES", value=MAX_IFD_ENTRIES, actual=count,
             )
         for tag, kind, n, value in entries:
             size = n * _TYPE_SIZES.get(kind, 0)
@@ -272,6 +278,7 @@ def _check_tiff(read: Reader, where: str) -> None:
         if declared > MAX_TAG_BYTES:
             raise ImageMetadataError(
                 f"{where}: the tags declare {declared} bytes of data, above the bound of {MAX_TAG_BYTES} "
-                "bytes; strip the metadata (e.g. exiftool -all=) and resend"
+                "bytes; strip the metadata (e.g. exiftool -all=) and resend",
+                limit="MAX_TAG_BYTES", value=MAX_TAG_BYTES, actual=declared,
             )
         pending.append(layout.next_offset(read, offset, count))

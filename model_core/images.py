@@ -83,11 +83,19 @@ ImageSource: TypeAlias = bytes | bytearray | memoryview | str | os.PathLike | Bi
 
 
 class ImageTooSmallError(DataError):
-    """The image has fewer than ``min_side`` pixels on a side (too little to classify)."""
+    """The image has fewer than ``min_side`` pixels on a side (too little to classify).
+
+    ``limit`` is ``"min_side"``, ``value`` its value, ``actual`` the image's shorter side.
+    """
 
 
 class ImageTooLargeError(DataError):
-    """An image's pixel count (from its header) is above the allowed maximum."""
+    """An image's pixel count (from its header) is above the allowed maximum.
+
+    ``limit`` is ``"max_pixels"`` (the argument) or ``"PIL.Image.MAX_IMAGE_PIXELS"`` (Pillow's
+    decompression-bomb guard), ``value`` its value, ``actual`` the declared pixel count
+    (None where Pillow's message did not give it).
+    """
 
 
 # ----------------------------------------------------------------------------- images
@@ -161,7 +169,9 @@ def stream_to_vector(
         size = f"{declared.group(1)} pixels, " if declared else ""
         raise ImageTooLargeError(
             f"{name}: image of {size}more than Pillow's decompression-bomb guard allows "
-            f"({Image.MAX_IMAGE_PIXELS} pixels)"
+            f"({Image.MAX_IMAGE_PIXELS} pixels)",
+            limit="PIL.Image.MAX_IMAGE_PIXELS", value=Image.MAX_IMAGE_PIXELS,
+            actual=int(declared.group(1)) if declared else None,
         ) from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{name}: not an image Pillow can read") from exc
@@ -172,7 +182,8 @@ def stream_to_vector(
             raise DataError(f"{name}: truncated or corrupt image") from exc
         raise ImageMetadataError(
             f"{name}: its text or ICC metadata inflates past the bound of {MAX_TEXT_BYTES} bytes; "
-            "strip the metadata and resend"
+            "strip the metadata and resend",
+            limit="MAX_TEXT_BYTES", value=MAX_TEXT_BYTES,
         ) from exc
     except _DECODE_ERRORS as exc:
         # Pillow's messages can quote the file's own bytes (chunk names, tag values)
@@ -185,12 +196,14 @@ def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None, min_
     if min(width, height) < min_side:
         raise ImageTooSmallError(
             f"{name}: image is {width}x{height} pixels, below the minimum of {min_side} "
-            f"pixels a side (min_side)"
+            f"pixels a side (min_side)",
+            limit="min_side", value=min_side, actual=min(width, height),
         )
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
             f"{name}: image is {width}x{height} = {width * height} pixels, "
-            f"above the limit of {max_pixels} pixels (max_pixels)"
+            f"above the limit of {max_pixels} pixels (max_pixels)",
+            limit="max_pixels", value=max_pixels, actual=width * height,
         )
 
 

@@ -185,4 +185,4 @@ def architecture_of(meta: Any) -> list[Spec] | None:
         return check_architecture(meta["architecture"])
     except ConfigError as e:
         raise ParameterFileError(f"metadata field architecture must be a list of layer specs: {e.reason}",
-                                 field="architecture") from None
+                                 field="architecture", limit=e.limit, value=e.value, actual=e.actual) from None

@@ -229,7 +229,8 @@ def _parse_metadata(raw: np.ndarray) -> Any:
         raise ParameterFileError(f"{METADATA_KEY} must be one JSON string")
     text = str(raw)
     if len(text) > MAX_METADATA_BYTES:
-        raise ParameterFileError(f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters")
+        raise ParameterFileError(f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters",
+                                 limit="MAX_METADATA_BYTES", value=MAX_METADATA_BYTES, actual=len(text))
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
