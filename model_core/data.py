@@ -35,6 +35,7 @@ from .images import (
     stream_to_vector,
 )
 from .limits import check_limit
+from .npyfile import check_npy_header
 
 __all__ = [
     "ACCEPTED_KINDS",
@@ -360,7 +361,8 @@ def _load_npz(
 
 
 def _npy(data: bytes, name: str) -> np.ndarray:
-    """Bytes of one .npy file -> array, never unpickling."""
+    """Bytes of one .npy file -> array, never unpickling, nor allocating more than ``data`` holds."""
+    check_npy_header(io.BytesIO(data), len(data), lambda message: DataError(f"{name}: {message}"))
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:

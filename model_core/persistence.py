@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +21,9 @@ import numpy as np
 
 from .errors import ParameterFileError, describe_dtype
 from .architecture import Spec, layer_dims as architecture_dims, parameter_shapes
+from .limits import check_limit
 from .metadata import MAX_METADATA_BYTES, architecture_of, check_metadata
+from .npyfile import check_npy_header
 
 __all__ = [
     "FORMAT",
@@ -83,15 +86,23 @@ def metadata_record(parameters: Mapping[str, np.ndarray], metadata: Mapping[str,
     return check_metadata(record, check_parameters(parameters, architecture_of(record)))
 
 
-def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_parameters(
+    source: Source, *, max_bytes: int | None = None, max_arrays: int | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a parameter file; return ``(parameters, metadata)``.
 
-    ``source`` is a path, the file's bytes, or a binary file object. Raises
+    ``source`` is a path, the file's bytes, or a binary file object. ``max_bytes`` bounds
+    the uncompressed bytes its arrays declare in all, ``max_arrays`` its arrays (None:
+    unbounded); both are checked from the zip's and the .npy headers before any array is
+    read, and every array's header must fit the bytes it holds. Raises
     ParameterFileError naming the problem: not an .npz, truncated, a pickled (object)
-    array, missing or extra arrays, a W or b of the wrong shape, non-finite values.
-    For a course file without metadata, ``layer_dims`` is inferred and relu/sigmoid with
-    input_norm ``scale`` assumed.
+    array, missing or extra arrays, a W or b of the wrong shape, non-finite values; one
+    for a limit passed carries ``limit`` ("max_bytes", "max_arrays"), ``value`` and
+    ``actual``. For a course file without metadata, ``layer_dims`` is inferred and
+    relu/sigmoid with input_norm ``scale`` assumed.
     """
+    check_limit("max_bytes", max_bytes, allow_none=True)
+    check_limit("max_arrays", max_arrays, allow_none=True)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
@@ -99,6 +110,7 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         if head[:4] not in _ZIP_SIGNATURES:
             # numpy would take anything else for a pickle and say so: say what it is instead
             raise ParameterFileError(f"not an .npz parameter file: {describe_bytes(head)}")
+        _check_members(source, max_bytes=max_bytes, max_arrays=max_arrays)  # before np.load allocates
         npz = np.load(source, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise ParameterFileError("not an .npz archive (a single .npy array was given)")
@@ -115,6 +127,10 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         raise ParameterFileError("not a valid .npz parameter file (an array's header is malformed)") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({type(e).__name__})") from None
+    except (RuntimeError, zlib.error, zipfile.LargeZipFile):  # NotImplementedError is a RuntimeError
+        # zipfile's messages quote member names too
+        raise ParameterFileError("not a readable .npz parameter file (corrupt, encrypted or compressed with an "
+                                 "unsupported method)") from None
 
     raw_meta = arrays.pop(METADATA_KEY, None)
     meta = None if raw_meta is None else _parse_metadata(raw_meta)
@@ -133,6 +149,39 @@ _SIGNATURES = (
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a data set goes to POST /datasets or --data)"),
     (b"\x1f\x8b", "a gzip file"), (b"%PDF", "a PDF document"),
 )
+
+
+def _check_members(
+    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None, max_arrays: int | None
+) -> None:
+    """Bound the .npz from its zip and .npy headers alone; a stream is left where it was.
+
+    zipfile never inflates a member past the size the zip declares for it, so the
+    declared sizes bound what np.load reads, and each header must ask for no more than
+    its member holds (see model_core.npyfile). zipfile's own errors pass through.
+    """
+    stream = None if isinstance(source, (str, os.PathLike)) else source
+    position = stream.tell() if stream is not None else 0
+    try:
+        with zipfile.ZipFile(source) as zf:
+            infos = zf.infolist()
+            if max_arrays is not None and len(infos) > max_arrays:
+                raise ParameterFileError(
+                    f"the file holds {len(infos)} arrays; a parameter file has W1..WL, b1..bL (at most "
+                    f"{max_arrays} arrays)", limit="max_arrays", value=max_arrays, actual=len(infos),
+                )
+            declared = sum(info.file_size for info in infos)
+            if max_bytes is not None and declared > max_bytes:
+                raise ParameterFileError(
+                    f"the arrays take {declared} bytes uncompressed, above the limit max_bytes={max_bytes}",
+                    limit="max_bytes", value=max_bytes, actual=declared,
+                )
+            for info in infos:
+                with zf.open(info) as member:
+                    check_npy_header(member, info.file_size, ParameterFileError)
+    finally:
+        if stream is not None:
+            stream.seek(position)
 
 
 def _head(source: str | os.PathLike[str] | IO[bytes]) -> bytes:
