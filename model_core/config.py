@@ -173,8 +173,8 @@ def _int_in(name: str, value: object, low: int, high: int) -> None:
 def _float_in(
     name: str, value: object, low: float, high: float, open_low: bool = False, open_high: bool = False
 ) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
+    ok = False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
     if not ok:
         lo, hi = ("(" if open_low else "["), (")" if open_high else "]")

@@ -104,7 +104,7 @@ def exif_orientation(exif: bytes) -> int | None:
     block = exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif
     try:
         layout = _Layout.of(block[:16])
-        count, entries = layout.directory(lambda o, n: block[o:o + n], layout.first_ifd)
+        count, entries = layout.directory(_block_reader(block), layout.first_ifd)
     except (struct.error, ValueError):
         return None
     for tag, kind, _, value in entries[:MAX_IFD_ENTRIES]:
@@ -147,8 +147,7 @@ def _check_jpeg(stream: IO[bytes], name: str) -> None:
             payload = stream.read(max(0, length - 2))
             for prefix in (_EXIF_HEADER, b"MPF\x00"):
                 if payload.startswith(prefix):
-                    block = payload[len(prefix):]
-                    _check_tiff(lambda o, n, b=block: b[o:o + n], f"{name}: EXIF/MPF metadata")
+                    _check_tiff(_block_reader(payload[len(prefix):]), f"{name}: EXIF/MPF metadata")
         position += 2 + length
     raise ImageMetadataError(f"{name}: more than {MAX_JPEG_SEGMENTS} JPEG segments before the image data; "
                              "no camera writes that many: strip the metadata and resend",
@@ -186,13 +185,20 @@ def _check_chunks(
         if kind == exif_kind:
             block = stream.read(length)
             block = block[len(_EXIF_HEADER):] if block.startswith(_EXIF_HEADER) else block
-            _check_tiff(lambda o, n: block[o:o + n], f"{name}: EXIF metadata")
+            _check_tiff(_block_reader(block), f"{name}: EXIF metadata")
         if kind == end_kind:
             return
         position += 8 + skip(length)
 
 
 # -- TIFF structures
+
+
+def _block_reader(block: bytes) -> Reader:
+    def read(offset: int, size: int) -> bytes:
+        return block[offset:offset + size]
+
+    return read
 
 
 def _stream_reader(stream: IO[bytes], base: int) -> Reader:
@@ -253,7 +259,7 @@ def _check_tiff(read: Reader, where: str) -> None:
     except (struct.error, ValueError):
         return  # not a TIFF structure: Pillow refuses it or ignores the metadata
     declared = 0
-    pending, seen = [layout.first_ifd], set()
+    pending, seen = [layout.first_ifd], set[int]()
     while pending and len(seen) < MAX_IFDS:
         offset = pending.pop(0)
         if offset == 0 or offset in seen:

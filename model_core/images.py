@@ -21,7 +21,7 @@ import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import IO, BinaryIO, TypeAlias
+from typing import IO, BinaryIO, TypeAlias, cast
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -284,7 +284,8 @@ def _full_scale(img: Image.Image) -> float:
     """
     if img.mode.startswith("I;16"):
         return 65535.0
-    high = float(img.getextrema()[1])  # from the full image, not the resized one
+    # from the full image, not the resized one; I and F have one band: (min, max)
+    high = float(cast(tuple[float, float], img.getextrema())[1])
     candidates = (1.0, 255.0, 65535.0) if img.mode == "F" else (255.0, 65535.0)
     for scale in candidates:
         if high <= scale:

@@ -74,8 +74,11 @@ def serialize(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any])
     """The .npz bytes of ``parameters`` plus :func:`metadata_record` as a JSON string array."""
     record = metadata_record(parameters, metadata)
     buf = io.BytesIO()
-    arrays = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
-    np.savez(buf, **arrays, **{METADATA_KEY: np.array(json.dumps(record, allow_nan=False))})
+    # Any: savez's own keyword allow_pickle (a bool) is never among these names (W1.., b1.., __metadata__:
+    # metadata_record refused any other)
+    arrays: dict[str, Any] = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
+    arrays[METADATA_KEY] = np.array(json.dumps(record, allow_nan=False))
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
@@ -224,7 +227,7 @@ def check_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Sp
         raise ParameterFileError(f"{len(extra)} unexpected array(s); expected only W1..WL and b1..bL")
     if architecture is not None:
         return _check_layer_parameters(parameters, architecture)
-    layers = sorted({int(_KEY.match(k).group(2)) for k in parameters})  # type: ignore[union-attr]
+    layers = sorted({int(k[1:]) for k in parameters})  # every key is W<l> or b<l> (checked above)
     if not layers:
         raise ParameterFileError("no parameters found: expected arrays W1..WL and b1..bL")
     L = layers[-1]

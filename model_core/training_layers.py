@@ -36,7 +36,7 @@ def train_layers(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: 
     rng = np.random.RandomState(config.seed + 1)  # shuffles, flips, shifts
     dropout_rng = np.random.RandomState(config.seed + 2)  # its own stream: dropout never moves the others
     flip = config.augment == "flip"
-    total = config.epochs if config.mini_batch else config.iterations
+    total = config.epochs if config.epochs is not None else config.iterations  # epochs set: mini_batch
     bs = min(config.batch_size, m) if config.mini_batch else m
     costs: list[list[float]] = []
     for step in range(total):
