@@ -9,8 +9,11 @@ chapter) views those columns as images ``(m, n_H, n_W, n_C)``; see architecture.
 """
 from __future__ import annotations
 
+from .architecture import parameter_shapes
 from .backward import backward
+from .budget import config_parameter_count, training_memory_bytes
 from .config import TrainConfig
+from .data import dataset_sha256, load_dataset
 from .errors import (
     ConfigError,
     DataError,
@@ -20,19 +23,30 @@ from .errors import (
     TrainingCancelled,
     TrainingDivergedError,
 )
-from .data import ImageTooLargeError, ImageTooSmallError, dataset_sha256, image_to_vector, images_to_matrix, load_dataset
 from .forward import forward, predict, predict_proba
+from .gradcheck import gradient_check, numerical_gradients
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    N_FEATURES,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    image_to_vector,
+    images_to_matrix,
+)
 from .initializers import initialize_parameters
 from .losses import compute_cost
-from .gradcheck import gradient_check, numerical_gradients
+from .metadata import MAX_METADATA_BYTES, check_metadata
 from .model import Model, build_metadata
-from .persistence import load_parameters, save_parameters
+from .persistence import load_parameters, metadata_record, save_parameters, serialize
 from .recipes import RECIPES, recipe
-from .training import train
+from .training import RECORD_EVERY, train
 
 __version__ = "0.1.0"
 
+# The package's public API: what the service (and any other caller) imports. Submodules
+# declare their own __all__ too, for the course's functions and the tests.
 __all__ = [
+    # errors; one raised for a limit carries .limit, .value, .actual (see ModelCoreError)
     "ConfigError",
     "DataError",
     "ImageTooLargeError",
@@ -40,26 +54,39 @@ __all__ = [
     "ModelCoreError",
     "NotAnImageError",
     "ParameterFileError",
-    "TrainConfig",
     "TrainingCancelled",
     "TrainingDivergedError",
-    "backward",
-    "compute_cost",
+    # images and data sets: X (12288, m) uint8, Y (1, m) int64
+    "DEFAULT_MAX_PIXELS",
+    "N_FEATURES",
     "dataset_sha256",
     "image_to_vector",
     "images_to_matrix",
     "load_dataset",
-    "Model",
-    "build_metadata",
+    # the network: the course's functions, training and its budget
+    "RECIPES",
+    "RECORD_EVERY",
+    "TrainConfig",
+    "backward",
+    "compute_cost",
+    "config_parameter_count",
     "forward",
     "gradient_check",
     "initialize_parameters",
-    "load_parameters",
     "numerical_gradients",
-    "save_parameters",
+    "parameter_shapes",
     "predict",
     "predict_proba",
-    "RECIPES",
     "recipe",
     "train",
+    "training_memory_bytes",
+    # models and their files
+    "MAX_METADATA_BYTES",
+    "Model",
+    "build_metadata",
+    "check_metadata",
+    "load_parameters",
+    "metadata_record",
+    "save_parameters",
+    "serialize",
 ]

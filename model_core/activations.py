@@ -11,6 +11,23 @@ import numpy as np
 
 from .errors import ConfigError
 
+__all__ = [
+    "Array",
+    "BACKWARD",
+    "FORWARD",
+    "HIDDEN_ACTIVATIONS",
+    "LEAKY_SLOPE",
+    "check_activation",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "tanh",
+    "tanh_backward",
+]
+
 Array = np.ndarray
 
 LEAKY_SLOPE = 0.01

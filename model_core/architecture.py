@@ -28,6 +28,24 @@ from .activations import HIDDEN_ACTIVATIONS
 from .conv import output_size
 from .errors import ConfigError
 
+__all__ = [
+    "FIELDS",
+    "LAYER_TYPES",
+    "MAX_F",
+    "MAX_LAYERS",
+    "MAX_SIDE",
+    "MAX_UNITS",
+    "MAX_WEIGHTS",
+    "PARAMETRIC",
+    "REQUIRED",
+    "Shape",
+    "Spec",
+    "check_architecture",
+    "layer_dims",
+    "parameter_shapes",
+    "shapes",
+]
+
 Spec = dict[str, Any]
 Shape = tuple[int, ...]  # (n_H, n_W, n_C) for images, (n,) for columns
 
@@ -67,18 +85,23 @@ FIELDS: dict[str, dict[str, tuple[Any, Any, str]]] = {
 LAYER_TYPES = tuple(FIELDS)
 
 
-def _fail(i: int | None, rule: str) -> ConfigError:
+def _fail(i: int | None, rule: str, *, limit: str | None = None, value: int | None = None,
+          actual: int | None = None) -> ConfigError:
     where = "architecture" if i is None else f"architecture[{i}]"
-    return ConfigError(f"{where}: {rule}", field="architecture")
+    return ConfigError(f"{where}: {rule}", field="architecture", limit=limit, value=value, actual=actual)
 
 
 def check_architecture(specs: Any) -> list[Spec]:
     """``specs`` validated and completed with the defaults (a new list of new dicts).
 
-    Raises ConfigError (field ``architecture``) naming the layer index and the rule.
+    Raises ConfigError (field ``architecture``) naming the layer index and the rule; past
+    MAX_LAYERS or MAX_WEIGHTS it carries that limit (``limit``, ``value``, ``actual``).
     """
-    if not isinstance(specs, (list, tuple)) or not 2 <= len(specs) <= MAX_LAYERS:
-        raise _fail(None, f"must be a list of 2 to {MAX_LAYERS} layer specs (objects), input first")
+    rule = f"must be a list of 2 to {MAX_LAYERS} layer specs (objects), input first"
+    if not isinstance(specs, (list, tuple)) or len(specs) < 2:
+        raise _fail(None, rule)
+    if len(specs) > MAX_LAYERS:
+        raise _fail(None, rule, limit="MAX_LAYERS", value=MAX_LAYERS, actual=len(specs))
     out: list[Spec] = []
     for i, spec in enumerate(specs):
         if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or spec["type"] not in FIELDS:
@@ -137,7 +160,9 @@ def shapes(specs: Sequence[Spec]) -> list[Shape]:
         if min(shape) < 1:
             raise _fail(i, f"the {kind} window is larger than its (padded) input")
         if weights > MAX_WEIGHTS:
-            raise _fail(i, f"the network has more than {MAX_WEIGHTS} weights")
+            # actual: the weights up to layer i, where the count passed the limit
+            raise _fail(i, f"the network has more than {MAX_WEIGHTS} weights",
+                        limit="MAX_WEIGHTS", value=MAX_WEIGHTS, actual=weights)
         out.append(shape)
     return out
 

@@ -11,6 +11,14 @@ from numpy.lib.stride_tricks import as_strided
 
 from .conv import zero_pad
 
+__all__ = [
+    "TTAS",
+    "augment",
+    "mirror",
+    "random_flip",
+    "random_shift",
+]
+
 # test-time augmentations a model can ask for: none, or flip (P(cat) averaged with the
 # mirror image's, prediction.py)
 TTAS = ("none", "flip")
@@ -23,7 +31,7 @@ def mirror(A: np.ndarray) -> np.ndarray:
 
 def random_flip(A: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """Each image of ``A`` (m, n_H, n_W, n_C) mirrored left-right with probability 1/2."""
-    flip = rng.random_sample(A.shape[0]) < 0.5  # (m,)
+    flip = rng.random_sample((A.shape[0],)) < 0.5  # (m,)
     return np.where(flip[:, None, None, None], mirror(A), A)
 
 

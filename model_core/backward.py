@@ -6,6 +6,8 @@ import numpy as np
 from .activations import BACKWARD
 from .forward import LayerCache
 
+__all__ = ["backward", "backward_from"]
+
 
 def backward(
     AL: np.ndarray, Y: np.ndarray, caches: list[LayerCache], l2: float = 0.0
@@ -41,10 +43,11 @@ def backward_from(
         grads[f"dW{l}"] = dW
         grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m  # (n_l, 1)
         if l > first_layer or want_dA:
-            dA_prev = cache.W.T @ dZ  # (n_{l-1}, m)
-        if l > first_layer:
-            below = caches[l - first_layer - 1]
-            dZ = BACKWARD[below.activation](dA_prev, below.Z)
+            dA = cache.W.T @ dZ  # (n_{l-1}, m)
+            dA_prev = dA
+            if l > first_layer:
+                below = caches[l - first_layer - 1]
+                dZ = BACKWARD[below.activation](dA, below.Z)
     ordered = {k: grads[k] for l in range(first_layer, L + 1) for k in (f"dW{l}", f"db{l}")}
     # without want_dA the loop's last dA is an inner layer's: not the promised one
     return ordered, dA_prev if want_dA else None

@@ -32,6 +32,17 @@ from .config import TrainConfig
 from .prediction import CHUNK as LAYERS_CHUNK
 from .training import PREDICT_CHUNK, choose_engine
 
+__all__ = [
+    "NORMALIZE_COPIES",
+    "OPTIMIZER_MOMENTS",
+    "STEP_TEMPORARIES",
+    "config_parameter_count",
+    "layers_memory_bytes",
+    "layers_parameter_count",
+    "parameter_count",
+    "training_memory_bytes",
+]
+
 # moments an optimizer keeps per parameter (momentum's v, Adam's v and s)
 OPTIMIZER_MOMENTS = {"gd": 0, "momentum": 1, "rmsprop": 1, "adam": 2}
 # arrays the size of one layer's W that one optimizer step holds at once (lr * dW, dW^2, ...)

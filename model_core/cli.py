@@ -18,15 +18,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 import numpy as np
 
 from . import __version__
 from .activations import HIDDEN_ACTIVATIONS
-from .config import AUGMENTS, DTYPES, TTAS, TrainConfig
-from .data import dataset_sha256, image_to_vector, load_dataset
+from .augment import TTAS
+from .config import AUGMENTS, DTYPES, TrainConfig
+from .data import dataset_sha256, load_dataset
 from .errors import DataError, ModelCoreError, TrainingDivergedError
+from .images import image_to_vector
 from .initializers import INIT_METHODS
 from .metrics import classification_report
 from .model import Model, build_metadata
@@ -35,6 +37,28 @@ from .optimizers import OPTIMIZERS
 from .persistence import save_parameters
 from .recipes import DEFAULT_RECIPE, RECIPES, recipe
 from .training import RECORD_EVERY, THREADS, train
+
+__all__ = [
+    "BAR_INTERVAL",
+    "DEFAULTS",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_DIVERGED",
+    "EXIT_HELP",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PREDICT_CHUNK",
+    "Progress",
+    "THRESHOLD",
+    "UsageError",
+    "build_parser",
+    "cmd_evaluate",
+    "cmd_predict",
+    "cmd_train",
+    "config_from_args",
+    "main",
+    "program_name",
+]
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `... | head`
@@ -53,7 +77,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     # argparse prints the whole usage block and exits from inside parse_args; we want
     # one line and a return value, so errors become exceptions that main() reports.
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
@@ -233,11 +257,11 @@ class Progress:
             self._print_line(f"Cost after {self.unit} {step}: {cost:f}")
         if self.bar is not None and done < total and now - self.last_draw >= self.interval:
             self.last_draw = now
-            self.text = self._render(done, total, cost, now)
+            self.text = self._render(done, total, cost, now, self.first)
             self._paint()
 
-    def _render(self, done: int, total: int, cost: float, now: float) -> str:
-        t0, done0 = self.first  # type: ignore[misc]
+    def _render(self, done: int, total: int, cost: float, now: float, first: tuple[float, int]) -> str:
+        t0, done0 = first  # (time, done) at the first callback
         eta = _duration((now - t0) / (done - done0) * (total - done)) if done > done0 else "?"
         filled = self.WIDTH * done // total
         return (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.unit} {done}/{total}"
@@ -255,8 +279,9 @@ class Progress:
         self._write_bar(self.ERASE + self.text)
 
     def _write_bar(self, text: str) -> None:
-        self.bar.write(text)  # type: ignore[union-attr]
-        self.bar.flush()  # type: ignore[union-attr]
+        if self.bar is not None:  # always, where it is called: a bar is drawn only when there is one
+            self.bar.write(text)
+            self.bar.flush()
 
     def clear(self) -> None:
         """Erase the bar for good (training ended or failed)."""
@@ -336,13 +361,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"params": args.params, "data": args.data, **report})
         return EXIT_OK
-    c = report["confusion"]
+    c = cast(dict[str, int], report["confusion"])  # metrics.confusion's counts
     for key in ("accuracy", "precision", "recall", "f1"):
         print(f"{key:<10} {report[key]:.4f}")
     print(f"confusion matrix ({report['m']} examples; rows: true, columns: predicted)")
     print(f"{'':>10} {'non-cat':>8} {'cat':>8}")
-    print(f"{'non-cat':>10} {c['tn']:>8} {c['fp']:>8}")  # type: ignore[index]
-    print(f"{'cat':>10} {c['fn']:>8} {c['tp']:>8}")  # type: ignore[index]
+    print(f"{'non-cat':>10} {c['tn']:>8} {c['fp']:>8}")
+    print(f"{'cat':>10} {c['fn']:>8} {c['tp']:>8}")
     return EXIT_OK
 
 
@@ -354,7 +379,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             vectors.append(image_to_vector(path))  # (12288,) uint8
         except DataError as e:
-            raise DataError(e if path in str(e) else f"{path}: {e}") from None
+            # the limit's fields kept: a script reading them sees what image_to_vector said
+            raise DataError(str(e) if path in str(e) else f"{path}: {e}",
+                            limit=e.limit, value=e.value, actual=e.actual) from None
     proba = _predict_proba(model, np.stack(vectors, axis=1))  # (k,)
     rows = [{"file": path, "label": "cat" if p > THRESHOLD else "non-cat", "probability": float(p)}
             for path, p in zip(args.images, proba)]

@@ -8,12 +8,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from .activations import check_activation
-from .architecture import check_architecture, layer_dims as architecture_dims
+from .architecture import check_architecture
+from .architecture import layer_dims as architecture_dims
 from .augment import TTAS
 from .errors import ConfigError
 from .initializers import INIT_METHODS, check_layer_dims
 from .normalization import check_input_norm
 from .optimizers import OPTIMIZERS
+
+__all__ = [
+    "AUGMENTS",
+    "DEFAULT_LAYER_DIMS",
+    "DTYPES",
+    "MAX_SHIFT",
+    "TrainConfig",
+]
 
 DTYPES = ("float32", "float64")
 DEFAULT_LAYER_DIMS = (12288, 20, 7, 5, 1)
@@ -165,8 +174,8 @@ def _int_in(name: str, value: object, low: int, high: int) -> None:
 def _float_in(
     name: str, value: object, low: float, high: float, open_low: bool = False, open_high: bool = False
 ) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
+    ok = False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
     if not ok:
         lo, hi = ("(" if open_low else "["), (")" if open_high else "]")

@@ -22,6 +22,16 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+__all__ = [
+    "ConvCache",
+    "conv_backward",
+    "conv_forward",
+    "im2col",
+    "output_size",
+    "windows",
+    "zero_pad",
+]
+
 
 class ConvCache(NamedTuple):
     """What conv_backward needs: the im2col matrix, the input's shape, W and the hyperparameters."""

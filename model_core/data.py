@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import DataError, describe_dtype
 from .h5file import open_course_h5
-from .images import (  # noqa: F401  (re-exported: model_core.data is where callers look)
+from .images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SHAPE,
     IMAGE_SIDE,
@@ -29,12 +29,33 @@ from .images import (  # noqa: F401  (re-exported: model_core.data is where call
     ImageSource,
     ImageTooLargeError,
     ImageTooSmallError,
-    _check_limit,
-    _stack_columns,
-    _stream_to_vector,
     image_to_vector,
     images_to_matrix,
+    stack_columns,
+    stream_to_vector,
 )
+from .limits import check_limit
+from .npyfile import check_npy_header
+
+__all__ = [
+    "ACCEPTED_KINDS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_MEMBERS",
+    "MAX_MEMBER_DEPTH",
+    "MAX_MEMBER_NAME",
+    "dataset_sha256",
+    "load_dataset",
+    # the image API, re-exported: model_core.data is where the course's callers look
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SHAPE",
+    "IMAGE_SIDE",
+    "N_FEATURES",
+    "ImageSource",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "image_to_vector",
+    "images_to_matrix",
+]
 
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_MAX_MEMBERS = 100_000
@@ -71,11 +92,12 @@ def load_dataset(
     detected from the content. Folder and zip examples are ordered cats first, then
     by path. ``max_bytes`` bounds the uncompressed bytes read from a zip, npz or h5
     (against zip bombs), ``max_members`` the entries of a zip, ``max_pixels`` each
-    image. Raises DataError for anything missing, unsafe or malformed.
+    image. Raises DataError for anything missing, unsafe or malformed; one for a limit
+    passed carries its name and value (``limit``, ``value``: see ModelCoreError).
     """
-    _check_limit("max_bytes", max_bytes)
-    _check_limit("max_members", max_members)
-    _check_limit("max_pixels", max_pixels, allow_none=True)
+    check_limit("max_bytes", max_bytes)
+    check_limit("max_members", max_members)
+    check_limit("max_pixels", max_pixels, allow_none=True)
     p = Path(path)
     if p.is_dir():
         X, Y = _load_folder(p, max_pixels)
@@ -217,7 +239,7 @@ def _load_folder(root: Path, max_pixels: int | None) -> tuple[np.ndarray, np.nda
     if not items:
         raise DataError(f"{root}: no images in cat/ or non-cat/")
     vectors = (image_to_vector(file, max_pixels=max_pixels) for file, _ in items)
-    X = _stack_columns(vectors, len(items))
+    X = stack_columns(vectors, len(items))
     return X, np.array([[label for _, label in items]], dtype=np.int64)
 
 
@@ -253,7 +275,8 @@ class _ByteBudget:
         if len(data) > self.left:
             raise DataError(
                 f"{self.archive}: uncompressed contents exceed the limit max_bytes={self.limit} "
-                f"(while reading member #{self.numbers.get(id(info))}); possible zip bomb"
+                f"(while reading member #{self.numbers.get(id(info))}); possible zip bomb",
+                limit="max_bytes", value=self.limit,  # actual: unknown, inflating stopped at the limit
             )
         self.left -= len(data)
         return data
@@ -287,14 +310,16 @@ def _checked_members(
     infos = zf.infolist()
     if len(infos) > max_members:
         raise DataError(
-            f"{archive}: {len(infos)} zip entries, above the limit max_members={max_members}"
+            f"{archive}: {len(infos)} zip entries, above the limit max_members={max_members}",
+            limit="max_members", value=max_members, actual=len(infos),
         )
     members = [(_member_path(info.filename, number, archive), info) for number, info in enumerate(infos)]
     declared = sum(info.file_size for info in infos)
     if declared > max_bytes:
         raise DataError(
             f"{archive}: zip declares {declared} uncompressed bytes, above the limit "
-            f"max_bytes={max_bytes}; possible zip bomb"
+            f"max_bytes={max_bytes}; possible zip bomb",
+            limit="max_bytes", value=max_bytes, actual=declared,
         )
     return members
 
@@ -304,11 +329,13 @@ def _member_path(filename: str, number: int, archive: str) -> PurePosixPath:
     is extracted, as no honest data set contains them."""
     if len(filename) > MAX_MEMBER_NAME:
         # a path's folders are walked (and kept) per level: bounded before anything splits it
-        raise DataError(f"{archive}: member #{number} has a name longer than {MAX_MEMBER_NAME} characters")
+        raise DataError(f"{archive}: member #{number} has a name longer than {MAX_MEMBER_NAME} characters",
+                        limit="MAX_MEMBER_NAME", value=MAX_MEMBER_NAME, actual=len(filename))
     normalized = filename.replace("\\", "/")
     path = PurePosixPath(normalized)
     if len(path.parts) > MAX_MEMBER_DEPTH:
-        raise DataError(f"{archive}: member #{number} is more than {MAX_MEMBER_DEPTH} folders deep")
+        raise DataError(f"{archive}: member #{number} is more than {MAX_MEMBER_DEPTH} folders deep",
+                        limit="MAX_MEMBER_DEPTH", value=MAX_MEMBER_DEPTH, actual=len(path.parts))
     if normalized.startswith("/") or re.match(r"[A-Za-z]:", normalized) or ".." in path.parts:
         raise DataError(f"{archive}: member #{number} has an unsafe path (absolute or with '..')")
     return path
@@ -334,7 +361,8 @@ def _load_npz(
 
 
 def _npy(data: bytes, name: str) -> np.ndarray:
-    """Bytes of one .npy file -> array, never unpickling."""
+    """Bytes of one .npy file -> array, never unpickling, nor allocating more than ``data`` holds."""
+    check_npy_header(io.BytesIO(data), len(data), lambda message: DataError(f"{name}: {message}"))
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
@@ -369,9 +397,9 @@ def _load_zip_folder(
 
     def vector(info: zipfile.ZipInfo) -> np.ndarray:
         name = f"{archive}: member #{budget.numbers.get(id(info))}"
-        return _stream_to_vector(io.BytesIO(budget.read(zf, info)), name, max_pixels)
+        return stream_to_vector(io.BytesIO(budget.read(zf, info)), name, max_pixels)
 
-    X = _stack_columns((vector(info) for _, _, info in items), len(items))
+    X = stack_columns((vector(info) for _, _, info in items), len(items))
     return X, np.array([[label for label, _, _ in items]], dtype=np.int64)
 
 

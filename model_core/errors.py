@@ -3,9 +3,36 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "ModelCoreError",
+    "NotAnImageError",
+    "ParameterFileError",
+    "TrainingCancelled",
+    "TrainingDivergedError",
+    "describe_dtype",
+]
+
 
 class ModelCoreError(ValueError):
-    """Base class: a value given to model_core is wrong; the message says which and why."""
+    """Base class: a value given to model_core is wrong; the message says which and why.
+
+    An error raised because an input passed one of model_core's limits carries the limit,
+    so that a caller can map it without reading the message: ``limit`` names it (the
+    argument, e.g. ``"max_pixels"``, or the module constant, e.g. ``"MAX_IFD_ENTRIES"``:
+    the case tells a caller's bound from a fixed one), ``value`` is the limit's value and
+    ``actual`` what the input had (None where it was not measured, e.g. a zip inflated
+    only as far as the limit). Any other error has all three None.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str | None = None, value: int | None = None, actual: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+        self.actual = actual
 
 
 class ConfigError(ModelCoreError):
@@ -17,10 +44,14 @@ class ConfigError(ModelCoreError):
 
     _NO_VALUE = object()
 
-    def __init__(self, reason: str, *, field: str | None = None, got: object = _NO_VALUE) -> None:
+    def __init__(
+        self, reason: str, *, field: str | None = None, got: object = _NO_VALUE,
+        limit: str | None = None, value: int | None = None, actual: int | None = None,
+    ) -> None:
+        super().__init__(reason if got is ConfigError._NO_VALUE else f"{reason}; got {got!r}",
+                         limit=limit, value=value, actual=actual)
         self.field = field
         self.reason = reason
-        super().__init__(reason if got is ConfigError._NO_VALUE else f"{reason}; got {got!r}")
 
 
 class ParameterFileError(ModelCoreError):
@@ -29,8 +60,11 @@ class ParameterFileError(ModelCoreError):
     ``field`` names the metadata field at fault, where one is.
     """
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, field: str | None = None,
+        limit: str | None = None, value: int | None = None, actual: int | None = None,
+    ) -> None:
+        super().__init__(message, limit=limit, value=value, actual=actual)
         self.field = field
 
 

@@ -14,6 +14,15 @@ from .architecture import Spec
 from .network import forward_layers, to_images
 from .normalization import normalize
 
+__all__ = [
+    "LayerCache",
+    "forward",
+    "forward_from",
+    "num_layers",
+    "predict",
+    "predict_proba",
+]
+
 
 class LayerCache(NamedTuple):
     """What backward() needs of one layer: its input, weights, pre-activation and g."""

@@ -11,6 +11,8 @@ from .forward import forward
 from .losses import compute_cost
 from .network import backward_layers, forward_layers, layers_cost
 
+__all__ = ["gradient_check", "gradient_check_layers", "numerical_gradients"]
+
 
 def numerical_gradients(
     X: np.ndarray,

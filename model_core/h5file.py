@@ -22,6 +22,8 @@ import numpy as np
 
 from .errors import DataError, describe_dtype
 
+__all__ = ["open_course_h5", "read_course_h5"]
+
 # Layouts that keep the data inside the file; VIRTUAL (and anything newer) maps other files.
 _INTERNAL_LAYOUTS = {h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED, h5py.h5d.COMPACT}
 # HDF5's own filters, and h5py's LZF (built into h5py): nothing that loads a plugin.
@@ -50,7 +52,8 @@ def read_course_h5(
             x_set, y_set = _course_pair(h5, name)
             size = x_set.size * x_set.dtype.itemsize + y_set.size * y_set.dtype.itemsize
             if size > max_bytes:
-                raise DataError(f"{name}: datasets hold {size} bytes, above the limit max_bytes={max_bytes}")
+                raise DataError(f"{name}: datasets hold {size} bytes, above the limit max_bytes={max_bytes}",
+                                limit="max_bytes", value=max_bytes, actual=size)
             return x_set[()], y_set[()]
     except DataError:
         raise

@@ -7,6 +7,8 @@ import numpy as np
 
 from .errors import TrainingDivergedError
 
+__all__ = ["ProgressFn", "StopFn", "after_step"]
+
 ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
 

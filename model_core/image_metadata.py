@@ -33,6 +33,21 @@ from PIL import Image, PngImagePlugin
 
 from .errors import DataError
 
+__all__ = [
+    "MAX_CHUNKS",
+    "MAX_IFDS",
+    "MAX_IFD_ENTRIES",
+    "MAX_JPEG_SEGMENTS",
+    "MAX_TAG_BYTES",
+    "MAX_TEXT_BYTES",
+    "ORIENTATION_TAG",
+    "TRANSPOSE",
+    "ImageMetadataError",
+    "Reader",
+    "check_metadata",
+    "exif_orientation",
+]
+
 MAX_IFD_ENTRIES = 1024  # tags in one directory; a camera's EXIF has about 60
 MAX_TAG_BYTES = 8 << 20  # data declared by all tags of one image (thumbnails, ICC, strip tables)
 MAX_IFDS = 16  # directories followed (IFD0, EXIF, GPS, interop, thumbnail...); pages past it are not read
@@ -57,7 +72,11 @@ Reader = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes of 
 
 
 class ImageMetadataError(DataError):
-    """An image's metadata is larger than any honest picture's (a memory bomb)."""
+    """An image's metadata is larger than any honest picture's (a memory bomb).
+
+    ``limit`` names the bound passed (``"MAX_IFD_ENTRIES"``, ``"MAX_TAG_BYTES"``,
+    ``"MAX_JPEG_SEGMENTS"``, ``"MAX_TEXT_BYTES"``), ``value`` is its value.
+    """
 
 
 def check_metadata(stream: IO[bytes], name: str) -> None:
@@ -85,7 +104,7 @@ def exif_orientation(exif: bytes) -> int | None:
     block = exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif
     try:
         layout = _Layout.of(block[:16])
-        count, entries = layout.directory(lambda o, n: block[o:o + n], layout.first_ifd)
+        count, entries = layout.directory(_block_reader(block), layout.first_ifd)
     except (struct.error, ValueError):
         return None
     for tag, kind, _, value in entries[:MAX_IFD_ENTRIES]:
@@ -128,11 +147,11 @@ def _check_jpeg(stream: IO[bytes], name: str) -> None:
             payload = stream.read(max(0, length - 2))
             for prefix in (_EXIF_HEADER, b"MPF\x00"):
                 if payload.startswith(prefix):
-                    block = payload[len(prefix):]
-                    _check_tiff(lambda o, n, b=block: b[o:o + n], f"{name}: EXIF/MPF metadata")
+                    _check_tiff(_block_reader(payload[len(prefix):]), f"{name}: EXIF/MPF metadata")
         position += 2 + length
     raise ImageMetadataError(f"{name}: more than {MAX_JPEG_SEGMENTS} JPEG segments before the image data; "
-                             "no camera writes that many: strip the metadata and resend")
+                             "no camera writes that many: strip the metadata and resend",
+                             limit="MAX_JPEG_SEGMENTS", value=MAX_JPEG_SEGMENTS)
 
 
 # -- PNG: the eXIf chunk; WebP: the EXIF chunk (both raw TIFF blocks)
@@ -166,13 +185,20 @@ def _check_chunks(
         if kind == exif_kind:
             block = stream.read(length)
             block = block[len(_EXIF_HEADER):] if block.startswith(_EXIF_HEADER) else block
-            _check_tiff(lambda o, n: block[o:o + n], f"{name}: EXIF metadata")
+            _check_tiff(_block_reader(block), f"{name}: EXIF metadata")
         if kind == end_kind:
             return
         position += 8 + skip(length)
 
 
 # -- TIFF structures
+
+
+def _block_reader(block: bytes) -> Reader:
+    def read(offset: int, size: int) -> bytes:
+        return block[offset:offset + size]
+
+    return read
 
 
 def _stream_reader(stream: IO[bytes], base: int) -> Reader:
@@ -233,7 +259,7 @@ def _check_tiff(read: Reader, where: str) -> None:
     except (struct.error, ValueError):
         return  # not a TIFF structure: Pillow refuses it or ignores the metadata
     declared = 0
-    pending, seen = [layout.first_ifd], set()
+    pending, seen = [layout.first_ifd], set[int]()
     while pending and len(seen) < MAX_IFDS:
         offset = pending.pop(0)
         if offset == 0 or offset in seen:
@@ -246,7 +272,8 @@ def _check_tiff(read: Reader, where: str) -> None:
         if count > MAX_IFD_ENTRIES:
             raise ImageMetadataError(
                 f"{where}: a directory holds {count} tags, above the bound of {MAX_IFD_ENTRIES}; "
-                "no camera writes that many: strip the metadata (e.g. exiftool -all=) and resend"
+                "no camera writes that many: strip the metadata (e.g. exiftool -all=) and resend",
+                limit="MAX_IFD_ENTRIES", value=MAX_IFD_ENTRIES, actual=count,
             )
         for tag, kind, n, value in entries:
             size = n * _TYPE_SIZES.get(kind, 0)
@@ -257,6 +284,7 @@ def _check_tiff(read: Reader, where: str) -> None:
         if declared > MAX_TAG_BYTES:
             raise ImageMetadataError(
                 f"{where}: the tags declare {declared} bytes of data, above the bound of {MAX_TAG_BYTES} "
-                "bytes; strip the metadata (e.g. exiftool -all=) and resend"
+                "bytes; strip the metadata (e.g. exiftool -all=) and resend",
+                limit="MAX_TAG_BYTES", value=MAX_TAG_BYTES, actual=declared,
             )
         pending.append(layout.next_offset(read, offset, count))

@@ -21,12 +21,12 @@ import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import IO, BinaryIO, TypeAlias
+from typing import IO, BinaryIO, TypeAlias, cast
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .errors import ConfigError, DataError, NotAnImageError
+from .errors import DataError, NotAnImageError
 from .image_metadata import (
     MAX_TEXT_BYTES,
     ORIENTATION_TAG,
@@ -35,6 +35,22 @@ from .image_metadata import (
     check_metadata,
     exif_orientation,
 )
+from .limits import check_limit
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SHAPE",
+    "IMAGE_SIDE",
+    "N_FEATURES",
+    "RESAMPLE",
+    "ImageSource",
+    "ImageTooLargeError",
+    "ImageTooSmallError",
+    "image_to_vector",
+    "images_to_matrix",
+    "stack_columns",
+    "stream_to_vector",
+]
 
 IMAGE_SIDE = 64
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
@@ -67,11 +83,19 @@ ImageSource: TypeAlias = bytes | bytearray | memoryview | str | os.PathLike | Bi
 
 
 class ImageTooSmallError(DataError):
-    """The image has fewer than ``min_side`` pixels on a side (too little to classify)."""
+    """The image has fewer than ``min_side`` pixels on a side (too little to classify).
+
+    ``limit`` is ``"min_side"``, ``value`` its value, ``actual`` the image's shorter side.
+    """
 
 
 class ImageTooLargeError(DataError):
-    """An image's pixel count (from its header) is above the allowed maximum."""
+    """An image's pixel count (from its header) is above the allowed maximum.
+
+    ``limit`` is ``"max_pixels"`` (the argument) or ``"PIL.Image.MAX_IMAGE_PIXELS"`` (Pillow's
+    decompression-bomb guard), ``value`` its value, ``actual`` the declared pixel count
+    (None where Pillow's message did not give it).
+    """
 
 
 # ----------------------------------------------------------------------------- images
@@ -99,10 +123,10 @@ def image_to_vector(
     its width or height is below ``min_side`` (default 1: any size), NotAnImageError if
     the data is empty or no image, DataError if it is truncated or corrupt.
     """
-    _check_limit("max_pixels", max_pixels, allow_none=True)
-    _check_limit("min_side", min_side)
+    check_limit("max_pixels", max_pixels, allow_none=True)
+    check_limit("min_side", min_side)
     with _opened(source) as (stream, name):
-        return _stream_to_vector(stream, name, max_pixels, min_side)
+        return stream_to_vector(stream, name, max_pixels, min_side)
 
 
 def images_to_matrix(
@@ -111,13 +135,17 @@ def images_to_matrix(
     """Images -> X of shape (12288, m) uint8, image j in column j."""
     items = list(sources)
     vectors = (image_to_vector(s, max_pixels=max_pixels) for s in items)
-    return _stack_columns(vectors, len(items))
+    return stack_columns(vectors, len(items))
 
 
-def _stream_to_vector(
+def stream_to_vector(
     stream: IO[bytes], name: str, max_pixels: int | None, min_side: int = 1
 ) -> np.ndarray:
-    """Seekable stream of an encoded image -> (12288,) uint8."""
+    """Seekable stream of an encoded image -> (12288,) uint8, as :func:`image_to_vector`.
+
+    For readers that already hold the image as a stream (a zip member's bytes); ``name``
+    stands for it in messages, and the limits are not checked again.
+    """
     if _stream_length(stream) == 0:
         raise NotAnImageError(f"{name}: empty file (0 bytes), not an image")
     try:
@@ -141,7 +169,9 @@ def _stream_to_vector(
         size = f"{declared.group(1)} pixels, " if declared else ""
         raise ImageTooLargeError(
             f"{name}: image of {size}more than Pillow's decompression-bomb guard allows "
-            f"({Image.MAX_IMAGE_PIXELS} pixels)"
+            f"({Image.MAX_IMAGE_PIXELS} pixels)",
+            limit="PIL.Image.MAX_IMAGE_PIXELS", value=Image.MAX_IMAGE_PIXELS,
+            actual=int(declared.group(1)) if declared else None,
         ) from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{name}: not an image Pillow can read") from exc
@@ -152,7 +182,8 @@ def _stream_to_vector(
             raise DataError(f"{name}: truncated or corrupt image") from exc
         raise ImageMetadataError(
             f"{name}: its text or ICC metadata inflates past the bound of {MAX_TEXT_BYTES} bytes; "
-            "strip the metadata and resend"
+            "strip the metadata and resend",
+            limit="MAX_TEXT_BYTES", value=MAX_TEXT_BYTES,
         ) from exc
     except _DECODE_ERRORS as exc:
         # Pillow's messages can quote the file's own bytes (chunk names, tag values)
@@ -165,12 +196,14 @@ def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None, min_
     if min(width, height) < min_side:
         raise ImageTooSmallError(
             f"{name}: image is {width}x{height} pixels, below the minimum of {min_side} "
-            f"pixels a side (min_side)"
+            f"pixels a side (min_side)",
+            limit="min_side", value=min_side, actual=min(width, height),
         )
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
             f"{name}: image is {width}x{height} = {width * height} pixels, "
-            f"above the limit of {max_pixels} pixels (max_pixels)"
+            f"above the limit of {max_pixels} pixels (max_pixels)",
+            limit="max_pixels", value=max_pixels, actual=width * height,
         )
 
 
@@ -251,7 +284,8 @@ def _full_scale(img: Image.Image) -> float:
     """
     if img.mode.startswith("I;16"):
         return 65535.0
-    high = float(img.getextrema()[1])  # from the full image, not the resized one
+    # from the full image, not the resized one; I and F have one band: (min, max)
+    high = float(cast(tuple[float, float], img.getextrema())[1])
     candidates = (1.0, 255.0, 65535.0) if img.mode == "F" else (255.0, 65535.0)
     for scale in candidates:
         if high <= scale:
@@ -315,16 +349,10 @@ def _stream_length(stream: IO[bytes]) -> int:
     return length
 
 
-def _stack_columns(vectors: Iterable[np.ndarray], m: int) -> np.ndarray:
+def stack_columns(vectors: Iterable[np.ndarray], m: int) -> np.ndarray:
     """m vectors of 12288 -> (12288, m) uint8, filled in place (no 2x memory peak)."""
     X = np.empty((N_FEATURES, m), dtype=np.uint8)
     for j, vector in enumerate(vectors):
         X[:, j] = vector
     return X
 
-
-def _check_limit(what: str, value: int | None, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what} must be a positive int, got {value!r}")

@@ -12,6 +12,13 @@ import numpy as np
 
 from .errors import ConfigError
 
+__all__ = [
+    "INIT_METHODS",
+    "check_layer_dims",
+    "initialize_layers",
+    "initialize_parameters",
+]
+
 INIT_METHODS = ("zeros", "scaled", "course", "he", "xavier")
 
 

@@ -5,6 +5,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+__all__ = ["compute_cost", "cost_from_logits", "l2_penalty"]
+
 
 def l2_penalty(parameters: Mapping[str, np.ndarray], l2: float, m: int) -> float:
     """(l2 / 2m) * sum over layers of ||W_l||_F^2 (the course's L2 term)."""

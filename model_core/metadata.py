@@ -16,10 +16,24 @@ from collections.abc import Callable
 from typing import Any
 
 from .activations import HIDDEN_ACTIVATIONS
-from .architecture import Spec, check_architecture, layer_dims as architecture_dims
+from .architecture import Spec, check_architecture
+from .architecture import layer_dims as architecture_dims
 from .augment import TTAS
 from .errors import ConfigError, ParameterFileError
 from .normalization import INPUT_NORMS
+
+__all__ = [
+    "Check",
+    "DEFAULTS",
+    "FIELDS",
+    "MAX_COSTS",
+    "MAX_KEYS",
+    "MAX_METADATA_BYTES",
+    "MAX_STRING",
+    "OUTPUT_ACTIVATIONS",
+    "architecture_of",
+    "check_metadata",
+]
 
 MAX_METADATA_BYTES = 4 << 20  # the JSON text; a 10-million-iteration run's costs take ~2 MB
 MAX_STRING = 1000  # characters of one string
@@ -172,4 +186,4 @@ def architecture_of(meta: Any) -> list[Spec] | None:
         return check_architecture(meta["architecture"])
     except ConfigError as e:
         raise ParameterFileError(f"metadata field architecture must be a list of layer specs: {e.reason}",
-                                 field="architecture") from None
+                                 field="architecture", limit=e.limit, value=e.value, actual=e.actual) from None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["accuracy", "classification_report", "confusion"]
+
 
 def confusion(Y: np.ndarray, Y_hat: np.ndarray) -> dict[str, int]:
     """Counts of true/false positives/negatives (positive = cat)."""

@@ -13,6 +13,8 @@ from .config import TrainConfig
 from .persistence import Source, load_parameters, save_parameters
 from .prediction import predict_proba_raw
 
+__all__ = ["Model", "build_metadata"]
+
 
 @dataclass(frozen=True)
 class Model:

@@ -19,7 +19,21 @@ from .activations import BACKWARD, FORWARD, sigmoid
 from .architecture import Spec
 from .conv import conv_backward, conv_forward
 from .losses import compute_cost
-from .pooling import global_avg_pool_backward, global_avg_pool_forward, pool_backward, pool_forward
+from .pooling import (
+    global_avg_pool_backward,
+    global_avg_pool_forward,
+    pool_backward,
+    pool_forward,
+)
+
+__all__ = [
+    "Cache",
+    "Params",
+    "backward_layers",
+    "forward_layers",
+    "layers_cost",
+    "to_images",
+]
 
 Params = Mapping[str, np.ndarray]
 
@@ -103,12 +117,14 @@ def backward_layers(
     for i in range(len(caches) - 1, first - 1, -1):
         spec, l, data, Z = caches[i]
         kind = spec["type"]
+        # the gradient from the layer above; only the output layer (dense) has none, and it reads only dZ
+        up = dA if dA is not None else dZ
         if Z is not None and i != len(caches) - 1:
-            if spec["activation"] == "relu" and dA.flags.writeable and dA.base is None:
+            if spec["activation"] == "relu" and up.flags.writeable and up.base is None:
                 # in place: dA is this pass's own new array, and relu' is 0 or 1
-                dZ = np.multiply(dA, Z > 0, out=dA)
+                dZ = np.multiply(up, Z > 0, out=up)
             else:
-                dZ = BACKWARD[spec["activation"]](dA, Z)
+                dZ = BACKWARD[spec["activation"]](up, Z)
         want = i > first
         if kind == "conv2d":
             dA, dW, db = conv_backward(dZ, data, want_dA_prev=want)
@@ -118,13 +134,13 @@ def backward_layers(
             db = dZ.sum(axis=1, keepdims=True)  # (n_l, 1)
             dA = W.T @ dZ if want else None  # (n_{l-1}, m)
         elif kind in ("max_pool", "avg_pool"):
-            dA = pool_backward(dA, data)
+            dA = pool_backward(up, data)
         elif kind == "global_avg_pool":
-            dA = global_avg_pool_backward(dA, data)
+            dA = global_avg_pool_backward(up, data)
         elif kind == "flatten":
-            dA = dA.T.reshape(data)
+            dA = up.T.reshape(data)
         elif kind == "dropout":
-            dA = dA if data is None else dA * data
+            dA = up if data is None else up * data
         if l:
             if l2 or weight_decay:
                 W = caches[i].data.W if kind == "conv2d" else caches[i].data[1]

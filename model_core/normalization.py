@@ -8,6 +8,8 @@ import numpy as np
 
 from .errors import ConfigError
 
+__all__ = ["INPUT_NORMS", "check_input_norm", "normalize"]
+
 INPUT_NORMS = ("scale", "per_image")
 
 # A flat image has standard deviation 0; below one grey level we divide by 1 grey level

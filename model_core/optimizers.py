@@ -5,11 +5,22 @@
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Mapping
+from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
 from .errors import ConfigError
+
+__all__ = [
+    "Adam",
+    "GradientDescent",
+    "Grads",
+    "Momentum",
+    "OPTIMIZERS",
+    "Params",
+    "RMSprop",
+    "make_optimizer",
+]
 
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 

@@ -12,15 +12,31 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from .architecture import Spec, parameter_shapes
+from .architecture import layer_dims as architecture_dims
 from .errors import ParameterFileError, describe_dtype
-from .architecture import Spec, layer_dims as architecture_dims, parameter_shapes
+from .limits import check_limit
 from .metadata import MAX_METADATA_BYTES, architecture_of, check_metadata
+from .npyfile import check_npy_header
+
+__all__ = [
+    "FORMAT",
+    "METADATA_KEY",
+    "Source",
+    "check_parameters",
+    "describe_bytes",
+    "load_parameters",
+    "metadata_record",
+    "save_parameters",
+    "serialize",
+]
 
 METADATA_KEY = "__metadata__"
 FORMAT = "catvnoncat-params/1"
@@ -59,8 +75,11 @@ def serialize(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any])
     """The .npz bytes of ``parameters`` plus :func:`metadata_record` as a JSON string array."""
     record = metadata_record(parameters, metadata)
     buf = io.BytesIO()
-    arrays = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
-    np.savez(buf, **arrays, **{METADATA_KEY: np.array(json.dumps(record, allow_nan=False))})
+    # Any: savez's own keyword allow_pickle (a bool) is never among these names (W1.., b1.., __metadata__:
+    # metadata_record refused any other)
+    arrays: dict[str, Any] = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
+    arrays[METADATA_KEY] = np.array(json.dumps(record, allow_nan=False))
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
@@ -71,15 +90,23 @@ def metadata_record(parameters: Mapping[str, np.ndarray], metadata: Mapping[str,
     return check_metadata(record, check_parameters(parameters, architecture_of(record)))
 
 
-def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_parameters(
+    source: Source, *, max_bytes: int | None = None, max_arrays: int | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a parameter file; return ``(parameters, metadata)``.
 
-    ``source`` is a path, the file's bytes, or a binary file object. Raises
+    ``source`` is a path, the file's bytes, or a binary file object. ``max_bytes`` bounds
+    the uncompressed bytes its arrays declare in all, ``max_arrays`` its arrays (None:
+    unbounded); both are checked from the zip's and the .npy headers before any array is
+    read, and every array's header must fit the bytes it holds. Raises
     ParameterFileError naming the problem: not an .npz, truncated, a pickled (object)
-    array, missing or extra arrays, a W or b of the wrong shape, non-finite values.
-    For a course file without metadata, ``layer_dims`` is inferred and relu/sigmoid with
-    input_norm ``scale`` assumed.
+    array, missing or extra arrays, a W or b of the wrong shape, non-finite values; one
+    for a limit passed carries ``limit`` ("max_bytes", "max_arrays"), ``value`` and
+    ``actual``. For a course file without metadata, ``layer_dims`` is inferred and
+    relu/sigmoid with input_norm ``scale`` assumed.
     """
+    check_limit("max_bytes", max_bytes, allow_none=True)
+    check_limit("max_arrays", max_arrays, allow_none=True)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
@@ -87,6 +114,7 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         if head[:4] not in _ZIP_SIGNATURES:
             # numpy would take anything else for a pickle and say so: say what it is instead
             raise ParameterFileError(f"not an .npz parameter file: {describe_bytes(head)}")
+        _check_members(source, max_bytes=max_bytes, max_arrays=max_arrays)  # before np.load allocates
         npz = np.load(source, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise ParameterFileError("not an .npz archive (a single .npy array was given)")
@@ -103,6 +131,10 @@ def load_parameters(source: Source) -> tuple[dict[str, np.ndarray], dict[str, An
         raise ParameterFileError("not a valid .npz parameter file (an array's header is malformed)") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise ParameterFileError(f"not a valid .npz parameter file: truncated or corrupt ({type(e).__name__})") from None
+    except (RuntimeError, zlib.error, zipfile.LargeZipFile):  # NotImplementedError is a RuntimeError
+        # zipfile's messages quote member names too
+        raise ParameterFileError("not a readable .npz parameter file (corrupt, encrypted or compressed with an "
+                                 "unsupported method)") from None
 
     raw_meta = arrays.pop(METADATA_KEY, None)
     meta = None if raw_meta is None else _parse_metadata(raw_meta)
@@ -121,6 +153,39 @@ _SIGNATURES = (
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a data set goes to POST /datasets or --data)"),
     (b"\x1f\x8b", "a gzip file"), (b"%PDF", "a PDF document"),
 )
+
+
+def _check_members(
+    source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None, max_arrays: int | None
+) -> None:
+    """Bound the .npz from its zip and .npy headers alone; a stream is left where it was.
+
+    zipfile never inflates a member past the size the zip declares for it, so the
+    declared sizes bound what np.load reads, and each header must ask for no more than
+    its member holds (see model_core.npyfile). zipfile's own errors pass through.
+    """
+    stream = None if isinstance(source, (str, os.PathLike)) else source
+    position = stream.tell() if stream is not None else 0
+    try:
+        with zipfile.ZipFile(source) as zf:
+            infos = zf.infolist()
+            if max_arrays is not None and len(infos) > max_arrays:
+                raise ParameterFileError(
+                    f"the file holds {len(infos)} arrays; a parameter file has W1..WL, b1..bL (at most "
+                    f"{max_arrays} arrays)", limit="max_arrays", value=max_arrays, actual=len(infos),
+                )
+            declared = sum(info.file_size for info in infos)
+            if max_bytes is not None and declared > max_bytes:
+                raise ParameterFileError(
+                    f"the arrays take {declared} bytes uncompressed, above the limit max_bytes={max_bytes}",
+                    limit="max_bytes", value=max_bytes, actual=declared,
+                )
+            for info in infos:
+                with zf.open(info) as member:
+                    check_npy_header(member, info.file_size, ParameterFileError)
+    finally:
+        if stream is not None:
+            stream.seek(position)
 
 
 def _head(source: str | os.PathLike[str] | IO[bytes]) -> bytes:
@@ -163,7 +228,7 @@ def check_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Sp
         raise ParameterFileError(f"{len(extra)} unexpected array(s); expected only W1..WL and b1..bL")
     if architecture is not None:
         return _check_layer_parameters(parameters, architecture)
-    layers = sorted({int(_KEY.match(k).group(2)) for k in parameters})  # type: ignore[union-attr]
+    layers = sorted({int(k[1:]) for k in parameters})  # every key is W<l> or b<l> (checked above)
     if not layers:
         raise ParameterFileError("no parameters found: expected arrays W1..WL and b1..bL")
     L = layers[-1]
@@ -217,7 +282,8 @@ def _parse_metadata(raw: np.ndarray) -> Any:
         raise ParameterFileError(f"{METADATA_KEY} must be one JSON string")
     text = str(raw)
     if len(text) > MAX_METADATA_BYTES:
-        raise ParameterFileError(f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters")
+        raise ParameterFileError(f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters",
+                                 limit="MAX_METADATA_BYTES", value=MAX_METADATA_BYTES, actual=len(text))
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

@@ -15,6 +15,15 @@ import numpy as np
 
 from .conv import output_size
 
+__all__ = [
+    "POOL_MODES",
+    "PoolCache",
+    "global_avg_pool_backward",
+    "global_avg_pool_forward",
+    "pool_backward",
+    "pool_forward",
+]
+
 POOL_MODES = ("max", "average")
 
 
@@ -47,7 +56,7 @@ def pool_forward(A_prev: np.ndarray, f: int, stride: int, mode: str = "max") -> 
     K = np.zeros(A.shape, dtype=np.uint8) if mode == "max" else None
     for k, (rows, cols) in enumerate(rest, start=1):
         window = A_prev[:, rows, cols, :]
-        if mode == "max":
+        if K is not None:  # max pooling
             larger = window > A  # strictly: a tie keeps the first maximum
             np.maximum(A, window, out=A)
             # K := k where larger: arithmetic, 10x faster than a masked assignment here

@@ -14,6 +14,8 @@ from .forward import forward
 from .network import forward_layers, to_images
 from .normalization import normalize
 
+__all__ = ["CHUNK", "IMAGE", "predict_proba_raw"]
+
 CHUNK = 64  # images a layer network takes at a time: its im2col matrix stays ~15 MB (float32)
 IMAGE = (64, 64, 3)  # the course's images, the only ones a fully connected model can mirror
 

@@ -16,6 +16,14 @@ from typing import Any
 from .config import TrainConfig
 from .errors import ConfigError
 
+__all__ = [
+    "DEFAULT_RECIPE",
+    "PHOTOS_ARCHITECTURE",
+    "POOL",
+    "RECIPES",
+    "recipe",
+]
+
 
 def _conv(n_C: int) -> dict[str, Any]:
     return {"type": "conv2d", "n_C": n_C, "f": 3, "stride": 1, "pad": 1, "activation": "relu"}

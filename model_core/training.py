@@ -34,6 +34,24 @@ from .optimizers import make_optimizer
 from .prediction import predict_proba_raw
 from .training_layers import train_layers
 
+__all__ = [
+    "Costs",
+    "ENGINES",
+    "LEARNED_MARGIN",
+    "PINNED",
+    "PREDICT_CHUNK",
+    "Params",
+    "RECORD_EVERY",
+    "STALL_POINTS",
+    "STALL_SPREAD",
+    "THREADS",
+    "check_data",
+    "choose_engine",
+    "predict_labels",
+    "predict_proba_chunked",
+    "train",
+]
+
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs (as the course prints)
 ENGINES = ("auto", "dense", "gram", "layers")
 PREDICT_CHUNK = 2048  # examples per forward pass of predict_labels: bounds its memory
@@ -130,7 +148,7 @@ def _train(
     X, Y = check_data(X, Y, config.layer_dims[0])
     if (X_dev is None) != (Y_dev is None):
         raise ConfigError("give both X_dev and Y_dev, or neither")
-    if X_dev is not None:
+    if X_dev is not None and Y_dev is not None:
         X_dev, Y_dev = check_data(X_dev, Y_dev, config.layer_dims[0], name="X_dev")
     m = X.shape[1]
     if engine == "auto":
@@ -142,7 +160,7 @@ def _train(
 
     t0 = time.perf_counter()
     dtype = np.dtype(config.dtype)
-    if config.layers:
+    if config.architecture is not None:  # config.layers
         parameters = initialize_layers(parameter_shapes(config.architecture), config.init, config.seed, dtype)
     else:
         parameters = initialize_parameters(config.layer_dims, config.init, config.seed, dtype)
@@ -161,7 +179,7 @@ def _train(
         "seconds": seconds,
         "train_accuracy": accuracy(Y, (AL > 0.5).astype(np.int64)),
     }
-    if X_dev is not None:
+    if X_dev is not None and Y_dev is not None:
         history["dev_accuracy"] = accuracy(Y_dev, predict_labels(X_dev, parameters, config))
     return parameters, history
 
@@ -264,7 +282,7 @@ def _train_dense(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: 
                          config.beta1, config.beta2, config.epsilon)
     act = config.hidden_activation
     costs: list[list[float]] = []
-    if not config.mini_batch:
+    if config.epochs is None:  # not config.mini_batch
         # one batch: normalize once (it is reused by every iteration)
         Xn = normalize(X, config.input_norm, dtype) if config.augment == "none" else None
         Yd = Y.astype(dtype)
@@ -314,7 +332,7 @@ def _flip(X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """Mirror each 64x64x3 image (a column of X, (12288, m)) left-right with probability 1/2."""
     m = X.shape[1]
     imgs = X.T.reshape(m, 64, 64, 3)
-    flip = rng.random_sample(m) < 0.5
+    flip = rng.random_sample((m,)) < 0.5  # (m,)
     out = np.where(flip[:, None, None, None], imgs[:, :, ::-1, :], imgs)
     return out.reshape(m, -1).T
 
@@ -345,12 +363,14 @@ def _train_gram(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: P
     # every parameter but W1 goes through the ordinary optimizer (in place)
     rest = parameters  # b1, W2, b2, ... (W1 popped above)
     opt = make_optimizer(config.optimizer, lr, beta)
-    W = [None] + [None] + [rest[f"W{l}"] for l in range(2, L + 1)]
-    b = [None] + [rest[f"b{l}"] for l in range(1, L + 1)]
-    Z = [None] + [np.empty((n, m), dtype) for n in config.layer_dims[1:]]
+    # lists indexed by the course's l = 1..L; the None at 0 (and at W's and dW's 1, W1 being
+    # kept as W1_0 and C) is never read, so the lists hold arrays as far as any reader knows
+    W: list[Any] = [None] + [None] + [rest[f"W{l}"] for l in range(2, L + 1)]
+    b: list[Any] = [None] + [rest[f"b{l}"] for l in range(1, L + 1)]
+    Z: list[Any] = [None] + [np.empty((n, m), dtype) for n in config.layer_dims[1:]]
     grads = {"d" + k: np.empty_like(v) for k, v in rest.items()}
-    dW = [None, None] + [grads[f"dW{l}"] for l in range(2, L + 1)]
-    db = [None] + [grads[f"db{l}"] for l in range(1, L + 1)]
+    dW: list[Any] = [None, None] + [grads[f"dW{l}"] for l in range(2, L + 1)]
+    db: list[Any] = [None] + [grads[f"db{l}"] for l in range(1, L + 1)]
     ZL = Z[L]
     decay = 1.0 - lr * l2 / m
     costs: list[list[float]] = []
@@ -363,7 +383,7 @@ def _train_gram(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: P
         np.multiply(P0, a, out=Z[1])
         Z[1] += CG
         Z[1] += b[1]
-        A = [None, g(Z[1]) if L > 1 else None]
+        A: list[Any] = [None, g(Z[1]) if L > 1 else None]  # A[L] is None too: AL is computed from ZL
         for l in range(2, L + 1):
             np.matmul(W[l], A[l - 1], out=Z[l])
             Z[l] += b[l]

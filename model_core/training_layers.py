@@ -18,6 +18,8 @@ from .network import backward_layers, forward_layers, layers_cost, to_images
 from .normalization import normalize
 from .optimizers import make_optimizer
 
+__all__ = ["RECORD_EVERY", "train_layers"]
+
 RECORD_EVERY = 100  # full-batch iterations between two recorded costs, as the dense engine
 
 
@@ -34,7 +36,7 @@ def train_layers(X: np.ndarray, Y: np.ndarray, config: TrainConfig, parameters: 
     rng = np.random.RandomState(config.seed + 1)  # shuffles, flips, shifts
     dropout_rng = np.random.RandomState(config.seed + 2)  # its own stream: dropout never moves the others
     flip = config.augment == "flip"
-    total = config.epochs if config.mini_batch else config.iterations
+    total = config.epochs if config.epochs is not None else config.iterations  # epochs set: mini_batch
     bs = min(config.batch_size, m) if config.mini_batch else m
     costs: list[list[float]] = []
     for step in range(total):

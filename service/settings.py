@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from model_core.data import DEFAULT_MAX_PIXELS
+from model_core import DEFAULT_MAX_PIXELS
 
 from .tokenfiles import TokenFile, read_token_file
 

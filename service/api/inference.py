@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model_core import DataError, NotAnImageError
-from model_core.data import (
+from model_core import (
     N_FEATURES,
+    DataError,
     ImageTooLargeError,
     ImageTooSmallError,
+    NotAnImageError,
     image_to_vector,
 )
 

@@ -5,17 +5,11 @@ the number and the environment variable that raises it.
 """
 from __future__ import annotations
 
-import io
-import zipfile
-import zlib
 from collections.abc import AsyncIterator, Sized
-from typing import IO
 
-import numpy as np
 from starlette.requests import Request
 
-from model_core import TrainConfig
-from model_core.budget import config_parameter_count, training_memory_bytes
+from model_core import TrainConfig, config_parameter_count, training_memory_bytes
 
 from ..settings import env_name
 from .errors import ApiError, Code
@@ -100,62 +94,9 @@ def queue_full(limit: int) -> ApiError:
     )
 
 
-# -- parameter files: an .npz is a zip, and each .npy member's header declares its shape
+# -- parameter files: model_core's load_parameters bounds them from their headers, unread
+# (max_bytes: CATSVC_MAX_PARAMS_BYTES, a 413; max_arrays: this, a 422 like any bad file)
 MAX_PARAM_ARRAYS = 201  # W1..W100, b1..b100 and the metadata: far more than any model here
-# what zipfile raises for a broken, encrypted or exotic archive
-UNREADABLE_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError,
-                  OSError, ValueError, zlib.error)
-
-
-def check_params_size(data: bytes, limit: int) -> None:
-    """Refuse a parameter file whose arrays would take more than ``limit`` bytes, unread.
-
-    ``np.load`` allocates each array from the shape in its header before reading it, so
-    a few hundred bytes can ask for terabytes (a MemoryError), and a deflated member
-    can inflate 1000-fold. zipfile never inflates a member past its declared size, so
-    the declared sizes bound the memory, and each header must fit its member. Anything
-    that is not a readable zip is left to model_core's load_parameters to name.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-            if len(infos) > MAX_PARAM_ARRAYS:
-                raise ApiError(
-                    422, Code.INVALID_PARAMS,
-                    f"the file holds {len(infos)} arrays; a parameter file has W1..WL, b1..bL (at most "
-                    f"{MAX_PARAM_ARRAYS} arrays)",
-                )
-            declared = sum(i.file_size for i in infos)
-            if declared > limit:
-                raise params_too_large(limit)
-            for info in infos:
-                with zf.open(info) as member:
-                    _check_npy_header(member, info)
-    except UNREADABLE_ZIP:
-        return
-
-
-_NPY_HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
-
-
-def _check_npy_header(member: IO[bytes], info: zipfile.ZipInfo) -> None:
-    """The member's header must not ask for more bytes than the member holds.
-    (Messages name no member: the names are the client's.)"""
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(member)
-        if version not in _NPY_HEADER_READERS:
-            raise ApiError(422, Code.INVALID_PARAMS, "an array uses an unsupported .npy version; "
-                           "save the parameters with numpy.savez")
-        shape, _, dtype = getattr(fmt, _NPY_HEADER_READERS[version])(member)
-        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError):
-        return  # not a plain .npy member: load_parameters names the problem
-    if nbytes > info.file_size:
-        raise ApiError(
-            422, Code.INVALID_PARAMS,
-            "an array declares more data than its file holds; the file is corrupt or forged",
-        )
 
 
 def params_too_large(limit: int) -> ApiError:

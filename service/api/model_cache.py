@@ -10,7 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from model_core.model import Model
+from model_core import Model
 
 from ..state.store import ModelStore
 

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_core import DataError
-from model_core.data import dataset_sha256, load_dataset
+from model_core import DataError, dataset_sha256, load_dataset
 
 from . import synthetic
 from .storage import writing

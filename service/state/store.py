@@ -38,10 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_core import ParameterFileError
-from model_core.metadata import MAX_METADATA_BYTES, check_metadata
-from model_core.model import Model
-from model_core.persistence import metadata_record, serialize
+from model_core import (
+    MAX_METADATA_BYTES,
+    Model,
+    ParameterFileError,
+    check_metadata,
+    metadata_record,
+    serialize,
+)
 
 from .storage import writing
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from model_core import (
+    RECORD_EVERY,
     ConfigError,
     DataError,
     TrainConfig,
@@ -29,7 +30,6 @@ from model_core import (
     recipe,
     train,
 )
-from model_core.training import RECORD_EVERY
 
 from ..settings import Settings, env_name
 from ..state.datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset

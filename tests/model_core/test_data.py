@@ -789,3 +789,17 @@ def test_deep_or_long_member_paths_are_refused_before_they_are_walked(tmp_path: 
         with pytest.raises(DataError, match=rule) as caught:
             load_dataset(path)
         assert "member #1" in str(caught.value) and "xxxx" not in str(caught.value)
+
+
+def test_an_npz_array_declaring_more_than_it_holds_is_refused_unread(tmp_path: Path) -> None:
+    """X's header asks numpy for 114 GiB from 64 bytes: without the check, a MemoryError."""
+    def header(shape: tuple[int, ...], descr: str) -> bytes:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+        return buf.getvalue()
+
+    with zipfile.ZipFile(tmp_path / "lying.npz", "w") as zf:
+        zf.writestr("X.npy", header((12288, 10**7), "|u1") + b"\0" * 64)
+        zf.writestr("Y.npy", header((10**7,), "<i8"))
+    with pytest.raises(DataError, match="lying.npz:X: an array declares more data than its file holds"):
+        load_dataset(tmp_path / "lying.npz")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from model_core import (
+    ConfigError,
     Model,
     ParameterFileError,
     TrainConfig,
@@ -199,3 +200,108 @@ def test_a_real_object_array_still_says_pickle() -> None:
     np.savez(buf, W1=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ParameterFileError, match="pickled"):
         load_parameters(buf.getvalue())
+
+
+# -- max_bytes, max_arrays: bounded from the zip's and the .npy headers, before np.load
+def _declared(path: Path) -> int:
+    """The uncompressed bytes an .npz's members declare in all (what max_bytes bounds)."""
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
+def _npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_max_bytes_at_the_limit_loads_from_every_kind_of_source(tmp_path: Path, params) -> None:
+    path = tmp_path / "m.npz"
+    save_parameters(path, params, {"engine": "dense"})
+    size = _declared(path)
+    for source in (path, path.read_bytes(), io.BytesIO(path.read_bytes())):
+        loaded, meta = load_parameters(source, max_bytes=size, max_arrays=7)  # W1..b3 and the metadata
+        assert list(loaded) == ["W1", "b1", "W2", "b2", "W3", "b3"] and meta["engine"] == "dense"
+        np.testing.assert_array_equal(loaded["W2"], params["W2"])
+
+
+def test_a_stream_is_read_from_where_it_was(tmp_path: Path, params) -> None:
+    """The header check opens the zip too; np.load must still start where the caller left the stream."""
+    path = _npz(tmp_path / "p.npz", **params)
+    stream = io.BytesIO(b"head" + path.read_bytes())
+    stream.seek(4)
+    assert load_parameters(stream, max_bytes=_declared(path))[1]["layer_dims"] == [8, 4, 3, 1]
+
+
+def test_one_byte_over_max_bytes_is_refused_before_any_array_is_read(tmp_path: Path, params, monkeypatch) -> None:
+    path = tmp_path / "m.npz"
+    save_parameters(path, params, {})
+    size = _declared(path)
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("np.load ran: the limit was checked too late")
+
+    monkeypatch.setattr(np, "load", no_load)
+    with pytest.raises(ParameterFileError, match=f"above the limit max_bytes={size - 1}") as caught:
+        load_parameters(path.read_bytes(), max_bytes=size - 1)
+    e = caught.value
+    assert (e.limit, e.value, e.actual, e.field) == ("max_bytes", size - 1, size, None)
+
+
+def test_a_deflate_bomb_is_refused_from_its_declared_size(tmp_path: Path) -> None:
+    """8 MB of zeros deflate to a few KB: the zip's declared size is what counts."""
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, W1=np.zeros((1, 2**20)), b1=np.zeros((1, 1)))
+    assert path.stat().st_size < 2**16
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(path, max_bytes=2**20)
+    assert caught.value.limit == "max_bytes" and caught.value.actual > 8 * 2**20
+
+
+def test_max_arrays_counts_the_members(tmp_path: Path, params) -> None:
+    path = tmp_path / "m.npz"
+    save_parameters(path, params, {})
+    with pytest.raises(ParameterFileError, match=r"holds 7 arrays.*at most 6 arrays") as caught:
+        load_parameters(path, max_arrays=6)
+    assert (caught.value.limit, caught.value.value, caught.value.actual) == ("max_arrays", 6, 7)
+
+
+def test_a_header_declaring_more_than_its_member_holds_is_refused_unread(tmp_path: Path) -> None:
+    """W1 asks numpy for ~100 GB from 64 bytes: without the check, a MemoryError."""
+    path = _zip(tmp_path / "lying.npz", {"W1.npy": _npy_header((10**6, 12288)) + b"\0" * 64,
+                                         "b1.npy": _npy_header((10**6, 1))})
+    for limits in ({}, {"max_bytes": 1 << 30}):
+        with pytest.raises(ParameterFileError, match="declares more data than its file holds") as caught:
+            load_parameters(path, **limits)
+        assert caught.value.limit is None
+
+
+def test_an_npy_version_that_is_not_checked_is_refused(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros((1, 1)), version=(3, 0))
+    path = _zip(tmp_path / "v3.npz", {"W1.npy": buf.getvalue(), "b1.npy": buf.getvalue()})
+    with pytest.raises(ParameterFileError, match="unsupported .npy version"):
+        load_parameters(path)
+
+
+def test_an_encrypted_member_is_named_unreadable(tmp_path: Path, params) -> None:
+    data = bytearray(_npz(tmp_path / "p.npz", **params).read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the "encrypted" flag, both headers
+        data[data.find(signature) + offset] |= 1
+    with pytest.raises(ParameterFileError, match="not a readable .npz parameter file"):
+        load_parameters(bytes(data), max_bytes=1 << 20)
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 1.5, "100"])
+def test_a_bad_limit_argument_is_a_config_error(tmp_path: Path, params, limit) -> None:
+    path = _npz(tmp_path / "p.npz", **params)
+    for name in ("max_bytes", "max_arrays"):
+        with pytest.raises(ConfigError, match=f"{name} must be a positive int"):
+            load_parameters(path, **{name: limit})

@@ -203,6 +203,17 @@ def test_too_many_files_in_a_zip_is_413_naming_the_limit(make_settings) -> None:
         assert "CATSVC_MAX_DATASET_MEMBERS" in r.json()["error"]
 
 
+def test_an_image_over_the_pixel_limit_is_413_naming_the_limit(make_settings) -> None:
+    # the JPEGs are 80 x 60 = 4800 pixels
+    with TestClient(create_app(make_settings(max_image_pixels=4799))) as c:
+        r = c.post("/datasets", files={"file": ("big.zip", zip_of_folders(2, 2))})
+        assert r.status_code == 413
+        body = r.json()
+        assert body["code"] == Code.DATASET_TOO_LARGE and body["limit"] == 4799
+        assert "above the limit of 4799 pixels (CATSVC_MAX_IMAGE_PIXELS)" in body["error"]
+        assert "max_pixels" not in body["error"] and "/tmp" not in body["error"]
+
+
 def test_a_zip_with_parent_paths_is_422(client: TestClient) -> None:
     from .hostile import zip_with_parent_paths
 

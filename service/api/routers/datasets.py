@@ -1,7 +1,6 @@
 """Data sets: GET /datasets lists them, POST /datasets uploads one."""
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -43,27 +42,26 @@ _UPLOAD_BODY = {
 }
 
 
-# model_core names a limit by its argument ("max_bytes=1000", "(max_pixels)"); the client
-# needs the setting that raises it
-_LIMIT_ARGS = {"max_bytes": "max_dataset_bytes", "max_members": "max_dataset_members",
-               "max_pixels": "max_image_pixels"}
-_LIMIT = re.compile(r"\b(max_bytes|max_members|max_pixels)\b(?:=(\d+))?")
+# load_dataset's limit arguments (a DataError's .limit) -> the settings that raise them
+_LIMIT_SETTINGS = {"max_bytes": "max_dataset_bytes", "max_members": "max_dataset_members",
+                   "max_pixels": "max_image_pixels"}
 
 
 def dataset_error(e: DataError, upload_path: str) -> ApiError:
     """422 with model_core's message, or 413 naming the setting when a limit was hit."""
     # model_core names the file it read: our temporary path, which means nothing to the client
     message = str(e).replace(upload_path, "the uploaded file")
-    found = _LIMIT.search(message)
-    if found is None and not isinstance(e, ImageTooLargeError):
+    arg = e.limit or ""
+    if arg not in _LIMIT_SETTINGS:
+        if isinstance(e, ImageTooLargeError):  # Pillow's own decompression-bomb guard: no setting raises it
+            return ApiError(413, Code.DATASET_TOO_LARGE, message)
         return ApiError(422, Code.INVALID_DATASET, message)
-    extra = {}
-    if found is not None:
-        arg, value = found.groups()
-        extra["limit"] = int(value) if value else None
-        named = f"{value} ({env_name(_LIMIT_ARGS[arg])})" if value else env_name(_LIMIT_ARGS[arg])
-        message = message[: found.start()] + named + message[found.end():]
-    return ApiError(413, Code.DATASET_TOO_LARGE, message, **{k: v for k, v in extra.items() if v is not None})
+    # the message names the argument ("max_bytes=1000", "(max_pixels)"); the client needs the setting
+    env = env_name(_LIMIT_SETTINGS[arg])
+    named = message.replace(f"{arg}={e.value}", f"{e.value} ({env})", 1)
+    if named == message:
+        named = message.replace(arg, env, 1)
+    return ApiError(413, Code.DATASET_TOO_LARGE, named, limit=e.value)
 
 
 def _out(info: DatasetInfo) -> DatasetOut:

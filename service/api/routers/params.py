@@ -10,14 +10,12 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from model_core import ParameterFileError, load_parameters
-from model_core.architecture import parameter_shapes
-from model_core.data import N_FEATURES
+from model_core import N_FEATURES, ParameterFileError, load_parameters, parameter_shapes
 
 from ...state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
 from ..auth import AdminAuth
 from ..errors import ApiError, Code, error_responses, no_model
-from ..limits import UNREADABLE_ZIP, check_params_size, env_name, read_body
+from ..limits import MAX_PARAM_ARRAYS, env_name, params_too_large, read_body
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
 from ..schemas import ParamsOut
@@ -188,14 +186,13 @@ async def put_params(
 def _store_upload(
     store: ModelStore, data: bytes, max_params_bytes: int, retention_settings: Retention, activate: bool
 ) -> int:
-    check_params_size(data, max_params_bytes)  # before numpy allocates what the file declares
     try:
-        parameters, metadata = load_parameters(data)
+        # bounded from the file's headers before numpy allocates what they declare
+        parameters, metadata = load_parameters(data, max_bytes=max_params_bytes, max_arrays=MAX_PARAM_ARRAYS)
     except ParameterFileError as e:
+        if e.limit == "max_bytes" and e.value is not None:
+            raise params_too_large(e.value) from None
         raise ApiError(422, Code.INVALID_PARAMS, str(e), **({"field": e.field} if e.field else {})) from None
-    except UNREADABLE_ZIP:  # what load_parameters lets through: an encrypted or corrupt member
-        raise ApiError(422, Code.INVALID_PARAMS, "not a readable .npz parameter file (corrupt, encrypted "
-                       "or compressed with an unsupported method)") from None
     n_x = metadata["layer_dims"][0]
     if n_x != N_FEATURES:
         raise ApiError(

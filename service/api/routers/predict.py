@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from model_core.data import N_FEATURES
+from model_core import N_FEATURES
 
 from ..auth import PREDICT_SECURITY, check_predict
 from ..errors import ApiError, Code, error_responses, no_model

@@ -7,8 +7,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from model_core import RECIPES, ConfigError, TrainConfig, recipe
-from model_core.data import N_FEATURES
+from model_core import N_FEATURES, RECIPES, ConfigError, TrainConfig, recipe
 
 from ...state.datasets import UnknownDataset
 from ...state.jobs import (
