@@ -44,7 +44,7 @@ PREDICT_SCHEME = {
     "scheme": "bearer",
     "description": "CATSVC_PREDICT_TOKEN (or the admin token): predictions (enforced only when the setting is set)",
 }
-PREDICT_SECURITY = [{"PredictToken": []}, {"AdminToken": []}]  # an operation's "security"
+PREDICT_SECURITY: list[dict[str, list[str]]] = [{"PredictToken": []}, {"AdminToken": []}]  # an operation's "security"
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,12 @@ def document_errors(schema: dict[str, Any]) -> None:
 def config_error(e: ConfigError) -> ApiError:
     """422 naming the field and the rule, never the client's value (``reason`` leaves it out)."""
     message = e.reason if e.field is None or e.reason.startswith(e.field) else f"{e.field}: {e.reason}"
-    return ApiError(422, Code.INVALID_CONFIG, message, **({"field": e.field} if e.field else {}))
+    return ApiError(422, Code.INVALID_CONFIG, message, **_field(e.field))
+
+
+def _field(name: str | None) -> dict[str, Any]:
+    """The ``field`` member of an error body, when the error names one."""
+    return {"field": name} if name else {}
 
 
 def from_model_core(e: ModelCoreError) -> ApiError:
@@ -192,7 +197,7 @@ def from_model_core(e: ModelCoreError) -> ApiError:
     if isinstance(e, ConfigError):
         return config_error(e)
     if isinstance(e, ParameterFileError):
-        return ApiError(422, Code.INVALID_PARAMS, str(e), **({"field": e.field} if e.field else {}))
+        return ApiError(422, Code.INVALID_PARAMS, str(e), **_field(e.field))
     if isinstance(e, DataError):
         return ApiError(422, Code.INVALID_DATASET, str(e))
     return ApiError(422, Code.VALIDATION_ERROR, str(e))

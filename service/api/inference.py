@@ -107,7 +107,7 @@ def instances_to_columns(body: bytes, max_batch: int) -> np.ndarray:
         raise _bad(f"instances must hold numbers only; {INSTANCES_HELP}")
     bad = (X < 0) | (X > 255)  # (m, 12288)
     if bad.any():
-        i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        i, j = (int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
         raise _bad(f"instance {i}: value {j} is out of range; pixel values must be 0..255", index=int(i))
     return X.T  # (12288, m)
 

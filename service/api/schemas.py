@@ -118,13 +118,13 @@ def job_out(job: Job) -> JobOut:
         times[job.status] = _iso(job.finished_at)
     return JobOut(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         dataset=job.dataset,
         config=config_view(job.config),
         activate=bool(job.options.get("activate", True)),
         times={k: v for k, v in times.items() if v is not None},
         progress=Progress(
-            iteration=job.done, total=job.total, unit=job.unit,  # type: ignore[arg-type]
+            iteration=job.done, total=job.total, unit=job.unit,
             percent=round(100.0 * job.done / job.total, 1) if job.total else 0.0,
             cost=job.cost, eta_seconds=eta_seconds(job, time.time()),
         ),

@@ -11,6 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from python_multipart.multipart import (
     MultipartParseError,
@@ -18,6 +19,9 @@ from python_multipart.multipart import (
     parse_options_header,
 )
 from starlette.requests import Request
+
+if TYPE_CHECKING:  # a TypedDict the module declares for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 from .errors import ApiError, Code
 from .limits import limited_stream
@@ -67,7 +71,7 @@ async def receive_file(request: Request, dest_dir: Path, *, limit: int, setting:
         raise
 
 
-async def _receive_part(request: Request, content_type: str, out, limit: int, setting: str) -> str | None:
+async def _receive_part(request: Request, content_type: str, out: IO[bytes], limit: int, setting: str) -> str | None:
     try:
         boundary = boundary_of(content_type)
     except MultipartError as e:
@@ -90,14 +94,14 @@ async def _receive_part(request: Request, content_type: str, out, limit: int, se
 class _PartSink:
     """Callbacks of python_multipart's parser: copy the first ``file`` part to ``out``."""
 
-    def __init__(self, out) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.found = self.complete = self.writing = False
         self.filename: str | None = None
         self._headers: dict[bytes, bytes] = {}
         self._field = self._value = b""
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,

@@ -11,6 +11,7 @@ full) raises :class:`service.state.storage.StorageUnavailable` and changes nothi
 """
 from __future__ import annotations
 
+import builtins  # JobQueue.list shadows the type in its class's annotations
 import json
 import logging
 import sqlite3
@@ -230,7 +231,7 @@ class JobQueue:
         rows = self._db().execute("SELECT * FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset))
         return [Job.from_row(r) for r in rows]
 
-    def pending(self) -> list[Job]:
+    def pending(self) -> builtins.list[Job]:
         """Running and queued jobs, the running one first, then in queue order."""
         rows = self._db().execute(
             "SELECT * FROM jobs WHERE status IN (?, ?) ORDER BY status = ? DESC, seq", (RUNNING, QUEUED, RUNNING)
@@ -270,7 +271,7 @@ class JobQueue:
         return job
 
     def report_progress(
-        self, job_id: str, done: int, cost: float, costs: list[list[float]], eta: float | None = None,
+        self, job_id: str, done: int, cost: float, costs: builtins.list[builtins.list[float]], eta: float | None = None,
     ) -> bool:
         """Store progress and the seconds left (None: not known yet); return whether a cancel
         was requested (one round trip for both)."""
@@ -288,7 +289,7 @@ class JobQueue:
 
     def finish(
         self, job_id: str, status: str, *, model_version: int | None = None,
-        metrics: dict[str, Any] | None = None, costs: list[list[float]] | None = None,
+        metrics: dict[str, Any] | None = None, costs: builtins.list[builtins.list[float]] | None = None,
         done: int | None = None, reason: str | None = None, message: str | None = None,
     ) -> Job:
         assert status in FINISHED

@@ -14,7 +14,7 @@ from model_core import N_FEATURES, ParameterFileError, load_parameters, paramete
 
 from ...state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
 from ..auth import AdminAuth
-from ..errors import ApiError, Code, error_responses, no_model
+from ..errors import ApiError, Code, error_responses, from_model_core, no_model
 from ..limits import MAX_PARAM_ARRAYS, env_name, params_too_large, read_body
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
@@ -192,7 +192,7 @@ def _store_upload(
     except ParameterFileError as e:
         if e.limit == "max_bytes" and e.value is not None:
             raise params_too_large(e.value) from None
-        raise ApiError(422, Code.INVALID_PARAMS, str(e), **({"field": e.field} if e.field else {})) from None
+        raise from_model_core(e) from None
     n_x = metadata["layer_dims"][0]
     if n_x != N_FEATURES:
         raise ApiError(
