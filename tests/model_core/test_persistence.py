@@ -276,3 +276,10 @@ def test_the_metadata_is_bounded_at_max_metadata_bytes_inclusive(tmp_path: Path,
     with pytest.raises(ParameterFileError) as caught:
         load_parameters(_npz(tmp_path / "over.npz", **params, **{METADATA_KEY: np.array(" " + padded)}))
     assert str(caught.value) == f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters"
+
+
+def test_a_save_that_fails_removes_its_temporary_file_and_raises_the_os_error(tmp_path: Path, params) -> None:
+    (tmp_path / "m.npz").mkdir()  # the rename over a directory fails, after the temporary file is written
+    with pytest.raises(IsADirectoryError):
+        save_parameters(tmp_path / "m.npz", params, {})
+    assert os.listdir(tmp_path) == ["m.npz"] and not os.listdir(tmp_path / "m.npz")
