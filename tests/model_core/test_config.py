@@ -78,3 +78,33 @@ def test_an_unknown_name_is_refused_with_its_field_the_valid_names_and_the_name_
     assert info.value.field == field
     assert info.value.reason == f"{field} must be one of {', '.join(valid)}"  # without the value: the service's 422
     assert str(info.value) == f"{info.value.reason}; got 'gelu'"  # with it: for the CLI and notebooks
+
+
+def test_an_error_without_a_value_is_its_reason_alone() -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"lr": 0.1})
+    assert str(info.value) == info.value.reason == "unknown config field(s): lr"
+    assert str(ConfigError("a rule", field="x")) == "a rule"
+    assert str(ConfigError("a rule", field="x", got=None)) == "a rule; got None"  # None is a value too
+
+
+SMALL_NET = ({"type": "input", "n_H": 4, "n_W": 4, "n_C": 1}, {"type": "flatten"},
+             {"type": "dense", "n": 1, "activation": "sigmoid"})
+
+
+def test_equal_configs_hash_alike_and_different_ones_apart() -> None:
+    # the specs' keys in another order make an equal config, with the same hash
+    reordered = tuple(dict(reversed(list(spec.items()))) for spec in SMALL_NET)
+    assert TrainConfig(architecture=SMALL_NET) == TrainConfig(architecture=reordered)
+    assert hash(TrainConfig(architecture=SMALL_NET)) == hash(TrainConfig(architecture=reordered))
+    assert len({TrainConfig(architecture=SMALL_NET), TrainConfig(architecture=reordered)}) == 1
+    # the hash follows the fields: twenty seeds, twenty hashes (not one bucket for all)
+    assert len({hash(TrainConfig(seed=s)) for s in range(20)}) == 20
+    assert hash(TrainConfig(architecture=SMALL_NET)) != hash(TrainConfig())
+
+
+def test_unknown_fields_are_all_named_and_the_first_is_the_field() -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"zeta": 1, "alpha": 2, "seed": 3})
+    assert info.value.reason == "unknown config field(s): alpha, zeta"
+    assert info.value.field == "alpha"

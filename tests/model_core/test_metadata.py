@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from model_core import ParameterFileError, TrainConfig, build_metadata, load_parameters, save_parameters
 from model_core.metadata import FIELDS, check_metadata
@@ -97,3 +99,56 @@ def test_course_files_get_the_course_defaults() -> None:
     _, meta = load_parameters(buf.getvalue())
     assert meta == {"format": "course", "layer_dims": DIMS, "hidden_activation": "relu",
                     "output_activation": "sigmoid", "input_norm": "scale"}
+
+
+# The schema's checks are built once, at import (FIELDS); these pin the builders themselves.
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5))
+
+
+@given(v=scalars)
+def test_an_optional_field_takes_null_or_what_its_check_takes(v) -> None:
+    from model_core.metadata import _optional
+
+    assert _optional(lambda x: isinstance(x, str))(v) is (v is None or isinstance(v, str))
+    assert _optional(lambda x: x is None and False)(v) is (v is None)  # None never reaches the check
+
+
+@given(v=st.one_of(scalars, st.sampled_from(["relu", "tanh"]), st.lists(st.just("relu"), max_size=2)))
+def test_a_one_of_field_takes_only_its_strings(v) -> None:
+    from model_core.metadata import _one_of
+
+    assert _one_of(("relu", "tanh"))(v) is (isinstance(v, str) and v in ("relu", "tanh"))
+
+
+def test_costs_are_bounded_at_max_costs_pairs_inclusive() -> None:
+    from model_core.metadata import MAX_COSTS
+
+    costs = [[i, 0.5] for i in range(MAX_COSTS)]
+    assert check_metadata({"costs": costs}, DIMS)["costs"] is costs
+    with pytest.raises(ParameterFileError) as caught:
+        check_metadata({"costs": costs + [[MAX_COSTS, 0.5]]}, DIMS)
+    assert caught.value.field == "costs"
+
+
+def _config_with(**fields) -> dict:
+    return {**TrainConfig(layer_dims=tuple(DIMS)).to_dict(), **fields}
+
+
+def test_an_object_field_is_bounded_in_keys_and_key_length_inclusive() -> None:
+    from model_core.metadata import MAX_KEYS
+
+    many = {f"k{i}": i for i in range(MAX_KEYS)}
+    assert check_metadata({"config": many}, DIMS)["config"] == many
+    for config in ({**many, "one_more": 1}, _config_with(**{"x" * 101: 1})):
+        with pytest.raises(ParameterFileError) as caught:
+            check_metadata({"config": config}, DIMS)
+        assert caught.value.field == "config"
+    assert "x" * 100 in check_metadata({"config": _config_with(**{"x" * 100: 1})}, DIMS)["config"]
+
+
+@pytest.mark.parametrize("value", [{"nested": 1}, [1.5], [0], float("nan"), "x" * 1001])
+def test_a_config_field_is_a_scalar_or_an_integer_list(value) -> None:
+    with pytest.raises(ParameterFileError) as caught:
+        check_metadata({"config": _config_with(note=value)}, DIMS)
+    assert caught.value.field == "config"
+    assert check_metadata({"config": _config_with(note=[3, 1])}, DIMS)["config"]["note"] == [3, 1]

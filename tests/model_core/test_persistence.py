@@ -305,3 +305,87 @@ def test_a_bad_limit_argument_is_a_config_error(tmp_path: Path, params, limit) -
     for name in ("max_bytes", "max_arrays"):
         with pytest.raises(ConfigError, match=f"{name} must be a positive int"):
             load_parameters(path, **{name: limit})
+
+
+# What a file that is not an .npz looks like is said in words, exactly (issue 15: a
+# substring match let "XXit is textXX" pass); the head is the first 16 bytes.
+@pytest.mark.parametrize(("data", "said"), [
+    (b"", "the file is empty"),
+    (b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 20, "it is a WebP image"),
+    (b"RIFF$\0\0\0WAVEfmt " + b"\0" * 20, "it is binary data of an unknown kind"),  # RIFF, not WebP
+    (b"W1,b1\n0.1,0.2\n", "it is text"),
+    ("weights: 0.1, 0\u20ac\u20ac".encode(), "it is text"),  # byte 16 cuts a euro sign: still text
+    (b"hello world!\xffabc", "it is binary data of an unknown kind"),  # a bad byte before the last 3
+    (b"\0" * 16, "it is binary data of an unknown kind"),  # valid UTF-8, but not printable
+    (b"\x00\x01\x02\x03\xfe\xfd" * 4, "it is binary data of an unknown kind"),
+])
+def test_a_file_that_is_not_an_npz_is_described_exactly(tmp_path: Path, data: bytes, said: str) -> None:
+    (tmp_path / "f").write_bytes(data)
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(tmp_path / "f")
+    assert str(caught.value) == f"not an .npz parameter file: {said}"
+
+
+@pytest.mark.parametrize(("dtype", "said"), [
+    (np.bool_, "booleans"), (np.int16, "integers"), (np.uint8, "unsigned integers"), (np.float32, "floats"),
+    (np.complex128, "complex numbers"), ("S4", "byte strings"), ("U4", "strings"), (object, "objects"),
+    ("V4", "raw bytes"), ("datetime64[s]", "dates"), ("timedelta64[s]", "durations"),
+    ([("name", "i4")], "records (a compound type)"), (np.dtypes.StringDType(), "values of an unsupported type"),
+])
+def test_a_dtype_is_described_by_its_kind_without_its_field_names(dtype, said: str) -> None:
+    from model_core.errors import describe_dtype
+
+    assert describe_dtype(np.dtype(dtype)) == said
+
+
+# a network of layers (architecture.py): the arrays must be exactly the architecture's
+TINY = [{"type": "input", "n_H": 2, "n_W": 2, "n_C": 1}, {"type": "flatten"},
+        {"type": "dense", "n": 3, "activation": "relu"}, {"type": "dense", "n": 1, "activation": "sigmoid"}]
+
+
+def _tiny_arrays() -> dict[str, np.ndarray]:
+    return {"W1": np.ones((3, 4)), "b1": np.zeros((3, 1)), "W2": np.ones((1, 3)), "b2": np.zeros((1, 1))}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p: [p.pop("W1"), p.pop("b2")], "missing array(s) W1, b2 of the architecture"),
+    (lambda p: p.update(W3=np.ones((1, 1))), "1 array(s) the architecture does not have; it has W1, b1, W2, b2"),
+    (lambda p: p.update(W2=np.ones((1, 3), dtype=np.int32)), "W2 must hold floats; it holds integers"),
+])
+def test_a_layer_network_file_names_its_wrong_arrays(tmp_path: Path, change, message: str) -> None:
+    arrays = _tiny_arrays()
+    save_parameters(tmp_path / "ok.npz", arrays, {"architecture": TINY})
+    assert load_parameters(tmp_path / "ok.npz")[1]["layer_dims"] == [4, 3, 1]
+    change(arrays)
+    path = _npz(tmp_path / "bad.npz", **arrays, **{METADATA_KEY: np.array(json.dumps({"architecture": TINY}))})
+    for attempt in (lambda: load_parameters(path), lambda: save_parameters(tmp_path / "x.npz", arrays, {"architecture": TINY})):
+        with pytest.raises(ParameterFileError) as caught:
+            attempt()
+        assert str(caught.value) == message
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("raw", [np.array(["{}", "{}"]), np.array(b"{}"), np.array([["{}"]])])
+def test_the_metadata_is_one_string_not_an_array_of_them(tmp_path: Path, params, raw: np.ndarray) -> None:
+    path = _npz(tmp_path / "m.npz", **params, **{METADATA_KEY: raw})
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(path)
+    assert str(caught.value) == f"{METADATA_KEY} must be one JSON string"
+
+
+def test_the_metadata_is_bounded_at_max_metadata_bytes_inclusive(tmp_path: Path, params) -> None:
+    from model_core.metadata import MAX_METADATA_BYTES
+
+    record = json.dumps({"engine": "padded"})
+    padded = " " * (MAX_METADATA_BYTES - len(record)) + record  # JSON may carry spaces
+    assert load_parameters(_npz(tmp_path / "at.npz", **params, **{METADATA_KEY: np.array(padded)}))[1]["engine"] == "padded"
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(_npz(tmp_path / "over.npz", **params, **{METADATA_KEY: np.array(" " + padded)}))
+    assert str(caught.value) == f"{METADATA_KEY} is longer than {MAX_METADATA_BYTES} characters"
+
+
+def test_a_save_that_fails_removes_its_temporary_file_and_raises_the_os_error(tmp_path: Path, params) -> None:
+    (tmp_path / "m.npz").mkdir()  # the rename over a directory fails, after the temporary file is written
+    with pytest.raises(IsADirectoryError):
+        save_parameters(tmp_path / "m.npz", params, {})
+    assert os.listdir(tmp_path) == ["m.npz"] and not os.listdir(tmp_path / "m.npz")
