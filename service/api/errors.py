@@ -173,11 +173,12 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def document_errors(schema: dict[str, Any]) -> None:
     """Make every error response of an OpenAPI document the real one: FastAPI documents a
     422 of its own shape (``HTTPValidationError``, ``{"detail": [...]}``) on every route with
-    parameters, which this service never sends."""
+    parameters, which this service never sends. A response declared with ``"content": {}``
+    has no body (the V2 health answers) and is left as it is."""
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
-                if status.isdigit() and int(status) >= 400:
+                if status.isdigit() and int(status) >= 400 and response.get("content") != {}:
                     response["description"] = _DESCRIPTIONS.get(int(status), response.get("description", "Error"))
                     response["content"] = {"application/json": {
                         "schema": {"$ref": "#/components/schemas/ErrorBody"}, "example": EXAMPLES[int(status)]}}
