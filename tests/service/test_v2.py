@@ -256,6 +256,14 @@ def test_the_browser_guards_hold(v2: TestClient) -> None:
     assert v2.post(INFER, json=pixels_body(), headers={"Origin": "http://testserver"}).status_code == 200
 
 
+def test_health_answers_any_host_as_the_native_health_does(v2: TestClient) -> None:
+    # orchestrators' probes send the pod's address as Host; a 400 would read "not ready"
+    for path in ("/health/ready", "/v2/health/live", "/v2/health/ready"):
+        assert v2.get(path, headers={"Host": "10.0.3.7:8000"}).status_code == 200, path
+    r = v2.get("/v2/models/catvnoncat/ready", headers={"Host": "10.0.3.7:8000"})  # names the versions: guarded
+    assert (r.status_code, r.json()["code"]) == (400, Code.HOST_NOT_ALLOWED)
+
+
 # -- whatever the body, never a 500
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-300, 300) | st.floats() | st.text(max_size=8),
                     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
