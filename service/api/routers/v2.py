@@ -12,6 +12,8 @@ under /v2, beside the native API (see :mod:`service.api.v2`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -107,8 +109,11 @@ async def model_metadata(request: Request, model_name: ModelName) -> dict[str, A
 @router.get("/models/{model_name}/versions/{model_version}", summary="Model metadata, for one version",
             response_model=ModelMetadata, responses=error_responses(404, 409))
 async def version_metadata(request: Request, model_name: ModelName, model_version: ModelVersion) -> dict[str, Any]:
-    await _model(request, model_name, model_version)
-    return _metadata(request.app.state.services, model_name)
+    services: Services = request.app.state.services
+    _check_name(model_name, services.settings)
+    with _stored(model_name):  # the version's record, read and checked, without loading its arrays
+        services.store.metadata(_number(model_name, model_version))
+    return _metadata(services, model_name)
 
 
 def _metadata(services: Services, model_name: str) -> dict[str, Any]:
@@ -202,7 +207,7 @@ def _check_name(model_name: str, settings: Settings) -> None:
 
 
 async def _model(request: Request, model_name: str, version: str | None) -> LoadedModel:
-    """The active version (``version`` None) or that stored version; 404, 409 or 503 otherwise."""
+    """The active version (``version`` None) or that stored version, loaded; 404, 409 or 503 otherwise."""
     services: Services = request.app.state.services
     _check_name(model_name, services.settings)
     if version is None:
@@ -210,14 +215,30 @@ async def _model(request: Request, model_name: str, version: str | None) -> Load
         if loaded is None:
             raise no_model(services.queue, Code.NO_MODEL)
         return loaded
-    number = parse_version(version)
     versions: VersionCache = request.app.state.model_versions
-    try:
-        if number is None:
-            raise VersionNotFound(version)
+    number = _number(model_name, version)
+    with _stored(model_name):
         return await versions.get(number)
+
+
+def _number(model_name: str, version: str) -> int:
+    number = parse_version(version)
+    if number is None:
+        raise _no_version(model_name)
+    return number
+
+
+def _no_version(model_name: str) -> ApiError:
+    return ApiError(404, Code.MODEL_NOT_FOUND, f"model '{model_name}' has no such version; "
+                    f"GET /v2/models/{model_name} lists them")
+
+
+@contextmanager
+def _stored(model_name: str) -> Iterator[None]:
+    """The store's errors about a version as the answers they are: 404, or 409 for an unreadable one."""
+    try:
+        yield
     except VersionNotFound:
-        raise ApiError(404, Code.MODEL_NOT_FOUND, f"model '{model_name}' has no such version; "
-                       f"GET /v2/models/{model_name} lists them") from None
+        raise _no_version(model_name) from None
     except VersionUnreadable as e:
         raise model_unreadable(e) from None

@@ -10,7 +10,6 @@ loop and the requests of other clients.
 """
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 
 from starlette.concurrency import run_in_threadpool
@@ -40,8 +39,8 @@ class VersionCache:
                  max_bytes: int = MAX_BYTES) -> None:
         self._store, self._active = store, active
         self.max_versions, self.max_bytes = max_versions, max_bytes
+        # touched on the event loop only (get is async; the thread pool only loads), so no lock
         self._cache: OrderedDict[int, LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()  # loads finish in the thread pool
 
     def cached(self) -> list[int]:
         """The versions held, least recently used first."""
@@ -53,11 +52,11 @@ class VersionCache:
         if current is not None and current.version == version:
             return current
         self._store.model_path(version)  # VersionNotFound: also for a cached version deleted since
-        with self._lock:
-            loaded = self._cache.get(version)
-            if loaded is not None:
-                self._cache.move_to_end(version)
-                return loaded
+        loaded = self._cache.get(version)
+        if loaded is not None:
+            self._cache.move_to_end(version)
+            return loaded
+        # two first requests that race load it twice; the cache keeps the later copy
         loaded = await run_in_threadpool(self._load, version)
         self._keep(loaded)
         return loaded
@@ -74,8 +73,7 @@ class VersionCache:
     def _keep(self, loaded: LoadedModel) -> None:
         if nbytes(loaded) > self.max_bytes:
             return
-        with self._lock:
-            self._cache[loaded.version] = loaded
-            self._cache.move_to_end(loaded.version)
-            while len(self._cache) > self.max_versions or sum(map(nbytes, self._cache.values())) > self.max_bytes:
-                self._cache.popitem(last=False)
+        self._cache[loaded.version] = loaded
+        self._cache.move_to_end(loaded.version)
+        while len(self._cache) > self.max_versions or sum(map(nbytes, self._cache.values())) > self.max_bytes:
+            self._cache.popitem(last=False)
