@@ -84,6 +84,16 @@ def test_health_is_a_status_and_an_empty_body(v2: TestClient) -> None:
         assert (r.status_code, r.content) == (status, b""), path
 
 
+def test_a_version_s_ready_and_metadata_read_its_record_and_load_nothing(v2: TestClient) -> None:
+    # open endpoints: they must not let anyone make a worker load version after version
+    assert v2.get("/v2/models/catvnoncat/versions/1/ready").status_code == 200
+    assert v2.get("/v2/models/catvnoncat/versions/1").status_code == 200
+    versions = v2.app.state.model_versions  # type: ignore[attr-defined]
+    assert versions.cached() == []
+    assert v2.post("/v2/models/catvnoncat/versions/1/infer", json=pixels_body()).status_code == 200
+    assert versions.cached() == [1]  # inference loads it
+
+
 def test_not_ready_means_what_health_ready_means(make_client: Callable[..., TestClient]) -> None:
     c = make_client(seed=False)  # no model yet
     assert c.get("/health/ready").status_code == 503

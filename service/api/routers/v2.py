@@ -84,11 +84,13 @@ async def model_ready(request: Request, model_name: ModelName) -> Response:
 
 
 @router.get("/models/{model_name}/versions/{model_version}/ready",
-            summary="Model version ready: 200 when the stored version loads", response_class=Response,
-            responses={200: _TRUE, 400: _FALSE, 404: _ABSENT})
+            summary="Model version ready: 200 when the version is stored with a sound record",
+            response_class=Response, responses={200: _TRUE, 400: _FALSE, 404: _ABSENT})
 async def version_ready(request: Request, model_name: ModelName, model_version: ModelVersion) -> Response:
+    # the record, not a load: this endpoint is open, and must not let anyone make a worker
+    # load version after version (up to CATSVC_MAX_PARAMS_BYTES each); infer loads on demand
     try:
-        await _model(request, model_name, model_version)
+        _version_record(request.app.state.services, model_name, model_version)
     except ApiError as e:
         return _empty(404 if e.status == 404 else 400)
     return _empty(200)
@@ -110,10 +112,15 @@ async def model_metadata(request: Request, model_name: ModelName) -> dict[str, A
             response_model=ModelMetadata, responses=error_responses(404, 409))
 async def version_metadata(request: Request, model_name: ModelName, model_version: ModelVersion) -> dict[str, Any]:
     services: Services = request.app.state.services
-    _check_name(model_name, services.settings)
-    with _stored(model_name):  # the version's record, read and checked, without loading its arrays
-        services.store.metadata(_number(model_name, model_version))
+    _version_record(services, model_name, model_version)
     return _metadata(services, model_name)
+
+
+def _version_record(services: Services, model_name: str, version: str) -> None:
+    """The version's record, read and checked without loading its arrays; 404 or 409 otherwise."""
+    _check_name(model_name, services.settings)
+    with _stored(model_name):
+        services.store.metadata(_number(model_name, version))
 
 
 def _metadata(services: Services, model_name: str) -> dict[str, Any]:
