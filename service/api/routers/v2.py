@@ -141,7 +141,7 @@ def _readable(services: Services) -> list[int]:
 
 
 # -- inference
-_INFER = {
+_INFER: dict[str, Any] = {
     "response_model": None,
     "responses": {200: {"model": InferResponse, "description": "the outputs; binary ones after the JSON object "
                         "(application/octet-stream, with Inference-Header-Content-Length)",
