@@ -4,7 +4,7 @@ the encoded image files of a ``BYTES`` tensor (decoded by the caller, as uploads
 JSON data may be flat or nested as the shape; binary data is little-endian, row-major.
 The checks are vectorized over the batch; a per-element scan runs only to name the first
 bad element of data already known to be bad, or to look for booleans among the 0s and 1s
-of integer data (bytes() takes True for 1).
+of integer data (bytearray() takes True for 1).
 """
 from __future__ import annotations
 
@@ -95,11 +95,11 @@ def pixel_columns(tensor: Tensor, n: int, json_text: bytes) -> np.ndarray:
 
 def _json_numbers(flat: list[Any], tensor: Tensor, json_text: bytes) -> np.ndarray:
     try:
-        # integer pixels, the common body: bytes() converts and range-checks a list of ints
-        # in C, several times faster than np.array. It takes True and False for 1 and 0:
-        # those elements are looked at, unless they are many and the JSON holds neither
-        # word (searching 50 kB for them costs as much as bytes() itself)
-        values = np.frombuffer(bytes(flat), dtype=np.uint8)  # (count,)
+        # integer pixels, the common body: bytearray() converts and range-checks a list of
+        # ints in C, 10x faster than np.array (and 3x bytes(), which takes a slower path for
+        # a list). It takes True and False for 1 and 0: those elements are looked at, unless
+        # they are many and the JSON holds neither word (searching 50 kB costs as much)
+        values = np.frombuffer(bytearray(flat), dtype=np.uint8)  # (count,)
     except (TypeError, ValueError):
         values = None
     if values is not None:
