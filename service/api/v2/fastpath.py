@@ -1,9 +1,10 @@
 """POST /v2/models/{model_name}[/versions/{model_version}]/infer straight to its endpoint,
 as :class:`service.api.http.fastpath.PredictFastPath` sends /predict: FastAPI's router
 tries every route in turn and resolves the path parameters through its dependency
-machinery, which cost more than the forward pass of the course's net (about 0.7 ms of a
-2.5 ms V2 JSON request, profiled in-process). The endpoint, its OpenAPI entry and its
-errors are the router's own; only the dispatch is shorter.
+machinery, which cost more than the forward pass of the course's net (in-process, a V2
+JSON request took 2.95 ms through the router and 1.53 ms past it; a binary one 0.94 and
+0.43 ms). The endpoint, its OpenAPI entry and its errors are the router's own; only the
+dispatch is shorter.
 """
 from __future__ import annotations
 
