@@ -8,6 +8,8 @@ follow Triton's ``docs/protocol/extension_binary_data.md``. The pieces, one idea
 * :mod:`.tensors`    its input tensor -> pixel columns ``X (12288, N)`` or image files (pure)
 * :mod:`.response`   probabilities -> the response body, JSON or binary (pure)
 * :mod:`.versions`   the stored versions a request may name, loaded on demand and cached
+* :mod:`.fastpath`   POST .../infer straight to its endpoint, past FastAPI's router
+* :mod:`.schemas`    the protocol's objects for the OpenAPI document
 
 The endpoints are :mod:`service.api.routers.v2`.
 """
