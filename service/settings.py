@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     allowed_hosts: CommaList = ()
     allowed_origins: CommaList = ()
 
+    # -- the Open Inference Protocol (V2): the name clients call the model by (/v2/models/<name>)
+    model_name: str = Field("catvnoncat", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
     # -- storage
     data_dir: Path = Path("var")
     # read-only directory of data set files (train_catvnoncat.h5, *.npz, *.zip, folders)

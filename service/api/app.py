@@ -17,8 +17,10 @@ from .errors import document_errors, install_error_handlers
 from .http.fastpath import PredictFastPath
 from .http.guards import BrowserGuard
 from .http.middleware import RequestMiddleware
-from .routers import datasets, health, models, params, predict, train
+from .routers import datasets, health, models, params, predict, train, v2
 from .services import Services
+from .v2.fastpath import InferFastPath
+from .v2.versions import VersionCache
 
 DESCRIPTION = """
 The course's cat / non-cat deep network as a service: predict from any image, train in
@@ -44,7 +46,8 @@ class App(FastAPI):
     """FastAPI with :class:`RequestMiddleware` outermost, so that it also sees the 500s
     that Starlette's ServerErrorMiddleware (otherwise the outermost layer) sends, then
     :class:`BrowserGuard` (Host and Origin: every request, with its request id and log
-    line), and POST /predict dispatched straight to its endpoint (:mod:`service.api.http.fastpath`)."""
+    line), and POST /predict and the V2 infer endpoints dispatched straight to their endpoints
+    (:mod:`service.api.http.fastpath`, :mod:`service.api.v2.fastpath`)."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -62,6 +65,7 @@ class App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         s = self._settings
         inner: ASGIApp = PredictFastPath(super().build_middleware_stack(), self, "/predict", predict.predict)
+        inner = InferFastPath(inner, self, v2.infer_request)
         inner = BrowserGuard.from_settings(inner, s)
         return RequestMiddleware(
             inner, body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes, access_log=s.access_log,
@@ -82,8 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = Services.build(settings)
     app.state.tokens = Tokens.from_settings(settings)
+    # the stored versions the Open Inference Protocol may name, besides the active one
+    app.state.model_versions = VersionCache(app.state.services.store, app.state.services.models)
     install_error_handlers(app)
     install_docs(app)
-    for module in (predict, train, datasets, params, models, health):
+    for module in (predict, train, datasets, params, models, health, v2):
         app.include_router(module.router)
     return app

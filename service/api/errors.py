@@ -77,6 +77,12 @@ class Code:
     TOO_MANY_CLIENT_CONNECTIONS = "TOO_MANY_CLIENT_CONNECTIONS"  # 429: one address over its share
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  # 503: the data directory is read-only or full
+    # the Open Inference Protocol (V2, service/api/v2/): 400s, the protocol's status for a bad request
+    INVALID_INFERENCE_REQUEST = "INVALID_INFERENCE_REQUEST"  # not an inference request, or not one for this model
+    INVALID_BINARY_DATA = "INVALID_BINARY_DATA"  # Inference-Header-Content-Length / binary_data_size do not add up
+    INVALID_DATATYPE = "INVALID_DATATYPE"  # a tensor datatype the input does not take
+    INVALID_SHAPE = "INVALID_SHAPE"  # a shape the input does not take, or data that does not fill it
+    INVALID_TENSOR_DATA = "INVALID_TENSOR_DATA"  # elements that are not pixel values 0..255, or not base64
     HTTP_ERROR = "HTTP_ERROR"
     INTERNAL = "INTERNAL"
 
@@ -167,11 +173,12 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def document_errors(schema: dict[str, Any]) -> None:
     """Make every error response of an OpenAPI document the real one: FastAPI documents a
     422 of its own shape (``HTTPValidationError``, ``{"detail": [...]}``) on every route with
-    parameters, which this service never sends."""
+    parameters, which this service never sends. A response declared with ``"content": {}``
+    has no body (the V2 health answers) and is left as it is."""
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
-                if status.isdigit() and int(status) >= 400:
+                if status.isdigit() and int(status) >= 400 and response.get("content") != {}:
                     response["description"] = _DESCRIPTIONS.get(int(status), response.get("description", "Error"))
                     response["content"] = {"application/json": {
                         "schema": {"$ref": "#/components/schemas/ErrorBody"}, "example": EXAMPLES[int(status)]}}

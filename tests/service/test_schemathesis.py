@@ -4,12 +4,13 @@ matches the documented schema, status codes, content types and headers. Tokens a
 configured, so schemathesis also checks that a request without one is refused.
 
 Bounded: at most 25 examples per operation (the operations run one after another).
-Excluded: no operation. One check, on four operations only: "positive data acceptance"
-(a schema-valid request must not get a 4xx) on the uploads and POST /train. Their
-schema says "a binary file" or "a list of integers", and what makes the content valid
-cannot be said in a schema (the bytes must decode as an image, a data set or an npz;
-layer_dims must start at 12288 and end at 1; the data set must exist), so the check
-would flag every correct 413/415/422 they give. Every other check runs on them, and
+Excluded: no operation. One check, on six operations only: "positive data acceptance"
+(a schema-valid request must not get a 4xx) on the uploads, POST /train and the two V2
+infer endpoints. Their schema says "a binary file" or "a list of integers", and what
+makes the content valid cannot be said in a schema (the bytes must decode as an image, a
+data set or an npz; layer_dims must start at 12288 and end at 1; the data set must
+exist; a V2 tensor's data must fill its shape), so the check would flag every correct
+400/413/415/422 they give. Every other check runs on them, and
 the hostile-file tests check those answers one by one.
 """
 from __future__ import annotations
@@ -53,7 +54,8 @@ def api_schema(app: object) -> schemathesis.BaseSchema:
 # Each operation is its own hypothesis run over valid and invalid requests. (Not
 # schemathesis' pytest plugin: its lazy fixture loader does not work with pytest 9.)
 MAX_EXAMPLES = 25
-CONTENT_CHECKED = {"POST /predict", "POST /datasets", "PUT /params", "POST /train"}
+CONTENT_CHECKED = {"POST /predict", "POST /datasets", "PUT /params", "POST /train",
+                   "POST /v2/models/{model_name}/infer", "POST /v2/models/{model_name}/versions/{model_version}/infer"}
 
 
 def check_operation(strategy: st.SearchStrategy, token: str, excluded: list) -> Callable[[], None]:
@@ -74,7 +76,7 @@ def test_the_api_keeps_its_openapi_promises(api_schema: schemathesis.BaseSchema)
         operation = result.ok()
         strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
                              operation.as_strategy(GenerationMode.NEGATIVE))
-        token = PREDICT if operation.path == "/predict" else ADMIN
+        token = PREDICT if operation.path == "/predict" or operation.path.endswith("/infer") else ADMIN
         excluded = [positive_data_acceptance] if operation.label in CONTENT_CHECKED else []
         try:
             check_operation(strategy, token, excluded)()

@@ -7,8 +7,8 @@ comparisons a request.
   the browser, the same origin as the service: it may read every answer. Its requests
   still say ``Host: evil.example``, so a Host that is not in ``CATSVC_ALLOWED_HOSTS``
   (the port left out; default: the bound address, ``localhost``, ``127.0.0.1``, ``[::1]``)
-  gets 400 ``HOST_NOT_ALLOWED``. /health/* is exempt: orchestrators' probes send the
-  pod's address as Host, and health tells nothing and changes nothing.
+  gets 400 ``HOST_NOT_ALLOWED``. /health/* and /v2/health/* are exempt: orchestrators'
+  probes send the pod's address as Host, and health tells nothing and changes nothing.
 * Origin: a page on another site can POST a form or a "simple" fetch with no CORS
   preflight, and the browser sends it with the user's network position. A POST, PUT,
   PATCH or DELETE whose ``Origin`` is neither the service's own (``http(s)://<Host>``)
@@ -28,7 +28,7 @@ from ..errors import Code
 from ..responses import json_response
 
 _MUTATING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-_EXEMPT_PREFIX = "/health/"
+_EXEMPT_PREFIX = ("/health/", "/v2/health/")  # the native and the Open Inference Protocol's probes
 _OWN_SCHEMES = (b"http://", b"https://")  # https: behind a proxy that terminates TLS
 
 HOST_NOT_ALLOWED = {
