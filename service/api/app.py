@@ -63,7 +63,7 @@ class App(FastAPI):
         inner = PredictFastPath(super().build_middleware_stack(), self, "/predict", predict.predict)
         inner = BrowserGuard.from_settings(inner, s)
         return RequestMiddleware(
-            inner, body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes, access_log=s.access_log,
+            inner, body_timeout=s.body_timeout, access_log=s.access_log,
         )
 
 

@@ -28,7 +28,7 @@ from ..settings import Settings
 from ..state.lock import SpawnedFd, inherited_fd
 from ..state.logs import setup_logging
 from ..state.procs import STARTUP_FAILURE, die_with_parent, raise_open_file_limit
-from .http.protocol import GuardedH11Protocol
+from .http.protocol import GuardedHttpProtocol
 
 log = logging.getLogger("service.api")
 
@@ -132,9 +132,8 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        http=GuardedH11Protocol,  # header and send deadlines, connection cap, JSON errors
+        http=GuardedHttpProtocol,  # llhttp; header and send deadlines, connection caps, JSON errors
         ws="none",  # no WebSocket endpoints: an upgrade request is plain HTTP here
-        h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
         log_config=None,  # JSON lines through the root handler (service.logs)
