@@ -167,6 +167,7 @@ class Server:
     paths: dict[str, str]  # request kind -> path
     log: Path
     ready_path: str = "/health/ready"
+    cwd: Path = ROOT  # the checkout whose code it runs
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
@@ -179,7 +180,7 @@ class Server:
         cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
         env["CATSVC_PORT"] = str(self.port)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True)
         return self
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -395,6 +396,8 @@ def main() -> int:
                                                                "(default: the service's own, one per core)")
     ap.add_argument("--extras", action="store_true", help="also the old table's rows (c1/8/32, batch, training)")
     ap.add_argument("--recipes", default="", help="comma-separated recipes (photos,course) to train and measure")
+    ap.add_argument("--checkout", type=Path, default=ROOT,
+                    help="serve the service of another checkout (e.g. main's, for a before/after); default: this one")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs) and print it")
     ap.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
     args = ap.parse_args()
@@ -408,6 +411,8 @@ def main() -> int:
     npz = work / "params.npz"
     np.savez(npz, **parameters)
     apps = servers(work, npz, data, args.workers)
+    for server in (apps["service"], apps["service_default"]):
+        server.cwd = args.checkout.resolve()
     try:
         for server in apps.values():
             server.start()
@@ -415,7 +420,8 @@ def main() -> int:
             server.wait_ready()
         workers = args.workers or os.cpu_count() or 1  # the service's default: one per core
         limit = compute_limit(cases, npz)
-        print(f"the course's 4-layer net {LAYER_DIMS}, {how}; picture: {what}; {os.cpu_count()} cores; "
+        print(f"the service of {args.checkout.resolve()}; "
+              f"the course's 4-layer net {LAYER_DIMS}, {how}; picture: {what}; {os.cpu_count()} cores; "
               f"wrk {args.duration:g} s per run, {args.rounds} rounds; default workers: {workers}", flush=True)
         for server in apps.values():  # warm up: first requests load the model, fill caches
             for kind in KINDS:
