@@ -115,7 +115,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
 
     # -- the connection: caps, idle and header deadlines
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self.connections.add(self)
+        self.connections.add(self)  # type: ignore[arg-type]  # typed for uvicorn's protocols; it calls shutdown()
         self.transport = transport
         self.flow = FlowControl(transport)
         self.server = get_local_addr(transport)
