@@ -100,7 +100,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self.expect_100_continue = False
         # the guards
         self._head_state = WAITING
-        self._head = b""  # a COLLECTING head so far
+        self._head = bytearray()  # a COLLECTING head so far
         self._unchecked_bytes = 0  # bytes read while an UNCHECKED head was incomplete
         self._in_body = False  # the parser is in a request's body
         self._timer: asyncio.TimerHandle | None = None  # the idle and header deadlines
@@ -236,22 +236,31 @@ class GuardedHttpProtocol(asyncio.Protocol):
     def _take_head(self, data: bytes) -> bool:
         """Collect a head that began at the start of a read and check it raw once it is
         complete, before the parser sees its end; False if it was refused."""
-        head = self._head + data if self._head else data
-        if head[:1] in (b"\r", b"\n"):  # blank lines before a request line: skipped, as the parser does
-            head = head.lstrip(LEADING_BLANKS)
-        end = HEAD_END.search(head)
+        if self._head:
+            # a head sent in many pieces: appended in place and searched from where the last
+            # search ended (a blank line is at most 3 bytes), never copied and scanned whole again
+            start = len(self._head) - 2
+            self._head += data
+            head: bytes | bytearray = self._head
+        else:
+            start, head = 0, data.lstrip(LEADING_BLANKS) if data[:1] in (b"\r", b"\n") else data
+        end = HEAD_END.search(head, max(start, 0))
         if end is None:
             if len(head) > self.max_head_bytes:
                 self._refuse(*headers_too_large(self.max_head_bytes))
                 return False
-            self._head, self._head_state = head, COLLECTING
+            if not self._head:
+                self._head = bytearray(head)
+            self._head_state = COLLECTING
             return True
-        self._head, self._head_state = b"", CHECKED
-        if end.end() > self.max_head_bytes:
+        head = bytes(head[: end.end()])
+        self._head.clear()
+        self._head_state = CHECKED
+        if len(head) > self.max_head_bytes:
             self._refuse(*headers_too_large(self.max_head_bytes))
             return False
         try:
-            check_head(head[: end.end()])
+            check_head(head)
         except FramingError as e:
             self._refuse(*refusals.framing(str(e)))
             return False
