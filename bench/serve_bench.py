@@ -1,13 +1,28 @@
-"""Requests per second and latency of POST /predict, driven by wrk (Debian's `wrk`).
+"""POST /predict per core: the service against the tutorial app, side by side, driven by wrk.
 
-    python bench/serve_bench.py [--data ../shared/datasets] [--duration 10]
+    python bench/serve_bench.py [--data ../shared/datasets] [--duration 5] [--rounds 3]
 
-Starts `python -m service` on a free 127.0.0.1 port with a temporary data directory
-(or measures --url), waits until it is ready, then runs wrk against /predict with one
-64x64 PNG, one 500x375 JPEG and one JSON instance per request at concurrency 1, 8 and
-32; a 64-image batch; and the single PNG again while a training job runs. wrk is C,
-so the load generator does not eat the cores it measures as a Python client would
-(it still takes some: the table says how many threads it had).
+Writes one parameter file of the course's 4-layer net (``layer_dims`` [12288, 20, 7, 5, 1],
+trained for the course's 2500 iterations when ``--data`` holds the course's files, else
+its random initialization: the speed does not depend on the values), then starts, each
+on a free 127.0.0.1 port with that model:
+
+* the service, one API worker (``CATSVC_WORKERS=1``), its settings otherwise default;
+* the service with its default workers (one per core);
+* the tutorial app (:mod:`bench.tutorial_app`: ``UploadFile`` + Pillow + NumPy), one
+  uvicorn worker, uvicorn's defaults.
+
+Every server's log goes to a file. Then, in rounds (the kinds and apps interleaved, so
+that a busy moment of the shared machine falls on all of them), wrk at concurrency 8
+with one 64x64 PNG, one 500x375 JPEG and one JSON instance (12288 ints) per request,
+and the PNG at concurrency 32 for the tail. It prints each run, then the medians over
+the rounds: req/s per core for both apps and their ratio, p99 at c32, the default
+workers against one, and the compute limit per request (decode + forward in this
+process, one BLAS thread: the most requests/s one core could answer if HTTP cost
+nothing). ``--extras`` adds the old table's rows (c1, a 64-image batch, PNGs while a
+job trains) on the default-workers service; ``--recipes`` trains and measures those.
+wrk is C, so the load generator does not eat the cores as a Python client would (it
+still takes some: two threads, on the same 2 cores).
 """
 from __future__ import annotations
 
@@ -19,11 +34,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,7 +48,11 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # this checkout's service and model_core
 LUA = HERE / "wrk" / "post_file.lua"
+LAYER_DIMS = [12288, 20, 7, 5, 1]  # the course's 4-layer net
+KINDS = ("png", "jpeg", "json")
 
 
 def free_port() -> int:
@@ -40,7 +61,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def sample_images(data_dir: Path | None) -> tuple[np.ndarray, str]:
+def sample_image(data_dir: Path | None) -> tuple[np.ndarray, str]:
     """A 64x64x3 picture: the course's first test image if present, else a drawing."""
     if data_dir and (data_dir / "test_catvnoncat.h5").is_file():
         import h5py
@@ -51,6 +72,17 @@ def sample_images(data_dir: Path | None) -> tuple[np.ndarray, str]:
 
     X, _ = make_synthetic(4, seed=0)
     return X[:, 0].reshape(64, 64, 3), "a synthetic drawing"
+
+
+def course_parameters(data_dir: Path | None) -> tuple[dict[str, np.ndarray], str]:
+    """The course's 4-layer net: trained on the course's data if there, else initialized."""
+    from model_core import TrainConfig, initialize_parameters, load_dataset, train
+
+    config = TrainConfig(layer_dims=LAYER_DIMS)
+    if data_dir and (data_dir / "train_catvnoncat.h5").is_file():
+        X, Y = load_dataset(data_dir / "train_catvnoncat.h5")
+        return dict(train(X, Y, config)[0]), "trained on the course's 209 images"
+    return dict(initialize_parameters(LAYER_DIMS, "course", seed=1)), "randomly initialized"
 
 
 def multipart(files: list[tuple[str, bytes, str]]) -> tuple[bytes, str]:
@@ -65,41 +97,55 @@ def multipart(files: list[tuple[str, bytes, str]]) -> tuple[bytes, str]:
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
-def bodies(img: np.ndarray, workdir: Path) -> dict[str, tuple[Path, str, str]]:
-    """name -> (body file, content type, description)."""
+@dataclass
+class Body:
+    path: Path
+    ctype: str
+    what: str
+    raw: bytes  # the image file, or the JSON document
+
+
+def bodies(img: np.ndarray, workdir: Path) -> dict[str, Body]:
     png = io.BytesIO()
     Image.fromarray(img).save(png, "PNG")
     jpg = io.BytesIO()
     # a photo-sized JPEG, as a user's camera or browser sends it
     Image.fromarray(img).resize((500, 375), Image.Resampling.BICUBIC).save(jpg, "JPEG", quality=90)
-    out: dict[str, tuple[Path, str, str]] = {}
+    doc = json.dumps({"instances": [img.reshape(-1).tolist()]}).encode()
+    out: dict[str, Body] = {}
 
-    def put(name: str, body: bytes, ctype: str, what: str) -> None:
+    def put(name: str, body: bytes, ctype: str, what: str, raw: bytes) -> None:
         path = workdir / f"{name}.body"
         path.write_bytes(body)
-        out[name] = (path, ctype, what)
+        out[name] = Body(path, ctype, what, raw)
 
-    put("png", *multipart([("cat.png", png.getvalue(), "image/png")]), f"one 64x64 PNG ({len(png.getvalue())} B)")
+    put("png", *multipart([("cat.png", png.getvalue(), "image/png")]), f"one 64x64 PNG ({len(png.getvalue())} B)",
+        png.getvalue())
     put("jpeg", *multipart([("cat.jpg", jpg.getvalue(), "image/jpeg")]),
-        f"one 500x375 JPEG ({len(jpg.getvalue())} B)")
-    put("json", json.dumps({"instances": [img.reshape(-1).tolist()]}).encode(), "application/json",
-        "one JSON instance (12288 numbers)")
+        f"one 500x375 JPEG ({len(jpg.getvalue())} B)", jpg.getvalue())
+    put("json", doc, "application/json", "one JSON instance (12288 ints)", doc)
     put("batch64", *multipart([(f"{i}.png", png.getvalue(), "image/png") for i in range(64)]),
-        "64 PNGs in one request")
+        "64 PNGs in one request", png.getvalue())
     return out
 
 
-def run_wrk(url: str, body: Path, ctype: str, concurrency: int, duration: float, token: str) -> dict:
+def run_wrk(url: str, body: Body, concurrency: int, duration: float, token: str = "",
+            server: Server | None = None) -> dict:
+    """One wrk run; with ``server``, also the CPU time its processes spent per request."""
     threads = max(1, min(concurrency, 2))
-    env = dict(os.environ, BENCH_BODY=str(body), BENCH_CTYPE=ctype, BENCH_TOKEN=token)
+    cpu_before = server.cpu_seconds() if server else 0.0
+    env = dict(os.environ, BENCH_BODY=str(body.path), BENCH_CTYPE=body.ctype, BENCH_TOKEN=token)
     cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
            "-s", str(LUA), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    cpu = server.cpu_seconds() - cpu_before if server else 0.0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "threads": threads,
+            "cpu_us": cpu / requests * 1e6 if server and requests else None,
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
 
 
@@ -108,146 +154,293 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
-class Server:
-    """python -m service on a free port with a temporary data directory."""
+# -- the servers
 
-    def __init__(self, data: Path | None) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="serve-bench-"))
-        self.port = free_port()
-        env = dict(os.environ, CATSVC_PORT=str(self.port), CATSVC_DATA_DIR=str(self.dir / "var"),
-                   CATSVC_LOG_LEVEL="warning")
-        if data is not None:
-            env["CATSVC_DATASETS_DIR"] = str(data)
-        self.proc = subprocess.Popen([sys.executable, "-m", "service"], env=env, start_new_session=True)
-        self.url = f"http://127.0.0.1:{self.port}"
+
+@dataclass
+class Server:
+    """A server process in its own session, on a free port; its output in ``log``."""
+
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    paths: dict[str, str]  # request kind -> path
+    log: Path
+    ready_path: str = "/health/ready"
+    cwd: Path = ROOT  # the checkout whose code it runs
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        env = {k: v for k, v in self.env.items()}
+        cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
+        env["CATSVC_PORT"] = str(self.port)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited; its log:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"{self.name} was not ready after {timeout} s")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server's processes so far (the live ones: a worker
+        that died takes its share along)."""
+        from service.state.procs import descendants
+
+        assert self.proc is not None
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / tick
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        shutil.rmtree(self.dir, ignore_errors=True)
+                self.proc.wait(30)
 
 
-def wait_ready(url: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(f"{url}/health/ready", timeout=2)
-            if r.status_code == 200:
-                return r.json()
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} was not ready after {timeout} s")
+def seed_service(data_dir: Path, npz: Path) -> None:
+    """The parameter file as the service's one active version (it starts ready, trains nothing)."""
+    import datetime as dt
+
+    from model_core import load_parameters
+    from service.state.store import ModelStore
+
+    parameters, metadata = load_parameters(npz.read_bytes())
+    metadata["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    metadata["source"] = {"kind": "upload", "uploaded_at": metadata["created_at"]}
+    store = ModelStore(data_dir)
+    store.activate(store.add(parameters, metadata))
+
+
+def servers(work: Path, npz: Path, data: Path | None, workers: int | None) -> dict[str, Server]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
+    out = {}
+    for name, n in (("service", 1), ("service_default", workers)):
+        data_dir = work / name / "var"
+        seed_service(data_dir, npz)
+        env = dict(base, CATSVC_DATA_DIR=str(data_dir), CATSVC_DATASETS_DIR=str(data or work / "no-datasets"))
+        if n is not None:
+            env["CATSVC_WORKERS"] = str(n)
+        out[name] = Server(name, [sys.executable, "-m", "service"], env,
+                           {k: "/predict" for k in KINDS}, work / f"{name}.log")
+    out["tutorial"] = Server(
+        "tutorial", [sys.executable, "-m", "uvicorn", "bench.tutorial_app:app", "--port", "{port}", "--workers", "1"],
+        dict(base, BENCH_PARAMS=str(npz)), {"png": "/predict", "jpeg": "/predict", "json": "/predict/json"},
+        work / "tutorial.log", ready_path="/docs")
+    return out
+
+
+# -- the compute limit
+
+
+def compute_limit(cases: dict[str, Body], npz: Path, repeat: int = 400) -> dict[str, float]:
+    """Seconds of decode + forward per request of each kind, in this process, one BLAS thread
+    (best of 5 runs of ``repeat``): what a core spends when HTTP costs nothing."""
+    from threadpoolctl import threadpool_limits
+
+    from model_core.data import image_to_vector
+    from model_core.model import Model
+    from service.api.inference import instances_to_columns
+
+    model = Model.load(npz.read_bytes())
+    steps = {
+        "png": lambda: model.predict_proba(image_to_vector(cases["png"].raw)[:, None]),
+        "jpeg": lambda: model.predict_proba(image_to_vector(cases["jpeg"].raw)[:, None]),
+        "json": lambda: model.predict_proba(instances_to_columns(cases["json"].raw, 256)),
+    }
+    out = {}
+    with threadpool_limits(1):
+        for kind, step in steps.items():
+            best = float("inf")
+            for _ in range(5):
+                start = time.perf_counter()
+                for _ in range(repeat):
+                    step()
+                best = min(best, (time.perf_counter() - start) / repeat)
+            out[kind] = best
+    return out
+
+
+# -- the runs
+
+
+def _row(app: str, desc: str, c: int, r: dict, per_request: int = 1) -> None:
+    bad = f"  non-2xx {r['non_2xx']}" if r["non_2xx"] else ""
+    bad += f"  socket errors {r['socket_errors']}" if r["socket_errors"] else ""
+    items = f" {r['rps'] * per_request:>7.0f} images/s" if per_request > 1 else ""
+    cpu = f"  cpu {r['cpu_us']:>5.0f} us/req" if r.get("cpu_us") else ""
+    print(f"  {app:<16} {desc:<36} c={c:<3} {r['rps']:>7.0f} req/s{items}  p50 {r['p50_ms']:>6.2f} ms  "
+          f"p99 {r['p99_ms']:>6.2f} ms{cpu}{bad}", flush=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def compare(apps: dict[str, Server], cases: dict[str, Body], args: argparse.Namespace) -> dict:
+    """The rounds; {(app, kind, concurrency): [results]}."""
+    runs: dict[tuple[str, str, int], list[dict]] = {}
+    plan = [(app, kind, 8) for kind in KINDS for app in ("service", "tutorial")]
+    plan += [(app, "png", 32) for app in ("service", "tutorial")]
+    plan += [(app, kind, 8) for kind in ("png", "json") for app in ("service_default",)]
+    for n in range(args.rounds):
+        print(f"round {n + 1} of {args.rounds} (load average {load_average()})", flush=True)
+        for app, kind, c in plan:
+            server = apps[app]
+            r = run_wrk(server.url + server.paths[kind], cases[kind], c, args.duration, server=server)
+            runs.setdefault((app, kind, c), []).append(r)
+            _row(app, cases[kind].what, c, r)
+    return runs
+
+
+def summary(runs: dict, cases: dict[str, Body], limit: dict[str, float], workers: int) -> dict:
+    med = {key: statistics.median(r["rps"] for r in rs) for key, rs in runs.items()}
+    p99 = {key: statistics.median(r["p99_ms"] for r in rs) for key, rs in runs.items()}
+    cpu = {key: statistics.median(r["cpu_us"] for r in rs) for key, rs in runs.items()}
+    out: dict = {"rows": []}
+    print(f"\nmedians over the rounds (one API worker each, concurrency 8; load average now {load_average()}):")
+    print("| request | service req/s | tutorial app req/s | service / tutorial | CPU per request: service, "
+          "tutorial (ratio) | compute limit, req/s per core |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind in KINDS:
+        s, t = med[("service", kind, 8)], med[("tutorial", kind, 8)]
+        cs, ct = cpu[("service", kind, 8)], cpu[("tutorial", kind, 8)]
+        print(f"| {cases[kind].what} | {s:.0f} | {t:.0f} | {s / t:.2f}x | {cs:.0f} us, {ct:.0f} us ({ct / cs:.2f}x) "
+              f"| {1 / limit[kind]:.0f} ({limit[kind] * 1e6:.0f} us) |")
+        out["rows"].append({"kind": kind, "service": s, "tutorial": t, "ratio": s / t, "cpu_us": [cs, ct],
+                            "limit": 1 / limit[kind]})
+    s32, t32 = p99[("service", "png", 32)], p99[("tutorial", "png", 32)]
+    print(f"| p99 at concurrency 32, PNG | {s32:.1f} ms | {t32:.1f} ms | | |")
+    out["p99_c32"] = {"service": s32, "tutorial": t32}
+    for kind in ("png", "json"):
+        d, one = med[("service_default", kind, 8)], med[("service", kind, 8)]
+        print(f"| {cases[kind].what}, default workers ({workers}) | {d:.0f} | | {d / one:.2f}x one worker | |")
+        out[f"workers_{kind}"] = {"default": d, "one": one, "ratio": d / one}
+    return out
+
+
+def extras(server: Server, cases: dict[str, Body], args: argparse.Namespace) -> None:
+    """The old table's rows, on the default-workers service."""
+    print(f"\nthe default-workers service (load average {load_average()}):")
+    for kind in KINDS:
+        for c in (1, 8, 32):
+            _row("service_default", cases[kind].what, c, run_wrk(server.url + "/predict", cases[kind], c, args.duration))
+    _row("service_default", cases["batch64"].what, 8,
+         run_wrk(server.url + "/predict", cases["batch64"], 8, args.duration), per_request=64)
+    job = httpx.post(f"{server.url}/train", json={"optimizer": "adam", "learning_rate": 0.001, "epochs": 100000,
+                                                   "batch_size": 64, "activate": False}, timeout=30)
+    if job.status_code != 202:
+        print(f"  (no training row: POST /train answered {job.status_code}; give --data)")
+        return
+    job_url = server.url + job.headers["location"]
+    for _ in range(200):
+        if httpx.get(job_url, timeout=5).json()["status"] == "running":
+            break
+        time.sleep(0.1)
+    r = run_wrk(server.url + "/predict", cases["png"], 8, args.duration)
+    state = httpx.get(job_url, timeout=5).json()["status"]
+    httpx.delete(job_url, timeout=10)
+    _row("service_default", cases["png"].what + f" while a job trains ({state})", 8, r)
+
+
+def recipes(server: Server, cases: dict[str, Body], names: list[str], args: argparse.Namespace) -> None:
+    """Train each recipe on the default data set, activate it, measure the three kinds at c8."""
+    for name in names:
+        job = httpx.post(f"{server.url}/train", json={"recipe": name}, timeout=30)
+        job.raise_for_status()
+        job_url = server.url + job.headers["location"]
+        for _ in range(3000):
+            state = httpx.get(job_url, timeout=5).json()
+            if state["status"] in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.2)
+        if state["status"] != "succeeded":
+            raise SystemExit(f"the {name} job ended {state['status']}: {state.get('message')}")
+        time.sleep(1.5)  # every worker sees the new pointer at its next request
+        for kind in KINDS:
+            r = run_wrk(server.url + "/predict", cases[kind], 8, args.duration)
+            _row("service_default", f"{cases[kind].what}, {name} (v{state['model_version']})", 8, r)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=os.environ.get("CATVNONCAT_DATA"),
-                    help="the course's data directory (default: $CATVNONCAT_DATA); the first model trains on it")
-    ap.add_argument("--url", help="measure a running service instead of starting one")
-    ap.add_argument("--token", default=os.environ.get("CATSVC_PREDICT_TOKEN", ""), help="prediction token, if any")
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
-    ap.add_argument("--concurrency", default="1,8,32")
-    ap.add_argument("--cases", default="png,jpeg,json,batch,training",
-                    help="which rows to run (default: all of png,jpeg,json,batch,training)")
-    ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
-    ap.add_argument("--recipes", default="",
-                    help="comma-separated recipes (photos,course): train each in turn, make it active and "
-                         "run the png/jpeg/json rows on it (default: only the first model)")
+                    help="the course's data directory (default: $CATVNONCAT_DATA): the model trains on it")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the comparison (default 3); medians reported")
+    ap.add_argument("--workers", type=int, default=None, help="the default-workers service's count "
+                                                               "(default: the service's own, one per core)")
+    ap.add_argument("--extras", action="store_true", help="also the old table's rows (c1/8/32, batch, training)")
+    ap.add_argument("--recipes", default="", help="comma-separated recipes (photos,course) to train and measure")
+    ap.add_argument("--checkout", type=Path, default=ROOT,
+                    help="serve the service of another checkout (e.g. main's, for a before/after); default: this one")
+    ap.add_argument("--keep", action="store_true", help="keep the working directory (logs) and print it")
+    ap.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     data = Path(args.data) if args.data else None
-    server = None if args.url else Server(data)
-    url = args.url or server.url
-    results: list[dict] = []
+    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    img, what = sample_image(data)
+    cases = bodies(img, work)
+    parameters, how = course_parameters(data)
+    npz = work / "params.npz"
+    np.savez(npz, **parameters)
+    apps = servers(work, npz, data, args.workers)
+    for server in (apps["service"], apps["service_default"]):
+        server.cwd = args.checkout.resolve()
     try:
-        ready = wait_ready(url)
-        img, what = sample_images(data)
-        work = Path(tempfile.mkdtemp(prefix="serve-bench-bodies-"))
-        cases = bodies(img, work)
-        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-        print(f"model version {ready.get('version')} ({ready}); picture: {what}; {os.cpu_count()} cores; "
-              f"wrk {args.duration:g} s per row", flush=True)
-        levels = [int(c) for c in args.concurrency.split(",")]
-        wanted = set(args.cases.split(","))
-        for name in ("png", "jpeg", "json"):
-            for c in levels if name in wanted else []:
-                body, ctype, desc = cases[name]
-                r = run_wrk(f"{url}/predict", body, ctype, c, args.duration, args.token)
-                results.append({"case": desc, "concurrency": c, "per_request": 1, **r})
-                _row(results[-1])
-        for name in [r for r in args.recipes.split(",") if r]:
-            version = _activate_recipe(url, name, headers)
-            for case in ("png", "jpeg", "json"):
-                for c in levels if case in wanted else []:
-                    body, ctype, desc = cases[case]
-                    r = run_wrk(f"{url}/predict", body, ctype, c, args.duration, args.token)
-                    results.append({"case": f"{desc}, {name} (v{version})", "concurrency": c, "per_request": 1, **r})
-                    _row(results[-1])
-        if "batch" in wanted:
-            body, ctype, desc = cases["batch64"]
-            r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
-            results.append({"case": desc, "concurrency": 8, "per_request": 64, **r})
-            _row(results[-1])
-        if "training" in wanted:
-            _while_training(url, cases, headers, results, args)
+        for server in apps.values():
+            server.start()
+        for server in apps.values():
+            server.wait_ready()
+        workers = args.workers or os.cpu_count() or 1  # the service's default: one per core
+        limit = compute_limit(cases, npz)
+        print(f"the service of {args.checkout.resolve()}; "
+              f"the course's 4-layer net {LAYER_DIMS}, {how}; picture: {what}; {os.cpu_count()} cores; "
+              f"wrk {args.duration:g} s per run, {args.rounds} rounds; default workers: {workers}", flush=True)
+        for server in apps.values():  # warm up: first requests load the model, fill caches
+            for kind in KINDS:
+                run_wrk(server.url + server.paths[kind], cases[kind], 8, 1)
+        result = summary(compare(apps, cases, args), cases, limit, workers)
+        if args.extras:
+            extras(apps["service_default"], cases, args)
+        if args.recipes:
+            recipes(apps["service_default"], cases, [r for r in args.recipes.split(",") if r], args)
         if args.json:
-            print(json.dumps(results))
+            print(json.dumps(result))
     finally:
-        if server:
+        for server in apps.values():
             server.stop()
+        if args.keep:
+            print(f"logs in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
-
-
-def _while_training(url: str, cases: dict, headers: dict, results: list[dict], args: argparse.Namespace) -> None:
-    """The single PNG again while the trainer runs a long job (Adam, mini-batches)."""
-    job = httpx.post(f"{url}/train", json={"optimizer": "adam", "learning_rate": 0.001, "epochs": 100000,
-                                            "batch_size": 64, "activate": False},
-                     headers=headers, timeout=30)
-    job.raise_for_status()
-    job_url = url + job.headers["location"]
-    for _ in range(200):
-        if httpx.get(job_url, headers=headers, timeout=5).json()["status"] == "running":
-            break
-        time.sleep(0.1)
-    body, ctype, desc = cases["png"]
-    r = run_wrk(f"{url}/predict", body, ctype, 8, args.duration, args.token)
-    state = httpx.get(job_url, headers=headers, timeout=5).json()["status"]
-    httpx.delete(job_url, headers=headers, timeout=10)
-    results.append({"case": desc + f" while a job trains ({state})", "concurrency": 8, "per_request": 1, **r})
-    _row(results[-1])
-    base = next((x for x in results if x["case"] == desc and x["concurrency"] == 8), None)
-    if base:
-        print(f"\nwhile training: {results[-1]['rps'] / base['rps']:.2f}x the idle rate")
-
-
-def _activate_recipe(url: str, name: str, headers: dict) -> int:
-    """Train ``name`` on the default data set, activated; its version once it answers."""
-    job = httpx.post(f"{url}/train", json={"recipe": name}, headers=headers, timeout=30)
-    job.raise_for_status()
-    job_url = url + job.headers["location"]
-    for _ in range(3000):
-        state = httpx.get(job_url, headers=headers, timeout=5).json()
-        if state["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.2)
-    if state["status"] != "succeeded":
-        raise SystemExit(f"the {name} job ended {state['status']}: {state.get('message')}")
-    time.sleep(1.5)  # every worker sees the new pointer at its next request
-    return int(state["model_version"])
-
-
-def _row(r: dict) -> None:
-    items = r["rps"] * r["per_request"]
-    bad = f"  non-2xx {r['non_2xx']}" if r["non_2xx"] else ""
-    bad += f"  socket errors {r['socket_errors']}" if r["socket_errors"] else ""
-    print(f"{r['case']:<52} c={r['concurrency']:<3} {r['rps']:>8.0f} req/s {items:>8.0f} images/s  "
-          f"p50 {r['p50_ms']:>6.2f} ms  p99 {r['p99_ms']:>6.2f} ms{bad}", flush=True)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ class App(FastAPI):
         inner = InferFastPath(inner, self, v2.infer_request)
         inner = BrowserGuard.from_settings(inner, s)
         return RequestMiddleware(
-            inner, body_timeout=s.body_timeout, max_header_bytes=s.max_header_bytes, access_log=s.access_log,
+            inner, body_timeout=s.body_timeout, access_log=s.access_log,
         )
 
 

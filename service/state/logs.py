@@ -24,8 +24,16 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _json_handler: logging.Handler | None = None  # the handler setup_logging installed, if any
 
 
+_second: tuple[int, str] = (-1, "")  # the last second _ts formatted: strftime once a second, not per line
+
+
 def _ts(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    global _second
+    second, text = _second
+    if int(t) != second:
+        second, text = int(t), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+        _second = (second, text)  # one assignment: a thread reads the old pair or the new one
+    return f"{text}.{int(t % 1 * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

@@ -18,7 +18,8 @@ TRAIN_SEED, DEV_SEED = 0, 1
 
 
 def _colour(rng: np.random.RandomState) -> tuple[int, int, int]:
-    return tuple(int(c) for c in rng.randint(0, 256, size=3))  # type: ignore[return-value]
+    r, g, b = (int(c) for c in rng.randint(0, 256, size=3))
+    return r, g, b
 
 
 # fur tones (ginger, grey, black, white, brown, cream), jittered per drawing
@@ -27,7 +28,8 @@ _FUR = np.array([[214, 120, 40], [128, 128, 128], [30, 30, 30], [235, 235, 230],
 
 def _fur(rng: np.random.RandomState) -> tuple[int, int, int]:
     c = _FUR[rng.randint(len(_FUR))] + rng.randint(-25, 26, size=3)
-    return tuple(int(v) for v in np.clip(c, 0, 255))  # type: ignore[return-value]
+    r, g, b = (int(v) for v in np.clip(c, 0, 255))
+    return r, g, b
 
 
 def _background(rng: np.random.RandomState) -> Image.Image:

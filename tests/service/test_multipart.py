@@ -51,3 +51,43 @@ def test_preamble_and_epilogue_are_ignored() -> None:
 def test_malformed_bodies_raise(body: bytes, ctype: str, fragment: str) -> None:
     with pytest.raises(MultipartError, match=fragment):
         parse_multipart(body, ctype)
+
+
+HEADERS = [
+    "multipart/form-data; boundary=abc", "Multipart/Form-Data;boundary=a'b+c", "multipart/form-data; boundary=x" * 1,
+    'multipart/form-data; boundary="quoted"', "multipart/form-data; charset=utf-8; boundary=b",
+    "multipart/form-data; boundary=" + "b" * 201,
+]
+DISPOSITIONS = [
+    'form-data; name="file"; filename="cat.png"', 'form-data; name="file"', 'form-data; name=""; filename=""',
+    'form-data; name="f"; filename="C:\\\\dir\\\\x.png"', 'form-data; name="a;b"', 'form-data;name="file"',
+    'form-data; name="file"; filename="\xc3\xa9t\xc3\xa9.jpg"', 'form-data; name="x"; filename*=utf-8\'\'y',
+]
+
+
+@pytest.mark.parametrize("ctype", HEADERS)
+def test_the_quick_reading_of_a_content_type_is_the_general_parser_s(ctype: str) -> None:
+    from python_multipart.multipart import parse_options_header
+
+    from service.api.multipart import boundary_of
+
+    kind, options = parse_options_header(ctype)
+    if kind == b"multipart/form-data" and 0 < len(options.get(b"boundary", b"")) <= 200:
+        assert boundary_of(ctype) == options[b"boundary"]
+    else:
+        with pytest.raises(MultipartError):
+            boundary_of(ctype)
+
+
+@pytest.mark.parametrize("disposition", DISPOSITIONS)
+def test_the_quick_reading_of_a_part_s_disposition_is_the_general_parser_s(disposition: str) -> None:
+    from python_multipart.multipart import parse_options_header
+
+    _, options = parse_options_header(disposition)
+    body = f"--B\r\nContent-Disposition: {disposition}\r\n\r\nDATA\r\n--B--".encode("latin-1")
+    [part] = parse_multipart(body, "multipart/form-data; boundary=B")
+
+    def text(raw: bytes | None) -> str | None:
+        return None if raw is None else raw.decode("utf-8", errors="strict")
+
+    assert (part.name, part.filename) == (text(options.get(b"name")), text(options.get(b"filename")))

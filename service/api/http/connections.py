@@ -3,7 +3,7 @@
 2,400 connections that never send a byte used to fill every worker's
 ``CATSVC_MAX_CONNECTIONS`` and get every other client a 503 until the header deadline
 (10 s) cut them, and the attacker simply reconnected (issue 13 section 6). The choices,
-applied by :class:`service.api.http.protocol.GuardedH11Protocol` with a :class:`ConnectionBook`:
+applied by :class:`service.api.http.protocol.GuardedHttpProtocol` with a :class:`ConnectionBook`:
 
 * **Per client address**: at most ``CATSVC_MAX_CONNECTIONS_PER_CLIENT`` open connections
   per address and per worker; the next one gets 429 ``TOO_MANY_CLIENT_CONNECTIONS``
@@ -27,17 +27,21 @@ seconds each: a flood of connections must not become a flood of log lines.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import sys
 import termios
 from collections import OrderedDict
-from typing import Generic, Hashable, TypeVar
+from typing import Any, Generic, Hashable, TypeVar
+
+from ...settings import Settings
 
 HIGH_WATER = 0.75  # fraction of CATSVC_MAX_CONNECTIONS past which silent connections get SILENT_DEADLINE
 SILENT_DEADLINE = 1.0  # seconds a connection accepted past HIGH_WATER has to send its first byte
 LOG_EVERY = 10.0  # seconds between two log lines about refused or evicted connections
 
 C = TypeVar("C", bound=Hashable)
+log = logging.getLogger("service.protocol")
 
 
 class ConnectionBook(Generic[C]):
@@ -79,7 +83,7 @@ def unread_bytes(transport: object) -> int:
     """Bytes the kernel has received on ``transport``'s socket that the event loop has not
     read yet (``FIONREAD``): a connection accepted in the same batch as many others may
     hold a whole request that no ``data_received`` has delivered."""
-    sock = transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    sock = transport.get_extra_info("socket")  # type: ignore[attr-defined]  # any asyncio transport has it
     if sock is None:
         return 0
     try:
@@ -102,3 +106,49 @@ class Tally:
         if now >= self._next_at:
             self.log.log(self.level, self.message, self._count)
             self._count, self._next_at = 0, now + LOG_EVERY
+
+
+class Tallies:
+    """The log lines about refused and evicted connections, at most one per LOG_EVERY s
+    each, with the count since the previous one."""
+
+    def __init__(self) -> None:
+        self.cap = Tally(log, logging.WARNING, "refused %d connections: at the limit (CATSVC_MAX_CONNECTIONS), "
+                                               "with no silent connection to close instead")
+        self.client_cap = Tally(log, logging.WARNING, "refused %d connections from addresses at their limit "
+                                                      "(CATSVC_MAX_CONNECTIONS_PER_CLIENT)")
+        self.evicted = Tally(log, logging.INFO, "closed %d silent connections to make room for new ones "
+                                                "at the limit (CATSVC_MAX_CONNECTIONS)")
+
+
+TALLIES = Tallies()
+
+
+@functools.cache
+def settings() -> Settings:
+    # read once per worker process from its environment, as the app factory does
+    return Settings()
+
+
+@functools.cache
+def book() -> ConnectionBook[Any]:
+    # one per worker process: its connections (uvicorn's server state has no room for it)
+    return ConnectionBook(settings().max_connections_per_client)
+
+
+def make_room(now: float) -> bool:
+    """Close the oldest silent connection of this worker for a new one; False if there is none.
+
+    A connection is a protocol with ``transport`` and ``first_byte()``.
+    """
+    connections = book()
+    while (oldest := connections.pop_oldest_silent()) is not None:
+        if oldest.transport.is_closing():
+            continue
+        if unread_bytes(oldest.transport):  # its request came but is not read yet: not silent
+            oldest.first_byte()
+            continue
+        TALLIES.evicted.add(now)
+        oldest.transport.close()  # quietly: it asked for nothing
+        return True
+    return False

@@ -8,6 +8,7 @@ error shape; everything else (other paths, other methods) takes the normal way.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
@@ -38,5 +39,6 @@ class PredictFastPath:
         handlers = self.app.exception_handlers
         for cls in type(e).__mro__:
             if cls in handlers:
-                return await handlers[cls](request, e)
+                response = handlers[cls](request, e)  # Starlette allows sync handlers too
+                return await response if inspect.isawaitable(response) else response
         raise e  # unreachable: the app handles Exception

@@ -1,13 +1,13 @@
 """Request framing that leaves no room for two readings: ``Content-Length`` and
-``Transfer-Encoding`` checked before h11 parses a request head.
+``Transfer-Encoding`` checked on the raw request head, before the HTTP parser acts on it.
 
 Behind a proxy, a request that two parsers can frame differently smuggles a second
-request past the proxy (RFC 9112 section 11.2). h11 alone accepts some of them: both
-``Content-Length`` and ``Transfer-Encoding: chunked`` (it silently prefers the latter),
-and it folds repeated equal ``Content-Length`` values into one, so the parsed headers no
-longer show them. :class:`GuardedConnection` therefore reads each request head raw,
-from h11's receive buffer, once it is complete and before h11 parses it, and refuses
-with :class:`FramingError` (answered 400 ``INVALID_FRAMING``, then close):
+request past the proxy (RFC 9112 section 11.2). llhttp (httptools, the parser of
+:mod:`service.api.http.protocol`) refuses most such heads itself, but accepts
+``Transfer-Encoding: gzip, chunked`` and ``Transfer-Encoding`` in HTTP/1.0, and says why
+it refused others only in its own words. :func:`check_head` therefore reads each request
+head raw, once it is complete and before llhttp has seen its end, and refuses with
+:class:`FramingError` (answered 400 ``INVALID_FRAMING``, then close):
 
 * ``Content-Length`` together with ``Transfer-Encoding`` (RFC 9112 6.3 allows a server
   to reject it; refusing is the only safe choice behind a proxy that prefers the other);
@@ -18,24 +18,26 @@ with :class:`FramingError` (answered 400 ``INVALID_FRAMING``, then close):
 * a ``Transfer-Encoding`` other than exactly ``chunked`` once, and any in HTTP/1.0;
 * a framing header continued on the next line (obs-fold).
 
-A chunked body broken later (bad chunk size, data not followed by CRLF) is h11's own
-``RemoteProtocolError`` raised while the body is read; :attr:`GuardedConnection.error_in_body`
-says so, and the protocol answers it 400 ``INVALID_FRAMING`` too.
+A head that arrives behind another request in the same read (pipelining) has no known
+start in the bytes; its parsed headers get the same checks (:func:`check_parsed`), and a
+refusal llhttp makes first is named by :func:`parser_refusal`. A chunked body broken
+later (bad chunk size, data not followed by CRLF) is llhttp's own error raised while the
+body is read: also 400 ``INVALID_FRAMING``.
 
-Cost on the hot path: one copy of the received bytes and a few ``bytes.find`` per
+Cost on the hot path: a regex search for the blank line and a few ``bytes.find`` per
 request head, a couple of microseconds. Messages are fixed strings: they never echo the
 request.
 """
 from __future__ import annotations
 
 import re
-
-import h11
+from collections.abc import Iterable
 
 from ..errors import Code
 
-# where h11 ends a request head (h11._receivebuffer.blank_line_regex: LF, optional CR, LF)
+# where a request head ends (LF, optional CR, LF); blank lines before a request line are skipped
 HEAD_END = re.compile(rb"\n\r?\n")
+LEADING_BLANKS = b"\r\n"
 _CONTENT_LENGTH = b"\ncontent-length:"
 _TRANSFER_ENCODING = b"\ntransfer-encoding:"
 MAX_LENGTH_DIGITS = 18  # under 10**18 bytes: fits every parser's 64-bit counter
@@ -50,13 +52,11 @@ BAD_CHUNKS = ("the chunked body is malformed: each chunk is its size in hex digi
               "that many bytes, CRLF; the last one is 0, CRLF, CRLF")
 
 
-class FramingError(h11.RemoteProtocolError):
+class FramingError(ValueError):
     """A request whose body framing is ambiguous or malformed; the message says what to fix."""
 
     code = Code.INVALID_FRAMING
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, error_status_hint=400)
+    error_status_hint = 400  # the status it is answered with
 
 
 def check_head(head: bytes) -> None:
@@ -93,41 +93,29 @@ def _value(low: bytes, start: int) -> bytes:
     return low[start:end].rstrip(b"\r").strip(b" \t")
 
 
-class GuardedConnection(h11.Connection):
-    """h11's server connection, with :func:`check_head` run on every request head, and
-    the last protocol error kept (:attr:`error`, :attr:`error_in_body`): h11's errors
-    do not say whether the head or the body was bad."""
+def check_parsed(headers: Iterable[tuple[bytes, bytes]], http_version: str) -> None:
+    """:func:`check_head` on a head already parsed (names in lower case, values as llhttp
+    gives them: it has refused folded lines and control characters itself)."""
+    lines = [b"x http/" + http_version.encode("ascii")]
+    lines += [name + b":" + value for name, value in headers if name in (b"content-length", b"transfer-encoding")]
+    check_head(b"\n".join(lines).lower() + b"\n\n")
 
-    def __init__(self, max_incomplete_event_size: int) -> None:
-        super().__init__(h11.SERVER, max_incomplete_event_size)
-        self.error: h11.RemoteProtocolError | None = None
-        self.error_in_body = False  # the error came while a request body was read
-        self._head_unchecked = False  # a request head may have completed since the last check
 
-    def receive_data(self, data: bytes) -> None:
-        super().receive_data(data)
-        if b"\n" in data:  # a head ends with a newline: nothing else can complete one
-            self._head_unchecked = True
+def parser_refusal(reason: str, in_body: bool) -> FramingError | None:
+    """The framing error behind llhttp's refusal ``reason`` (its own fixed words), or None
+    when the request is wrong in another way (400 ``BAD_REQUEST``).
 
-    def start_next_cycle(self) -> None:
-        super().start_next_cycle()
-        self._head_unchecked = True  # a pipelined request may be buffered already
-
-    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        if self.error is not None:
-            raise self.error  # as h11 does once the peer erred: every later call fails
-        state = self.their_state
-        try:
-            if self._head_unchecked and state is h11.IDLE:
-                self._check_buffered_head()
-            return super().next_event()
-        except h11.RemoteProtocolError as e:
-            self.error, self.error_in_body = e, state is h11.SEND_BODY
-            raise
-
-    def _check_buffered_head(self) -> None:
-        buffered = self.trailing_data[0]
-        end = HEAD_END.search(buffered)
-        self._head_unchecked = False  # if incomplete, checked again when a newline arrives
-        if end is not None:
-            check_head(buffered[: end.end()])
+    In a body llhttp fails only on chunked framing: a body of a Content-Length cannot be
+    malformed.
+    """
+    if in_body:
+        return FramingError(BAD_CHUNKS)
+    if "can't be present with" in reason:
+        return FramingError(BOTH)
+    if "Duplicate Content-Length" in reason:
+        return FramingError(REPEATED_LENGTH)
+    if "Content-Length" in reason:
+        return FramingError(BAD_LENGTH)
+    if "Transfer-Encoding" in reason:
+        return FramingError(BAD_CODING)
+    return None

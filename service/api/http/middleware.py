@@ -15,9 +15,6 @@ timer handle when a body is expected, and one log line.
   When :mod:`service.api.http.protocol` refused a request's body itself (bad chunks), the app
   sees only a disconnect; the protocol leaves its status under :data:`PROTOCOL_STATUS`
   in the scope, and the line shows that status.
-* Header size: a request line and headers over ``max_header_bytes`` get a 431 naming
-  ``CATSVC_MAX_HEADER_BYTES``. (uvicorn's h11 refuses them only while they are
-  incomplete, :mod:`service.api.http.protocol` answers that case the same way.)
 * Body deadline: a request body must arrive whole within ``body_timeout`` seconds of
   the request's start, or the request ends in a 408 naming ``CATSVC_BODY_TIMEOUT``
   (and the connection closes). A client that trickles its upload cannot hold a worker.
@@ -35,7 +32,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...state.logs import info_line, request_id
 from ..errors import ApiError, Code
-from ..responses import json_response
 
 log = logging.getLogger("service.access")
 
@@ -50,11 +46,6 @@ def new_request_id() -> str:
     return os.urandom(8).hex()
 
 
-def headers_too_large(limit: int) -> dict[str, object]:
-    return {"error": f"the request line and headers exceed {limit} bytes (CATSVC_MAX_HEADER_BYTES)",
-            "code": Code.HEADERS_TOO_LARGE, "limit": limit}
-
-
 def body_timeout_error(seconds: float) -> ApiError:
     return ApiError(
         408, Code.REQUEST_TIMEOUT,
@@ -65,12 +56,9 @@ def body_timeout_error(seconds: float) -> ApiError:
 
 
 class RequestMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, body_timeout: float, max_header_bytes: int, access_log: bool = True
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, body_timeout: float, access_log: bool = True) -> None:
         self.app = app
         self.body_timeout = body_timeout
-        self.max_header_bytes = max_header_bytes
         self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,9 +67,7 @@ class RequestMiddleware:
             return
         start = time.perf_counter()
         rid = None
-        size = len(scope["raw_path"]) + len(scope["query_string"]) + 16  # "GET  HTTP/1.1"
         for name, value in scope["headers"]:
-            size += len(name) + len(value) + 4  # ": " and CRLF
             if name == REQUEST_ID_HEADER:
                 rid = value.decode("ascii") if _SANE_ID.fullmatch(value) else None
         if rid is None:
@@ -97,11 +83,6 @@ class RequestMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        if size > self.max_header_bytes:
-            await json_response(headers_too_large(self.max_header_bytes), 431,
-                                headers={"Connection": "close"})(scope, receive, send_with_id)
-            self._log(scope, status, start)
-            return
         deadline = _BodyDeadline(receive, self.body_timeout) if scope["method"] in _BODY_METHODS else None
         try:
             await self.app(scope, deadline.receive if deadline else receive, send_with_id)

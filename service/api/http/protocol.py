@@ -1,14 +1,20 @@
-"""uvicorn's h11 protocol with the guards against slow, stalled and greedy clients it lacks.
+"""The service's HTTP/1.1 protocol: llhttp (httptools, C) with the guards against slow,
+stalled and greedy clients that uvicorn lacks.
 
-uvicorn bounds only an *idle* keep-alive connection (``timeout_keep_alive``): any byte
-received cancels that timer, so a client that sends its request line and headers one
-byte at a time (slowloris), or that never reads the response, holds its connection and
-a piece of the worker for ever. This subclass adds, per connection:
+Hand-written (an ``asyncio.Protocol`` that uvicorn runs through ``Config(http=...)``,
+not a subclass of one of its protocols) because the guards need the parser's events and
+the raw bytes, and uvicorn's httptools protocol has no place for them but its private
+methods. Measured here (min of 15 runs): h11, the pure-Python parser of uvicorn's other
+protocol, which the guards first lived in, took 130 us to parse a one-PNG /predict and
+write its answer, about as long as decoding the PNG; llhttp parses it in 1 us. Per
+connection:
 
 * a header deadline: the request line and headers must be complete within
   ``header_timeout`` seconds of the connection being ready for a request (accepted, or
-  the previous response sent); else a 408 naming ``CATSVC_HEADER_TIMEOUT`` and close.
-  The body has its own deadline in :mod:`service.api.http.middleware` (it needs the app's 408).
+  the previous response sent); else a 408 naming ``CATSVC_HEADER_TIMEOUT`` and close. A
+  connection that sends nothing closes quietly: after ``header_timeout`` when new, after
+  ``keep_alive_timeout`` between requests. The body has its own deadline in
+  :mod:`service.api.http.middleware` (it needs the app's 408).
 * a send deadline: a client that takes no byte of the response for ``send_timeout``
   seconds (the socket's buffers stay full) is disconnected.
 * caps on connections (:mod:`service.api.http.connections` says why): at most
@@ -17,217 +23,395 @@ a piece of the worker for ever. This subclass adds, per connection:
   new connection closes the oldest one that has sent nothing, or if none is silent gets
   a 503 naming ``CATSVC_MAX_CONNECTIONS``; silent connections get a 1 s deadline for
   their first byte past 3/4 of the cap.
-* framing checks on every request head (:class:`service.api.http.framing.GuardedConnection`):
-  ``Content-Length`` with ``Transfer-Encoding``, a repeated or malformed
-  ``Content-Length``, a ``Transfer-Encoding`` other than ``chunked`` get 400
+* a head size limit: a request line and headers over ``max_header_bytes``
+  (``CATSVC_MAX_HEADER_BYTES``), complete or not, get a 431 naming it.
+* framing checks on every request head (:mod:`service.api.http.framing`): 400
   ``INVALID_FRAMING`` before the app sees the request; so does a chunked body that
   turns out malformed while it is read (the app then sees a disconnect, and the
   request's log line this 400: :data:`service.api.http.middleware.PROTOCOL_STATUS`).
-* errors in the service's JSON shape: uvicorn's own plain-text 400 for a malformed
-  request becomes ``{"error", "code"}``, and headers that grow past
-  ``h11_max_incomplete_event_size`` (``CATSVC_MAX_HEADER_BYTES``) before they are
-  complete a 431 naming the limit (complete ones: :mod:`service.api.http.middleware`). Each
-  refusal is one info line with its code, never a traceback.
+* every refusal in the service's JSON shape ``{"error", "code"}`` (anything else that is
+  not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code. A refusal
+  of a pipelined request waits until the requests before it are answered.
 
-The timers are asyncio TimerHandles armed once per request, not per read.
+One timer per request covers both idle deadlines and the header deadline: it is armed
+when the connection becomes ready and re-armed only if it fires early.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import urllib.parse
+from collections import deque
 from http import HTTPStatus
+from typing import Any
 
-import h11
-import orjson
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
 
-from ...settings import Settings
-from ..errors import Code
-from .connections import (
-    HIGH_WATER,
-    SILENT_DEADLINE,
-    ConnectionBook,
-    Tally,
-    unread_bytes,
-)
-from .framing import BAD_CHUNKS, FramingError, GuardedConnection
-from .middleware import PROTOCOL_STATUS, headers_too_large
+from . import refusals
+from .connections import HIGH_WATER, SILENT_DEADLINE, TALLIES, book, make_room, settings
+from .cycle import RequestResponseCycle
+from .framing import HEAD_END, LEADING_BLANKS, FramingError, check_head, check_parsed, parser_refusal
+from .middleware import PROTOCOL_STATUS
+from .refusals import Refusal, headers_too_large, raw_response
 
 log = logging.getLogger("service.protocol")
 
-
-@functools.cache
-def _settings() -> Settings:
-    # read once per worker process from its environment, as the app factory does
-    return Settings()
-
-
-@functools.cache
-def _book() -> ConnectionBook[GuardedH11Protocol]:
-    # one per worker process: its connections (uvicorn's server state has no room for it)
-    return ConnectionBook(_settings().max_connections_per_client)
+# where the parser is in the next request's head
+WAITING = 0  # nothing of it yet
+COLLECTING = 1  # it began at the start of a read: its bytes are kept until the blank line
+CHECKED = 2  # its head was complete and checked raw before the parser saw its end
+UNCHECKED = 3  # it began inside a read, behind another request: checked once parsed
 
 
-class _Tallies:
-    """The log lines about refused and evicted connections, at most one per LOG_EVERY s
-    each, with the count since the previous one."""
-
-    def __init__(self) -> None:
-        self.cap = Tally(log, logging.WARNING, "refused %d connections: at the limit (CATSVC_MAX_CONNECTIONS), "
-                                               "with no silent connection to close instead")
-        self.client_cap = Tally(log, logging.WARNING, "refused %d connections from addresses at their limit "
-                                                      "(CATSVC_MAX_CONNECTIONS_PER_CLIENT)")
-        self.evicted = Tally(log, logging.INFO, "closed %d silent connections to make room for new ones "
-                                                "at the limit (CATSVC_MAX_CONNECTIONS)")
-
-
-_TALLIES = _Tallies()
-
-
-def raw_response(status: int, reason: str, body: dict, extra_headers: str = "") -> bytes:
-    """A complete HTTP/1.1 response that closes the connection, for errors outside the app."""
-    data = orjson.dumps(body)
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n"
-        f"connection: close\r\n{extra_headers}\r\n"
-    )
-    return head.encode("ascii") + data
-
-
-class GuardedH11Protocol(H11Protocol):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        # uvicorn made a plain h11.Connection with this limit (16 KiB if unset), and never another
-        self.max_head_bytes = self.config.h11_max_incomplete_event_size or 16 * 1024
-        self.conn = GuardedConnection(self.max_head_bytes)
-        s = _settings()
-        self.header_timeout, self.send_timeout, self.max_connections = (
-            s.header_timeout, s.send_timeout, s.max_connections,
-        )
-        self._header_timer: asyncio.TimerHandle | None = None
+class GuardedHttpProtocol(asyncio.Protocol):
+    def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if not config.loaded:
+            config.load()
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.root_path = config.root_path
+        self.app_state = app_state
+        self.server_state = server_state
+        self.connections = server_state.connections
+        self.tasks = server_state.tasks
+        self.parser = httptools.HttpRequestParser(self)
+        # as uvicorn: answer the first of pipelined requests even if one after it says close
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        s = settings()
+        self.max_head_bytes, self.max_connections = s.max_header_bytes, s.max_connections
+        self.header_timeout, self.keep_alive_timeout, self.send_timeout = (
+            s.header_timeout, s.keep_alive_timeout, s.send_timeout)
+        # the connection
+        # set by connection_made, before any other method runs: not Optional for every use
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # until connection_made
+        self.flow: FlowControl = None  # type: ignore[assignment]  # until connection_made
+        self.server: tuple[str, int | None] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.pipeline: deque[RequestResponseCycle] = deque()  # complete heads waiting for their turn
+        self.cycle: RequestResponseCycle | None = None  # the last request whose head came
+        # the request being parsed
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.expect_100_continue = False
+        # the guards
+        self._head_state = WAITING
+        self._head = bytearray()  # a COLLECTING head so far
+        self._unchecked_bytes = 0  # bytes read while an UNCHECKED head was incomplete
+        self._in_body = False  # the parser is in a request's body
+        self._timer: asyncio.TimerHandle | None = None  # the idle and header deadlines
         self._send_timer: asyncio.TimerHandle | None = None
+        self._ready_at = 0.0
+        self._idle_limit = 0.0  # seconds the connection may stay silent from _ready_at
+        self._received = False  # a byte came since _ready_at
         self._host: str | None = None  # the client's address, for the per-client count
         self._silent = False  # admitted, and not one byte received yet
-        self._deadline_cut = False  # the header timer is SILENT_DEADLINE, not header_timeout
-        self._opened_at = 0.0
+        self._refused = False  # a refusal is out or due: nothing more is read
+        self._refusal: bytes | None = None  # due once the requests before it are answered
 
-    # -- connection caps and header deadline (the policy: service.connections)
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    # -- the connection: caps, idle and header deadlines
+    # asyncio declares BaseTransport; a TCP server's protocol is always given a Transport
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # see above
+        self.connections.add(self)  # type: ignore[arg-type]  # typed for uvicorn's protocols; it calls shutdown()
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = get_local_addr(transport)
+        self.client = get_remote_addr(transport)
+        self.scheme = "https" if is_ssl(transport) else "http"
         self._host = self.client[0] if self.client else None
-        book, limit = _book(), self.max_connections
-        if not book.opened(self._host):
-            _TALLIES.client_cap.add(self.loop.time())
-            per_client = book.per_client
-            self._close_with(raw_response(
-                429, "Too Many Requests",
-                {"error": f"this address has {per_client} connections open to this worker, its limit "
-                          "(CATSVC_MAX_CONNECTIONS_PER_CLIENT); reuse connections (keep-alive) or close some",
-                 "code": Code.TOO_MANY_CLIENT_CONNECTIONS, "limit": per_client},
-                "retry-after: 1\r\n",
-            ))
+        connections, limit = book(), self.max_connections
+        if not connections.opened(self._host):
+            TALLIES.client_cap.add(self.loop.time())
+            self._close_with(refusals.client_cap(connections.per_client))
             return
-        if len(self.connections) > limit and not self._make_room():
-            _TALLIES.cap.add(self.loop.time())
-            self._close_with(raw_response(
-                503, "Service Unavailable",
-                {"error": f"the server has {limit} connections open, its limit (CATSVC_MAX_CONNECTIONS); "
-                          "retry shortly", "code": Code.TOO_MANY_CONNECTIONS, "limit": limit},
-                "retry-after: 1\r\n",
-            ))
+        if len(self.connections) > limit and not make_room(self.loop.time()):
+            TALLIES.cap.add(self.loop.time())
+            self._close_with(refusals.connection_cap(limit))
             return
         self._silent = True
-        book.silent(self)
-        self._opened_at = self.loop.time()
-        self._deadline_cut = len(self.connections) > HIGH_WATER * limit and SILENT_DEADLINE < self.header_timeout
-        self._arm_header_timer(SILENT_DEADLINE if self._deadline_cut else self.header_timeout)
-
-    def _make_room(self) -> bool:
-        """Close the oldest silent connection for this one; False if there is none."""
-        book = _book()
-        while (oldest := book.pop_oldest_silent()) is not None:
-            if oldest.transport.is_closing():
-                continue
-            if unread_bytes(oldest.transport):  # its request came but is not read yet: not silent
-                oldest.first_byte()
-                continue
-            _TALLIES.evicted.add(self.loop.time())
-            oldest.transport.close()  # quietly: it asked for nothing
-            return True
-        return False
-
-    def data_received(self, data: bytes) -> None:
-        if self._silent:
-            self.first_byte()
-        super().data_received(data)
+        connections.silent(self)
+        cut = len(self.connections) > HIGH_WATER * limit and SILENT_DEADLINE < self.header_timeout
+        self._ready(SILENT_DEADLINE if cut else self.header_timeout)
 
     def first_byte(self) -> None:
         """The client has sent something: no more a silent connection."""
         self._silent = False
-        _book().heard(self)
-        if self._deadline_cut:  # the rest of the head gets the usual deadline, from the accept
-            self._deadline_cut = False
-            self._arm_header_timer(self._opened_at + self.header_timeout - self.loop.time())
+        book().heard(self)
 
-    def _arm_header_timer(self, seconds: float | None = None) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(
-            self.header_timeout if seconds is None else seconds, self._header_timeout
-        )
+    def _ready(self, idle_limit: float) -> None:
+        """The connection waits for a request: it may stay silent ``idle_limit`` seconds,
+        and has ``header_timeout`` for the request's head, both from now."""
+        self._ready_at = self.loop.time()
+        self._idle_limit = idle_limit
+        self._received = self._head_state is not WAITING  # a pipelined head may have begun
+        self._arm(min(idle_limit, self.header_timeout))
 
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(seconds, self._deadline)
 
-    def handle_events(self) -> None:
-        cycle = self.cycle
-        super().handle_events()
-        if self.cycle is not cycle:  # a new request's headers are complete
-            self._cancel_header_timer()
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def on_response_complete(self) -> None:
-        # armed before super(): it may start a pipelined request, which cancels it again
-        if not self.transport.is_closing():
-            self._arm_header_timer()
-        super().on_response_complete()
-
-    def _header_timeout(self) -> None:
-        self._header_timer = None
+    def _deadline(self) -> None:
+        self._timer = None
         if self.transport.is_closing():
             return
-        if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
-            self.timeout_keep_alive_handler()  # nothing of a new request came: a quiet close
+        now = self.loop.time()
+        if not self._received:
+            left = self._ready_at + self._idle_limit - now
+            if left > 0:
+                self._arm(left)
+            else:
+                self.transport.close()  # nothing of a request came: a quiet close
+            return
+        left = self._ready_at + self.header_timeout - now
+        if left > 0:  # the head began; it has the rest of its time
+            self._arm(left)
             return
         seconds = self.header_timeout
-        if self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
-            log.info("closed a connection whose request headers took over %g s (CATSVC_HEADER_TIMEOUT)", seconds)
-            self._close_with(raw_response(
-                408, "Request Timeout",
-                {"error": f"the request line and headers did not arrive within {seconds:g} s "
-                          "(CATSVC_HEADER_TIMEOUT)", "code": Code.REQUEST_TIMEOUT, "limit": seconds},
-            ))
-        else:  # the rest of a body the app did not read, trickling after the response
+        if self._in_body:  # the rest of a body the app did not read, trickling after the answer
             log.info("closed a connection still sending a body %g s after its answer (CATSVC_HEADER_TIMEOUT)",
                      seconds)
             self.transport.close()
+            return
+        log.info("closed a connection whose request headers took over %g s (CATSVC_HEADER_TIMEOUT)", seconds)
+        self._refused = True
+        self._close_with(refusals.header_timeout(seconds))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        _book().closed(self, self._host)
-        self._cancel_header_timer()
+        self.connections.discard(self)
+        book().closed(self, self._host)
+        self._cancel_timer()
         self._cancel_send_timer()
-        super().connection_lost(exc)
+        cycle = self.cycle
+        if cycle is not None:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+            cycle.message_event.set()
+        if self.flow is not None:
+            self.flow.resume_writing()
+        if exc is None:
+            self.transport.close()
 
-    # -- send deadline
+    def eof_received(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close when idle, else after the response in flight."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
+
+    # -- reading
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._silent:
+            self.first_byte()
+        self._received = True
+        state = self._head_state
+        if state is WAITING or state is COLLECTING:
+            if not self._take_head(data):
+                return
+        elif state is UNCHECKED and not self._in_body:
+            self._unchecked_bytes += len(data)
+            if self._unchecked_bytes > self.max_head_bytes:
+                self._refuse(*headers_too_large(self.max_head_bytes))
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no WebSocket here: the request was answered as plain HTTP, the rest is dropped
+        except httptools.HttpParserError as e:
+            self._parser_error(e)
+
+    def _take_head(self, data: bytes) -> bool:
+        """Collect a head that began at the start of a read and check it raw once it is
+        complete, before the parser sees its end; False if it was refused."""
+        if self._head:
+            # a head sent in many pieces: appended in place and searched from where the last
+            # search ended (a blank line is at most 3 bytes), never copied and scanned whole again
+            start = len(self._head) - 2
+            self._head += data
+            head: bytes | bytearray = self._head
+        else:
+            start, head = 0, data.lstrip(LEADING_BLANKS) if data[:1] in (b"\r", b"\n") else data
+        end = HEAD_END.search(head, max(start, 0))
+        if end is None:
+            if len(head) > self.max_head_bytes:
+                self._refuse(*headers_too_large(self.max_head_bytes))
+                return False
+            if not self._head:
+                self._head = bytearray(head)
+            self._head_state = COLLECTING
+            return True
+        head = bytes(head[: end.end()])
+        self._head.clear()
+        self._head_state = CHECKED
+        if len(head) > self.max_head_bytes:
+            self._refuse(*headers_too_large(self.max_head_bytes))
+            return False
+        try:
+            check_head(head)
+        except FramingError as e:
+            self._refuse(*refusals.framing(str(e)))
+            return False
+        return True
+
+    # parser callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.expect_100_continue = False
+        if self._head_state is WAITING:  # it began behind another request in this read
+            self._head_state, self._unchecked_bytes = UNCHECKED, 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        version = self.parser.get_http_version()
+        if self._head_state is UNCHECKED:
+            size = len(self.url) + 16 + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > self.max_head_bytes:
+                raise Refusal(headers_too_large(self.max_head_bytes))
+            check_parsed(self.headers, version)
+        self._in_body = True
+        self._cancel_timer()  # the header deadline is met (a pipelined head: none is armed)
+        parsed = httptools.parse_url(self.url)
+        raw_path = parsed.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": self.parser.get_method().decode("ascii"),
+            "root_path": self.root_path,
+            "path": self.root_path + path,
+            "raw_path": self.root_path.encode("ascii") + raw_path,
+            "query_string": parsed.query or b"",
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+        previous = self.cycle
+        self.cycle = RequestResponseCycle(
+            scope, self.transport, self.flow, self.server_state.default_headers,
+            keep_alive=version != "1.0" and self.parser.should_keep_alive(),
+            expect_100_continue=self.expect_100_continue, on_response=self.on_response_complete,
+        )
+        if previous is None or previous.response_complete:
+            self._start(self.cycle)
+        else:  # pipelined: its turn comes when the one before is answered
+            self.flow.pause_reading()
+            self.pipeline.appendleft(self.cycle)
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return
+        cycle.body.append(body)
+        cycle.body_size += len(body)
+        if cycle.body_size > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._head_state = WAITING
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
+
+    def _start(self, cycle: RequestResponseCycle) -> None:
+        task = self.loop.create_task(cycle.run_asgi(self.app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._start(self.pipeline.pop())
+        elif self._refusal is not None:
+            self._close_with(self._refusal)
+        else:
+            self._ready(self.keep_alive_timeout)
+
+    # -- refusals, in the service's shape
+    def _parser_error(self, e: httptools.HttpParserError) -> None:
+        cause = e.__context__ if isinstance(e, httptools.HttpParserCallbackError) else None
+        if isinstance(cause, Refusal):
+            self._refuse(*cause.answer)
+            return
+        framing = cause if isinstance(cause, FramingError) else None
+        if cause is None:
+            framing = parser_refusal(str(e), self._in_body)
+        self._refuse(*(refusals.framing(str(framing)) if framing is not None else refusals.not_http()))
+
+    def _refuse(self, status: int, body: dict[str, Any]) -> None:
+        """Answer ``status`` with ``body`` and close; after the requests before this one."""
+        log.info("refused a request with %d %s", status, body["code"],
+                 extra={"fields": {"status": status, "code": body["code"], "client": self._host}})
+        self._refused = True
+        self._cancel_timer()
+        response = raw_response(status, HTTPStatus(status).phrase, body)
+        cycle = self.cycle
+        if self._in_body and cycle is not None:  # the bad request is the last one whose head came
+            if self.pipeline and self.pipeline[0] is cycle:  # not started yet: it is dropped, and
+                self.pipeline.popleft()  # the refusal waits for the requests before it
+                self._refusal = response
+                self.flow.pause_reading()
+            elif not cycle.response_started:  # the app has it and has not answered
+                cycle.scope[PROTOCOL_STATUS] = status  # for its log line
+                self._close_with(response)
+            else:  # an answer is (partly) out already: another would corrupt it
+                self.transport.close()
+            return
+        if self.pipeline or (cycle is not None and not cycle.response_complete):
+            self._refusal = response  # a bad head behind a request still being answered
+            self.flow.pause_reading()
+        else:
+            self._close_with(response)
+
+    def _close_with(self, response: bytes) -> None:
+        self._cancel_timer()
+        self.transport.write(response)
+        self.transport.close()
+
+    # -- writing: the send deadline
     def pause_writing(self) -> None:
-        super().pause_writing()
+        self.flow.pause_writing()
         if self._send_timer is None:
             self._send_timer = self.loop.call_later(self.send_timeout, self._send_timeout)
 
     def resume_writing(self) -> None:
         self._cancel_send_timer()
-        super().resume_writing()
+        self.flow.resume_writing()
 
     def _cancel_send_timer(self) -> None:
         if self._send_timer is not None:
@@ -238,34 +422,3 @@ class GuardedH11Protocol(H11Protocol):
         self._send_timer = None
         log.info("dropped a client that read nothing for %g s (CATSVC_SEND_TIMEOUT)", self.send_timeout)
         self.transport.abort()  # connection_lost follows: the response's sender wakes up and stops
-
-    # -- errors in the service's shape
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to any ``h11.RemoteProtocolError``: here, the error's own
-        status and code in the service's shape, then close."""
-        if self.transport.is_closing():  # refused already
-            return
-        error, in_body = self.conn.error, self.conn.error_in_body
-        if isinstance(error, FramingError):
-            status, body = 400, {"error": str(error), "code": error.code}
-        elif in_body:  # h11 fails in a body only on chunked framing (a size line too long included)
-            status, body = 400, {"error": BAD_CHUNKS, "code": Code.INVALID_FRAMING}
-        elif error is not None and error.error_status_hint == 431:  # h11: the head outgrew its limit
-            status, body = 431, headers_too_large(self.max_head_bytes)
-        else:
-            status, body = 400, {"error": "the request is not valid HTTP/1.1", "code": Code.BAD_REQUEST}
-        log.info("refused a request with %d %s", status, body["code"],
-                 extra={"fields": {"status": status, "code": body["code"], "client": self._host}})
-        our_state = self.conn.our_state
-        if our_state is h11.SEND_RESPONSE:  # the app has the request but has not answered
-            self.scope[PROTOCOL_STATUS] = status  # type: ignore[literal-required]  # for its log line
-        if our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            self._close_with(raw_response(status, HTTPStatus(status).phrase, body))
-        else:  # an answer is (partly) out already: another would corrupt it
-            self._cancel_header_timer()
-            self.transport.close()
-
-    def _close_with(self, response: bytes) -> None:
-        self._cancel_header_timer()
-        self.transport.write(response)
-        self.transport.close()
