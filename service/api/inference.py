@@ -5,21 +5,22 @@ to name the first bad value of a body already known to be bad.
 """
 from __future__ import annotations
 
+import io
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
+from PIL import Image
 
-from model_core import DataError, NotAnImageError
-from model_core.data import (
-    N_FEATURES,
-    ImageTooLargeError,
-    ImageTooSmallError,
-    image_to_vector,
-)
+from model_core import DataError, ImageTooLargeError, ImageTooSmallError, NotAnImageError, image_to_vector
+from model_core.data import N_FEATURES
+from model_core.image_metadata import check_metadata
 
+from ..settings import Settings
 from .errors import ApiError, Code
-from .limits import check_batch, image_too_large, image_too_small
+from .limits import check_batch, image_too_large, image_too_small, request_pixels_too_large
 from .multipart import Part
 from .uploads import FILE_FIELD, missing_file
 
@@ -31,28 +32,90 @@ INSTANCES_HELP = (
 
 
 # -- images
-def images_to_columns(
-    parts: list[Part], max_pixels: int, max_batch: int, min_side: int = 1
-) -> tuple[np.ndarray, list[str | None]]:
-    """The ``file`` parts decoded: X (12288, m) uint8 and their filenames."""
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one /predict may send: pixels of one image and of all, fewest on a side."""
+
+    max_pixels: int  # CATSVC_MAX_IMAGE_PIXELS
+    max_request_pixels: int  # CATSVC_MAX_REQUEST_PIXELS
+    min_side: int  # CATSVC_MIN_IMAGE_SIDE
+
+    @classmethod
+    def of(cls, settings: Settings) -> ImageLimits:
+        return cls(settings.max_image_pixels, settings.max_request_pixels, settings.min_image_side)
+
+
+def file_parts(parts: list[Part], max_batch: int) -> list[Part]:
+    """The ``file`` parts, at least one and at most ``max_batch``."""
     files = [p for p in parts if p.name == FILE_FIELD]
     if not files:
         raise missing_file()
     check_batch(len(files), max_batch, "files")
-    rows = np.empty((len(files), N_FEATURES), dtype=np.uint8)  # one image per row: contiguous writes
+    return files
+
+
+def images_to_columns(files: list[Part], limits: ImageLimits) -> np.ndarray:
+    """The images decoded: X (12288, m) uint8, image j in column j.
+
+    When the per-image limit alone cannot keep the request within its pixel budget, every
+    image's header is read first and the request refused (413) before anything is decoded.
+    """
+    m = len(files)
+    if m * limits.max_pixels > limits.max_request_pixels:
+        total = sum(_declared_pixels(j, part.data, limits) for j, part in enumerate(files))
+        if total > limits.max_request_pixels:
+            raise request_pixels_too_large(total, limits.max_request_pixels)
+    rows = np.empty((m, N_FEATURES), dtype=np.uint8)  # one image per row: contiguous writes
     for j, part in enumerate(files):
         try:
-            rows[j] = image_to_vector(part.data, max_pixels=max_pixels, min_side=min_side)  # (12288,)
-        except ImageTooLargeError:
-            raise image_too_large(j, max_pixels) from None
-        except ImageTooSmallError:
-            raise image_too_small(j, min_side) from None
+            rows[j] = image_to_vector(part.data, max_pixels=limits.max_pixels, min_side=limits.min_side)  # (12288,)
         except DataError as e:
-            raise _image_error(j, e) from None
-    return rows.T, [p.filename for p in files]  # X (12288, m)
+            raise _image_error(j, e, limits) from None
+    return rows.T  # X (12288, m)
 
 
-def _image_error(index: int, e: DataError) -> ApiError:
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an image's header, nothing decoded; None if Pillow cannot open it.
+
+    As model_core does before it decodes: the metadata is bounded first (Pillow copies it
+    while it opens a JPEG or a TIFF), and Pillow's decompression-bomb warning is an error.
+    """
+    stream = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            check_metadata(stream, "image")
+            with Image.open(stream) as img:
+                return img.size
+    except Exception:  # noqa: BLE001  (any reason at all: model_core names it, see below)
+        return None
+
+
+def _declared_pixels(index: int, data: bytes, limits: ImageLimits) -> int:
+    """Width x height of image #index from its header, checked against the per-image limits."""
+    size = header_size(data)
+    if size is None:
+        # model_core says what is wrong; a one-pixel limit stops it before any decoding
+        try:
+            image_to_vector(data, max_pixels=1, min_side=limits.min_side)
+        except ImageTooLargeError:  # it opened there: a bomb, refused by Pillow's own guard
+            raise image_too_large(index, limits.max_pixels) from None
+        except DataError as e:
+            raise _image_error(index, e, limits) from None
+        return 1
+    width, height = size
+    if min(width, height) < limits.min_side:
+        raise image_too_small(index, limits.min_side)
+    if width * height > limits.max_pixels:
+        raise image_too_large(index, limits.max_pixels)
+    return width * height
+
+
+def _image_error(index: int, e: DataError, limits: ImageLimits) -> ApiError:
+    if isinstance(e, ImageTooLargeError):
+        return image_too_large(index, limits.max_pixels)
+    if isinstance(e, ImageTooSmallError):
+        return image_too_small(index, limits.min_side)
     if isinstance(e, NotAnImageError):  # no image at all: 415; a broken one: 422
         return ApiError(
             415, Code.NOT_AN_IMAGE,

@@ -78,6 +78,18 @@ def image_too_large(index: int, limit: int) -> ApiError:
     )
 
 
+def request_pixels_too_large(total: int, limit: int) -> ApiError:
+    """The images of one request hold more pixels than the limit (counted from their headers)."""
+    return ApiError(
+        413,
+        Code.REQUEST_PIXELS_TOO_LARGE,
+        f"the images of this request hold {total} pixels, more than the limit of {limit} pixels per "
+        f"request ({env_name('max_request_pixels')}); send fewer or smaller images per request",
+        limit=limit,
+        pixels=total,
+    )
+
+
 def image_too_small(index: int, limit: int) -> ApiError:
     return ApiError(
         422,

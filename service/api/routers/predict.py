@@ -13,7 +13,7 @@ from model_core.data import N_FEATURES
 
 from ..auth import PREDICT_SECURITY, check_predict
 from ..errors import ApiError, Code, error_responses, no_model
-from ..inference import images_to_columns, instances_to_columns, predictions
+from ..inference import ImageLimits, file_parts, images_to_columns, instances_to_columns, predictions
 from ..limits import read_body
 from ..multipart import MultipartError, parse_multipart
 from ..responses import json_response
@@ -101,8 +101,8 @@ async def predict(request: Request) -> Response:
             parts = parse_multipart(body, content_type)
         except MultipartError as e:
             raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
-        X, names = images_to_columns(parts, settings.max_image_pixels, settings.max_batch,
-                                     settings.min_image_side)
+        files = file_parts(parts, settings.max_batch)
+        X, names = images_to_columns(files, ImageLimits.of(settings)), [p.filename for p in files]
     proba = loaded.model.predict_proba(X)  # (m,)
     return json_response(
         {"version": loaded.version, "dataset": loaded.dataset, "synthetic": loaded.synthetic,
