@@ -1,7 +1,8 @@
 """Turning a /predict body into pixel columns X (12288, m), and probabilities into answers.
 
 The checks are vectorized (numpy over the whole batch); a slow per-value scan runs only
-to name the first bad value of a body already known to be bad.
+to name the first bad value of a body already known to be bad. Every function here is
+CPU work that runs on a pool thread, or inline when bounded tiny (service.api.compute).
 """
 from __future__ import annotations
 
@@ -52,6 +53,19 @@ def file_parts(parts: list[Part], max_batch: int) -> list[Part]:
         raise missing_file()
     check_batch(len(files), max_batch, "files")
     return files
+
+
+def small_image_column(data: bytes, limits: ImageLimits, at_most: int) -> np.ndarray | None:
+    """X (12288, 1) of one image of at most ``at_most`` pixels; None, with only its header
+    read, if it has more (the caller then decodes it under the request's limits)."""
+    try:
+        vector = image_to_vector(data, max_pixels=min(at_most, limits.max_pixels, limits.max_request_pixels),
+                                 min_side=limits.min_side)
+    except ImageTooLargeError:
+        return None
+    except DataError as e:
+        raise _image_error(0, e, limits) from None
+    return vector[:, np.newaxis]  # (12288, 1)
 
 
 def images_to_columns(files: list[Part], limits: ImageLimits) -> np.ndarray:
@@ -160,17 +174,19 @@ def instances_to_columns(body: bytes, max_batch: int) -> np.ndarray:
         return np.frombuffer(rows, dtype=np.uint8).reshape(len(instances), N_FEATURES).T  # (12288, m)
     except (TypeError, ValueError):
         pass
+    X = np.empty((len(instances), N_FEATURES))  # (m, 12288) float64
     try:
-        X = np.array(instances, dtype=np.float64)  # (m, 12288)
+        # row by row, not np.array(instances): one call would hold the GIL, and so the
+        # worker's event loop, for the whole batch (0.2 s for 256 instances here)
+        for i, instance in enumerate(instances):
+            X[i] = instance
     except (ValueError, TypeError):
-        X = None
-    if X is None or X.shape != (len(instances), N_FEATURES):
         _raise_first_non_number(instances)
-        raise _bad(f"instances must hold numbers only; {INSTANCES_HELP}")
+        raise _bad(f"instances must hold numbers only; {INSTANCES_HELP}") from None
     bad = (X < 0) | (X > 255)  # (m, 12288)
     if bad.any():
-        i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        raise _bad(f"instance {i}: value {j} is out of range; pixel values must be 0..255", index=int(i))
+        row, col = (int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise _bad(f"instance {row}: value {col} is out of range; pixel values must be 0..255", index=row)
     return X.T  # (12288, m)
 
 

@@ -90,6 +90,18 @@ def request_pixels_too_large(total: int, limit: int) -> ApiError:
     )
 
 
+def predict_queue_full(threads: int, queue: int) -> ApiError:
+    """Every prediction thread of this worker is busy and ``queue`` requests already wait."""
+    return ApiError(
+        503,
+        Code.PREDICT_QUEUE_FULL,
+        f"this worker is busy: {threads} predictions are running and {queue} are waiting, the limit "
+        f"({env_name('predict_threads')}, {env_name('predict_queue')}); retry in a second",
+        limit=queue,
+        headers={"Retry-After": "1"},
+    )
+
+
 def image_too_small(index: int, limit: int) -> ApiError:
     return ApiError(
         422,
