@@ -30,6 +30,7 @@ from .images import (
     N_FEATURES,
     ImageTooLargeError,
     ImageTooSmallError,
+    image_size,
     image_to_vector,
     images_to_matrix,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "N_FEATURES",
     "dataset_sha256",
+    "image_size",
     "image_to_vector",
     "images_to_matrix",
     "load_dataset",

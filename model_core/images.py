@@ -46,6 +46,7 @@ __all__ = [
     "ImageSource",
     "ImageTooLargeError",
     "ImageTooSmallError",
+    "image_size",
     "image_to_vector",
     "images_to_matrix",
     "stack_columns",
@@ -99,6 +100,25 @@ class ImageTooLargeError(DataError):
 
 
 # ----------------------------------------------------------------------------- images
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an image's header, nothing decoded; None if Pillow cannot open it.
+
+    As :func:`image_to_vector` does before it decodes: the metadata is bounded first (Pillow
+    copies it while it opens a JPEG or a TIFF), and Pillow's decompression-bomb warning is
+    an error. For a budget over many images before any is decoded; why one cannot be opened
+    is :func:`image_to_vector`'s to say.
+    """
+    stream = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            check_metadata(stream, "image")
+            with Image.open(stream) as img:
+                return img.size
+    except Exception:  # noqa: BLE001  (any reason at all: image_to_vector names it)
+        return None
 
 
 def image_to_vector(

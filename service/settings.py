@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # BLAS threads of the trainer, which also runs at a lower CPU priority (nice)
     train_threads: int = Field(1, ge=1, le=64)
     trainer_nice: int = Field(10, ge=0, le=19)
+    # threads per API worker that decode images and run the forward pass off the event loop
+    # (Pillow and NumPy release the GIL); the cores are filled by the workers, the second
+    # thread lets a short request pass a long one (README, "Design")
+    predict_threads: int = Field(2, ge=1, le=64)
+    # requests per API worker that may wait for one of those threads; the next gets 503
+    predict_queue: int = Field(32, ge=0, le=10_000)
 
     # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;
     # the service says which in its log at start-up). Each *_token_file, declared before its
@@ -103,6 +109,8 @@ class Settings(BaseSettings):
     # a smaller picture holds nothing to classify (a 1x1 "image" is a probe, not a photo)
     min_image_side: int = Field(8, ge=1, le=64)
     max_batch: int = Field(256, ge=1)  # images or instances in one /predict
+    # pixels of all images of one /predict, from their headers (a 40 Mpx PNG decodes in about 1 s here)
+    max_request_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     max_queued_jobs: int = Field(16, ge=1)
     max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload
     max_dataset_members: int = Field(20_000, ge=1)  # files in an uploaded zip

@@ -72,6 +72,30 @@ def image_too_large(index: int, limit: int) -> ApiError:
     )
 
 
+def request_pixels_too_large(total: int, limit: int) -> ApiError:
+    """The images of one request hold more pixels than the limit (counted from their headers)."""
+    return ApiError(
+        413,
+        Code.REQUEST_PIXELS_TOO_LARGE,
+        f"the images of this request hold {total} pixels, more than the limit of {limit} pixels per "
+        f"request ({env_name('max_request_pixels')}); send fewer or smaller images per request",
+        limit=limit,
+        pixels=total,
+    )
+
+
+def predict_queue_full(threads: int, queue: int) -> ApiError:
+    """Every prediction thread of this worker is busy and ``queue`` requests already wait."""
+    return ApiError(
+        503,
+        Code.PREDICT_QUEUE_FULL,
+        f"this worker is busy: {threads} predictions are running and {queue} are waiting, the limit "
+        f"({env_name('predict_threads')}, {env_name('predict_queue')}); retry in a second",
+        limit=queue,
+        headers={"Retry-After": "1"},
+    )
+
+
 def image_too_small(index: int, limit: int) -> ApiError:
     return ApiError(
         422,

@@ -8,6 +8,7 @@ from ..state.datasets import DatasetCatalog
 from ..state.jobs import JobQueue
 from ..state.storage import StorageProbe
 from ..state.store import ModelStore
+from .compute import ComputePool, ForwardCosts
 from .model_cache import ModelCache
 
 
@@ -19,6 +20,8 @@ class Services:
     queue: JobQueue
     catalog: DatasetCatalog
     storage: StorageProbe  # whether the data directory can be written (readiness, POST /train)
+    pool: ComputePool  # the threads /predict decodes and predicts on
+    forward_costs: ForwardCosts  # how fast each model version predicts: whether a request may run inline
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -32,4 +35,6 @@ class Services:
             queue=JobQueue(settings.jobs_db),
             catalog=DatasetCatalog.from_settings(settings),
             storage=StorageProbe(settings.writable_dirs),
+            pool=ComputePool(settings.predict_threads, settings.predict_queue),
+            forward_costs=ForwardCosts(),
         )

@@ -217,3 +217,17 @@ def test_an_image_for_params_is_named_as_an_image(client: TestClient) -> None:
     r = client.put("/params", files={"file": ("cat.jpg", image_bytes("JPEG"))})
     assert r.status_code == 422 and r.json()["code"] == Code.INVALID_PARAMS
     assert "not an .npz parameter file: it is a JPEG image" in r.json()["error"]
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, N), (20, N), (3, 3, 16, 32), (70_000, 1), (1, 70_000)],
+                         ids=["1d", "small", "rows", "conv", "column", "one-row"])
+def test_values_are_serialized_in_pieces_as_one_call_would(shape: tuple[int, ...]) -> None:
+    """include=values serializes a few rows per orjson call (each call holds the GIL); the
+    JSON is the one a single call gives."""
+    import orjson
+
+    from service.api.routers.params import values_json
+
+    a = np.random.RandomState(0).randn(*shape)
+    whole = orjson.dumps({"W1": a}, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert orjson.dumps(values_json({"W1": a})) == whole

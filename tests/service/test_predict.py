@@ -250,6 +250,73 @@ def test_an_image_over_the_pixel_limit_is_413(limited) -> None:
     assert "10000 pixels" in r.json()["error"]
 
 
+# -- the pixel budget of a request (CATSVC_MAX_REQUEST_PIXELS), counted from the headers
+@pytest.fixture
+def budgeted(make_settings) -> Iterator[TestClient]:
+    settings = make_settings(max_image_pixels=100 * 100, max_request_pixels=15_000)
+    with TestClient(create_app(settings)) as c:
+        from .conftest import npz_bytes
+        from service.state.synthetic import make_synthetic
+
+        ds = c.post("/datasets", files={"file": ("d.npz", npz_bytes(*make_synthetic(8, seed=1)))}).json()["id"]
+        assert run_job(c, Trainer(settings), dataset=ds, **SMALL)["status"] == "succeeded"
+        yield c
+
+
+def _no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make decoding an image fail the test; a call with a one-pixel limit stops at the
+    header (how an image the size reader cannot open is named), and is let through."""
+    def header_only(data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
+        assert max_pixels == 1, "an image was decoded"
+        return image_to_vector(data, max_pixels=max_pixels, min_side=min_side)
+
+    monkeypatch.setattr("service.api.inference.image_to_vector", header_only)
+
+
+def test_images_over_the_request_budget_are_413_before_any_decoding(budgeted, monkeypatch) -> None:
+    _no_decoding(monkeypatch)
+    files = [("file", (f"{i}.png", image_bytes(size=(100, 100), seed=i))) for i in range(2)]
+    r = budgeted.post("/predict", files=files)
+    assert r.status_code == 413
+    body = r.json()
+    assert body["code"] == Code.REQUEST_PIXELS_TOO_LARGE
+    assert (body["limit"], body["pixels"]) == (15_000, 20_000)
+    assert "15000 pixels" in body["error"] and "CATSVC_MAX_REQUEST_PIXELS" in body["error"]
+
+
+def test_images_within_the_request_budget_are_answered(budgeted) -> None:
+    files = [("file", ("a.png", image_bytes(size=(100, 100)))), ("file", ("b.png", image_bytes(size=(50, 50))))]
+    r = budgeted.post("/predict", files=files)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["predictions"]) == 2
+
+
+def test_the_headers_name_a_bad_image_before_any_is_decoded(budgeted, monkeypatch) -> None:
+    ok = ("file", ("ok.png", image_bytes(size=(100, 100))))
+    r = budgeted.post("/predict", files=[ok, ("file", ("notes.txt", b"hello, this is text"))])
+    assert (r.status_code, r.json()["code"], r.json()["index"]) == (415, Code.NOT_AN_IMAGE, 1)
+    _no_decoding(monkeypatch)
+    r = budgeted.post("/predict", files=[ok, ("file", ("bomb.png", png_declaring(30000, 30000)))])
+    assert (r.status_code, r.json()["code"], r.json()["index"]) == (413, Code.IMAGE_TOO_LARGE, 1)
+    r = budgeted.post("/predict", files=[ok, ("file", ("dot.png", image_bytes(size=(4, 4))))])
+    assert (r.status_code, r.json()["code"], r.json()["index"]) == (422, Code.IMAGE_TOO_SMALL, 1)
+
+
+def test_one_image_over_a_budget_below_the_image_limit_is_413(make_settings) -> None:
+    settings = make_settings(max_image_pixels=100 * 100, max_request_pixels=5_000)
+    with TestClient(create_app(settings)) as c:
+        c.put("/params", files={"file": ("m.npz", _course_npz())})
+        r = c.post("/predict", files={"file": ("a.png", image_bytes(size=(80, 80)))})
+        assert r.status_code == 413 and r.json()["code"] == Code.REQUEST_PIXELS_TOO_LARGE
+        assert c.post("/predict", files={"file": ("b.png", image_bytes(size=(64, 64)))}).status_code == 200
+
+
+def _course_npz() -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, W1=np.zeros((3, N)), b1=np.zeros((3, 1)), W2=np.zeros((1, 3)), b2=np.zeros((1, 1)))
+    return buf.getvalue()
+
+
 # -- no model
 def test_no_model_is_503_saying_why_and_what_to_do(client: TestClient) -> None:
     r = client.post("/predict", files={"file": ("a.png", image_bytes())})

@@ -26,6 +26,8 @@ def test_defaults() -> None:
     assert (s.host, s.port, s.data_dir, s.datasets_dir) == ("127.0.0.1", 8000, Path("var"), Path("data"))
     assert s.workers == (os.cpu_count() or 1)
     assert s.max_image_pixels == DEFAULT_MAX_PIXELS
+    # one image of the largest size fits the request budget; two threads and 32 places per worker
+    assert (s.max_request_pixels, s.predict_threads, s.predict_queue) == (DEFAULT_MAX_PIXELS, 2, 32)
 
 
 def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -219,6 +219,14 @@ def test_image_errors_are_the_uploads_own(make_client: Callable[..., TestClient]
     assert (r.status_code, r.json()["code"], r.json()["index"]) == (status, code, 1)
 
 
+def test_images_over_the_request_pixel_budget_are_the_uploads_413(make_client: Callable[..., TestClient]) -> None:
+    c = make_client(max_image_pixels=100 * 100, max_request_pixels=15_000)
+    r = c.post(INFER, json=image_body(image_bytes("PNG", (100, 100), seed=1), image_bytes("PNG", (100, 100), seed=2)))
+    assert r.status_code == 413, r.text
+    assert (r.json()["code"], r.json()["limit"], r.json()["pixels"]) == (Code.REQUEST_PIXELS_TOO_LARGE, 15_000, 20_000)
+    assert c.post(INFER, json=image_body(image_bytes("PNG", (100, 100)))).status_code == 200
+
+
 def test_the_body_and_batch_limits(make_client: Callable[..., TestClient]) -> None:
     c = make_client(max_upload_bytes=4096, max_batch=1)
     r = c.post(INFER, json=pixels_body())

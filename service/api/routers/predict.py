@@ -3,23 +3,43 @@
 The hot path: one stat of the active pointer, the body read under its limit, decoding,
 one forward pass for the whole batch, a response built with orjson. No pydantic here;
 the models in :mod:`service.api.schemas` only document the shapes.
+
+Only reading the body runs on the event loop. Parsing, decoding and the forward pass run
+on the worker's bounded thread pool (service.api.compute), except for a request bounded
+tiny, one small image or JSON instance on a model measured fast, which runs inline:
+the thread hop would cost it more than its work (README, "Design").
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from model_core import N_FEATURES
 
+from ...settings import Settings
 from ..auth import PREDICT_SECURITY, check_predict
+from ..compute import INLINE_BODY_BYTES, INLINE_PIXELS, ForwardCosts
 from ..errors import ApiError, Code, error_responses, no_model
-from ..inference import images_to_columns, instances_to_columns, predictions
+from ..inference import (
+    ImageLimits,
+    file_parts,
+    images_to_columns,
+    instances_to_columns,
+    predictions,
+    small_image_column,
+)
 from ..limits import read_body
-from ..multipart import MultipartError, parse_multipart
+from ..model_cache import LoadedModel
+from ..multipart import MultipartError, Part, parse_multipart
 from ..responses import json_response
 from ..schemas import PredictResponse
 from ..services import Services
 from ..uploads import media_type, unsupported_media_type
+
+Names = list[str | None] | None  # the files' names; None for JSON instances
 
 router = APIRouter(tags=["predict"])
 
@@ -94,18 +114,49 @@ async def predict(request: Request) -> Response:
         raise unsupported_media_type(
             "send images as multipart/form-data parts named 'file', or JSON instances as application/json")
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
+    X: np.ndarray | None = None
+    names: Names = None
+    if len(body) <= INLINE_BODY_BYTES:
+        X, names = _small_columns(kind, body, content_type, settings)
+        if X is not None and services.forward_costs.cheap(loaded.version, X.shape[1]):
+            return _answer(loaded, services.forward_costs.predict_proba(loaded.version, loaded.model, X), names)
+    proba, names = await services.pool.run(_off_loop, services.forward_costs, settings, loaded, kind, body,
+                                           content_type, X, names)
+    return _answer(loaded, proba, names)
+
+
+def _small_columns(kind: str, body: bytes, content_type: str, settings: Settings) -> tuple[np.ndarray | None, Names]:
+    """X of a body already known small: its JSON instances, or its one image if that has at
+    most INLINE_PIXELS (only its header is read otherwise); (None, None) for anything else."""
     if kind == "application/json":
-        X, names = instances_to_columns(body, settings.max_batch), None
-    else:
-        try:
-            parts = parse_multipart(body, content_type)
-        except MultipartError as e:
-            raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
-        X, names = images_to_columns(parts, settings.max_image_pixels, settings.max_batch,
-                                     settings.min_image_side)
-    proba = loaded.model.predict_proba(X)  # (m,)
-    return json_response(
-        {"version": loaded.version, "dataset": loaded.dataset, "synthetic": loaded.synthetic,
-         "predictions": predictions(proba, names)},
-        headers={"X-Model-Version": str(loaded.version)},
-    )
+        return instances_to_columns(body, settings.max_batch), None
+    files = file_parts(_parts(body, content_type), settings.max_batch)
+    if len(files) != 1:
+        return None, None
+    X = small_image_column(files[0].data, ImageLimits.of(settings), INLINE_PIXELS)
+    return X, ([files[0].filename] if X is not None else None)
+
+
+def _off_loop(costs: ForwardCosts, settings: Settings, loaded: LoadedModel, kind: str, body: bytes,
+              content_type: str, X: np.ndarray | None, names: Names) -> tuple[np.ndarray, Names]:
+    """On a pool thread: X (unless already built), then the forward pass; P(cat) (m,)."""
+    if X is None:
+        if kind == "application/json":
+            X = instances_to_columns(body, settings.max_batch)
+        else:
+            files = file_parts(_parts(body, content_type), settings.max_batch)
+            X, names = images_to_columns(files, ImageLimits.of(settings)), [p.filename for p in files]
+    return costs.predict_proba(loaded.version, loaded.model, X), names
+
+
+def _parts(body: bytes, content_type: str) -> list[Part]:
+    try:
+        return parse_multipart(body, content_type)
+    except MultipartError as e:
+        raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
+
+
+def _answer(loaded: LoadedModel, proba: np.ndarray, names: Names) -> Response:
+    content: dict[str, Any] = {"version": loaded.version, "dataset": loaded.dataset, "synthetic": loaded.synthetic,
+                               "predictions": predictions(proba, names)}
+    return json_response(content, headers={"X-Model-Version": str(loaded.version)})

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
@@ -25,8 +26,9 @@ from ...settings import Settings
 from ...state.logs import request_id
 from ...state.store import VersionNotFound, VersionUnreadable
 from ..auth import PREDICT_SECURITY, check_predict
+from ..compute import ForwardCosts
 from ..errors import ApiError, Code, error_responses, no_model
-from ..inference import images_to_columns
+from ..inference import ImageLimits, images_to_columns
 from ..limits import read_body
 from ..model_cache import LoadedModel
 from ..multipart import Part
@@ -172,12 +174,17 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
     infer_request = parse_request(body, request.headers.getlist(HEADER_LENGTH))
     tensor = the_input(infer_request)
     n = batch_size(tensor, settings.max_batch)
-    if tensor.name == IMAGE:  # decoded exactly as POST /predict's uploads, under the same limits
+    services: Services = request.app.state.services
+    costs = services.forward_costs
+    if tensor.name == IMAGE:  # decoded exactly as POST /predict's uploads, under the same limits, off the loop
         parts = [Part(FILE_FIELD, None, None, data) for data in image_files(tensor, n)]
-        X, _ = images_to_columns(parts, settings.max_image_pixels, settings.max_batch, settings.min_image_side)
+        proba = await services.pool.run(_images_proba, costs, loaded, parts, ImageLimits.of(settings))
     else:
         X = pixel_columns(tensor, n, infer_request.json_text)  # (12288, n)
-    proba = loaded.model.predict_proba(X)  # (n,)
+        if costs.cheap(loaded.version, n):  # as /predict: a pass known to be short runs inline
+            proba = costs.predict_proba(loaded.version, loaded.model, X)  # (n,)
+        else:
+            proba = await services.pool.run(costs.predict_proba, loaded.version, loaded.model, X)
     content, header_length = encode(
         proba, model_name=model_name, model_version=loaded.version,
         request_id=infer_request.id if infer_request.id is not None else request_id.get() or "",
@@ -188,6 +195,11 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
         return Response(content, headers=headers, media_type="application/json")
     headers["Inference-Header-Content-Length"] = str(header_length)
     return Response(content, headers=headers, media_type="application/octet-stream")
+
+
+def _images_proba(costs: ForwardCosts, loaded: LoadedModel, parts: list[Part], limits: ImageLimits) -> np.ndarray:
+    """On a pool thread: the images decoded (pixel budget first), then P(cat) (n,)."""
+    return costs.predict_proba(loaded.version, loaded.model, images_to_columns(parts, limits))
 
 
 def _trained_on(loaded: LoadedModel) -> dict[str, Any]:
