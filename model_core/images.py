@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, BinaryIO, TypeAlias, cast
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import DataError, NotAnImageError
 from .image_metadata import (
@@ -39,6 +39,7 @@ from .limits import check_limit
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "FORMATS",
     "IMAGE_SHAPE",
     "IMAGE_SIDE",
     "N_FEATURES",
@@ -57,6 +58,12 @@ IMAGE_SIDE = 64
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 3)
 N_FEATURES = IMAGE_SIDE * IMAGE_SIDE * 3  # 12288
 DEFAULT_MAX_PIXELS = 40_000_000
+# The formats read, each one whose Image.open reads only the header: the size limits are
+# checked before a pixel is decoded. Pillow's ICO plugin decodes its largest embedded image
+# inside open() (a 56 KB .ico holding a 4000x4000 PNG decoded 16 Mpx before any check), and
+# PSD, DDS, ICNS, the vector formats and HDF5, GRIB... (which Pillow recognises and cannot
+# decode) are no photographs; they are refused as not images.
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "AVIF", "PPM", "TGA", "QOI")
 
 # LANCZOS: Pillow widens the kernel by the downscale factor, so it is a proper
 # anti-aliasing low-pass (fine texture such as fur does not alias into moire) and it
@@ -115,7 +122,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             check_metadata(stream, "image")
-            with Image.open(stream) as img:
+            with Image.open(stream, formats=FORMATS) as img:
                 return img.size
     except Exception:  # noqa: BLE001  (any reason at all: image_to_vector names it)
         return None
@@ -175,10 +182,7 @@ def stream_to_vector(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             check_metadata(stream, name)  # what Pillow would copy while opening, bounded first
-            with Image.open(stream) as img:
-                if isinstance(img, ImageFile.StubImageFile):
-                    # Pillow recognises HDF5, GRIB, BUFR... but has no decoder for them
-                    raise NotAnImageError(f"{name}: a {img.format} file, which Pillow cannot decode")
+            with Image.open(stream, formats=FORMATS) as img:
                 _check_pixels(img.size, name, max_pixels, min_side)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
                 img.load()  # decode now, inside the try, so truncation is reported here
@@ -194,7 +198,7 @@ def stream_to_vector(
             actual=int(declared.group(1)) if declared else None,
         ) from exc
     except UnidentifiedImageError as exc:
-        raise NotAnImageError(f"{name}: not an image Pillow can read") from exc
+        raise NotAnImageError(f"{name}: not an image Pillow can read (formats read: {', '.join(FORMATS)})") from exc
     except DataError:
         raise
     except ValueError as exc:

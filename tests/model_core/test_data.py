@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from model_core.errors import ConfigError, DataError
+from model_core.errors import ConfigError, DataError, NotAnImageError
+from model_core.images import FORMATS, image_size, stream_to_vector
 from model_core.data import (
     DEFAULT_MAX_PIXELS,
     ImageTooLargeError,
@@ -803,3 +804,31 @@ def test_an_npz_array_declaring_more_than_it_holds_is_refused_unread(tmp_path: P
         zf.writestr("Y.npy", header((10**7,), "<i8"))
     with pytest.raises(DataError, match="lying.npz:X: an array declares more data than its file holds"):
         load_dataset(tmp_path / "lying.npz")
+
+
+# -- the formats read: each opens by its header alone, so the limits come before decoding
+def _ico_holding(side: int) -> bytes:
+    """An .ico whose directory says 16x16 and which holds a side x side PNG."""
+    png = io.BytesIO()
+    Image.new("RGB", (side, side), (200, 100, 50)).save(png, "PNG")
+    data = png.getvalue()
+    header = struct.pack("<HHH", 0, 1, 1)
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(data), 6 + 16)
+    return header + entry + data
+
+
+def test_an_ico_is_refused_unopened_whatever_it_holds() -> None:
+    # Pillow's ICO plugin decodes the embedded image inside open(): 16 Mpx here, before any check
+    with pytest.raises(NotAnImageError, match=r"x\.ico: not an image Pillow can read \(formats read: JPEG, PNG"):
+        stream_to_vector(io.BytesIO(_ico_holding(4000)), "x.ico", max_pixels=DEFAULT_MAX_PIXELS)
+    assert image_size(_ico_holding(64)) is None
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "TIFF", "PPM", "TGA"])
+def test_every_format_read_opens_without_decoding(fmt: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(buf, fmt)
+    with Image.open(io.BytesIO(buf.getvalue()), formats=FORMATS) as img:
+        assert img.format == fmt and img.size == (300, 200)
+        assert img.tile  # the tiles still to decode: load() empties the list
+    assert image_size(buf.getvalue()) == (300, 200)
