@@ -60,17 +60,14 @@ class ComputePool:
         if not self._slots.acquire(blocking=False):
             raise predict_queue_full(self.threads, self.queue)
         try:
-            future = self._executor.submit(self._call, contextvars.copy_context(), fn, args)
+            future = self._executor.submit(contextvars.copy_context().run, fn, *args)
         except BaseException:
             self._slots.release()
             raise
+        # released when the work ends, or when a call cancelled before it started is dropped
+        # (a release inside the call would never run for that one: the slot would leak)
+        future.add_done_callback(lambda _: self._slots.release())
         return await asyncio.wrap_future(future)
-
-    def _call(self, context: contextvars.Context, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        try:
-            return context.run(fn, *args)
-        finally:
-            self._slots.release()
 
 
 class ForwardCosts:

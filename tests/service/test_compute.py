@@ -40,6 +40,24 @@ def test_an_error_in_the_work_reaches_the_caller_and_frees_its_slot() -> None:
         assert e.value.code == Code.INVALID_IMAGE
 
 
+def test_a_call_cancelled_while_it_waits_gives_its_slot_back() -> None:
+    pool = ComputePool(threads=1, queue=1)
+    release = threading.Event()
+
+    async def scenario() -> list[int]:
+        running = asyncio.ensure_future(pool.run(release.wait, 30))
+        waiting = asyncio.ensure_future(pool.run(lambda: 2))
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # e.g. uvicorn's forced cancel at shutdown: it never started
+        await asyncio.sleep(0.05)
+        release.set()
+        await running
+        # both slots are free again: two calls at once find room (one waits for the thread)
+        return list(await asyncio.gather(pool.run(lambda: 3), pool.run(lambda: 4)))
+
+    assert run(scenario()) == [3, 4]
+
+
 def test_beyond_the_threads_and_the_queue_a_request_is_refused_at_once() -> None:
     pool = ComputePool(threads=1, queue=1)
     release = threading.Event()
