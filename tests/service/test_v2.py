@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from model_core import Model
 from service.api.app import create_app
 from service.api.errors import Code
+from service.api.v2.request import parse_request
 from service.settings import Settings
 from service.state.store import ModelStore
 
@@ -318,3 +320,19 @@ def test_no_body_gets_a_500(fuzzed: TestClient, doc: object, tail: bytes, header
         assert r.status_code < 500, r.text
         if r.status_code != 200:
             assert isinstance(r.json()["error"], str) and r.json()["code"]
+
+
+def test_a_large_body_is_parsed_off_the_event_loop(v2: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.api.routers import v2 as router
+
+    threads: list[str] = []
+
+    def recording(body: bytes, header_lengths: list[str]):  # type: ignore[no-untyped-def]  # a test spy
+        threads.append(threading.current_thread().name)
+        return parse_request(body, header_lengths)
+
+    monkeypatch.setattr(router, "parse_request", recording)
+    small = {"inputs": [{"name": "pixels", "shape": [1, N_X], "datatype": "UINT8", "data": [0] * N_X}]}
+    assert v2.post(INFER, json=small).status_code == 200  # 24 KiB: inline, on the loop's thread
+    assert v2.post(INFER, json=pixels_body(np.full((2, N_X), 200, np.uint8))).status_code == 200  # 98 KiB
+    assert not threads[0].startswith("predict") and threads[1].startswith("predict"), threads

@@ -26,7 +26,7 @@ from ...settings import Settings
 from ...state.logs import request_id
 from ...state.store import VersionNotFound, VersionUnreadable
 from ..auth import PREDICT_SECURITY, check_predict
-from ..compute import ForwardCosts
+from ..compute import INLINE_BODY_BYTES, ForwardCosts
 from ..errors import ApiError, Code, error_responses, no_model
 from ..inference import ImageLimits, images_to_columns
 from ..limits import read_body
@@ -34,7 +34,7 @@ from ..model_cache import LoadedModel
 from ..multipart import Part
 from ..services import Services
 from ..uploads import FILE_FIELD, media_type, unsupported_media_type
-from ..v2.request import HEADER_LENGTH, parse_request
+from ..v2.request import HEADER_LENGTH, InferRequest, parse_request
 from ..v2.response import encode
 from ..v2.schemas import INFER_BODY, InferResponse, ModelMetadata, ServerMetadata
 from ..v2.signature import IMAGE, INPUTS, OUTPUTS, PLATFORM
@@ -171,16 +171,18 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
     loaded = await _model(request, model_name, version)  # kept to the end, as /predict keeps its model
     _check_body_type(request)
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
-    infer_request = parse_request(body, request.headers.getlist(HEADER_LENGTH))
-    tensor = the_input(infer_request)
-    n = batch_size(tensor, settings.max_batch)
     services: Services = request.app.state.services
     costs = services.forward_costs
-    if tensor.name == IMAGE:  # decoded exactly as POST /predict's uploads, under the same limits, off the loop
-        parts = [Part(FILE_FIELD, None, None, data) for data in image_files(tensor, n)]
+    header_lengths = request.headers.getlist(HEADER_LENGTH)
+    if len(body) <= INLINE_BODY_BYTES:  # as /predict: a small body is parsed inline, a large one off the loop
+        infer_request, X, parts = _read(body, header_lengths, settings.max_batch)
+    else:  # 12 MiB of JSON numbers take orjson and the checks a second or more
+        infer_request, X, parts = await services.pool.run(_read, body, header_lengths, settings.max_batch)
+    if parts is not None:  # decoded exactly as POST /predict's uploads, under the same limits, off the loop
         proba = await services.pool.run(_images_proba, costs, loaded, parts, ImageLimits.of(settings))
     else:
-        X = pixel_columns(tensor, n, infer_request.json_text)  # (12288, n)
+        assert X is not None
+        n = X.shape[1]
         if costs.cheap(loaded.version, n):  # as /predict: a pass known to be short runs inline
             proba = costs.predict_proba(loaded.version, loaded.model, X)  # (n,)
         else:
@@ -195,6 +197,17 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
         return Response(content, headers=headers, media_type="application/json")
     headers["Inference-Header-Content-Length"] = str(header_length)
     return Response(content, headers=headers, media_type="application/octet-stream")
+
+
+def _read(body: bytes, header_lengths: list[str], max_batch: int) -> tuple[InferRequest, np.ndarray | None,
+                                                                          list[Part] | None]:
+    """The request, and its pixels X (12288, n) or its n image files as upload parts."""
+    infer_request = parse_request(body, header_lengths)
+    tensor = the_input(infer_request)
+    n = batch_size(tensor, max_batch)
+    if tensor.name == IMAGE:
+        return infer_request, None, [Part(FILE_FIELD, None, None, data) for data in image_files(tensor, n)]
+    return infer_request, pixel_columns(tensor, n, infer_request.json_text), None
 
 
 def _images_proba(costs: ForwardCosts, loaded: LoadedModel, parts: list[Part], limits: ImageLimits) -> np.ndarray:
