@@ -102,7 +102,8 @@ class GuardedHttpProtocol(asyncio.Protocol):
         # the guards
         self._head_state = WAITING
         self._head = bytearray()  # a COLLECTING head so far
-        self._unchecked_bytes = 0  # bytes read while an UNCHECKED head was incomplete
+        self._unchecked_bytes = 0  # bytes of an UNCHECKED head in the reads after the one it began in
+        self._tail = b""  # the end of the last read: a blank line may straddle two reads
         self._in_body = False  # the parser is in a request's body
         self._timer: asyncio.TimerHandle | None = None  # the idle and header deadlines
         self._send_timer: asyncio.TimerHandle | None = None
@@ -224,10 +225,13 @@ class GuardedHttpProtocol(asyncio.Protocol):
             if not self._take_head(data):
                 return
         elif state is UNCHECKED and not self._in_body:
-            self._unchecked_bytes += len(data)
+            # only the head's bytes count: a read may go on with its body or more requests
+            end = HEAD_END.search(self._tail + data)
+            self._unchecked_bytes += len(data) if end is None else max(end.end() - len(self._tail), 0)
             if self._unchecked_bytes > self.max_head_bytes:
                 self._refuse(*headers_too_large(self.max_head_bytes))
                 return
+        self._tail = data[-2:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
