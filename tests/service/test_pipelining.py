@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
 import time
 
 import pytest
 
 from service.api.errors import Code
 
-from .realserver import Server, connect, parse, read_to_eof
+from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, rss_high_water_kb
 from . import test_framing
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,5 +72,64 @@ def test_a_pipelined_head_over_the_limit_split_across_reads_is_still_431(server:
     assert first.startswith(b"HTTP/1.1 200 ")
     status, headers, body = parse(rest)
     assert status == 431 and body["code"] == Code.HEADERS_TOO_LARGE and headers["connection"] == "close"
+
+
+# -- the queue of pipelined requests is bounded: the server stops reading
+
+
+def high_water_kb(server: Server) -> dict[int, int]:
+    """The most resident memory each of the server's processes ever had, in kB."""
+    out = {}
+    for pid in server.pids():
+        try:
+            out[pid] = rss_high_water_kb(pid)
+        except (FileNotFoundError, AssertionError):
+            pass
+    return out
+
+
+def test_a_client_pipelining_without_reading_does_not_grow_the_server(server: Server) -> None:
+    count = 40_000  # 1.8 MB of requests: 40,000 queued requests took about 100 MB before
+    data = LIVE * (count - 1) + b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    before = high_water_kb(server)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)  # the answers pile up on the server
+    sock.connect(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    sent = 0
+    with sock:
+        # send without reading, until all is sent or the server takes nothing for a second
+        stalled_since = time.monotonic()
+        while sent < len(data) and time.monotonic() - stalled_since < 1.0:
+            if select.select([], [sock], [], 0.1)[1]:
+                sent += sock.send(data[sent:sent + 65536])
+                stalled_since = time.monotonic()
+        time.sleep(1.0)  # the server parses what it read (not a timing: the bound below holds at any time)
+        after = high_water_kb(server)
+        grown = max(after[pid] - before.get(pid, after[pid]) for pid in after)
+        assert grown < 30_000, f"a worker grew by {grown} kB for {count} pipelined requests"
+        # now read: every request is answered, in order, and the connection closes
+        received = bytearray()
+        deadline = time.monotonic() + RAW_BOUND * 3
+        while time.monotonic() < deadline:
+            readable, writable, _ = select.select([sock], [sock] if sent < len(data) else [], [], 0.5)
+            if writable:
+                sent += sock.send(data[sent:sent + 65536])
+            if readable:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                received += chunk
+    assert sent == len(data)
+    assert received.count(b"HTTP/1.1 200 OK\r\n") == count, bytes(received[-300:])
+    assert received.count(LIVE_BODY) == count
+
+
+def test_pipelined_requests_are_still_answered_in_order(server: Server) -> None:
+    requests = [LIVE, b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"] * 50
+    with connect(server) as sock:
+        sock.sendall(b"".join(requests) + b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = read_to_eof(sock)
+    assert statuses(response) == [200, 404] * 50 + [200]
 
 

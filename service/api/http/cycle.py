@@ -44,13 +44,15 @@ class RequestResponseCycle:
     def __init__(
         self, scope: dict[str, Any], transport: asyncio.Transport, flow: FlowControl,
         default_headers: list[tuple[bytes, bytes]], keep_alive: bool, expect_100_continue: bool,
-        on_response: Callable[[], None],
+        on_response: Callable[[], None], resume_reading: Callable[[], None] | None = None,
     ) -> None:
         self.scope, self.transport, self.flow = scope, transport, flow
         self.default_headers = default_headers
         self.keep_alive = keep_alive
         self.waiting_for_100_continue = expect_100_continue
         self.on_response = on_response
+        # the connection's: it reads on only when no request is queued behind this one
+        self.resume_reading = resume_reading or flow.resume_reading
         self.message_event = asyncio.Event()
         self.disconnected = False
         self.body: list[bytes] = []  # received, not yet handed to the app
@@ -164,7 +166,7 @@ class RequestResponseCycle:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.waiting_for_100_continue = False
         if not self.disconnected and not self.response_complete:
-            self.flow.resume_reading()
+            self.resume_reading()
             await self.message_event.wait()
             self.message_event.clear()
         if self.disconnected or self.response_complete:

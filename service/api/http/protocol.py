@@ -32,6 +32,8 @@ connection:
 * every refusal in the service's JSON shape ``{"error", "code"}`` (anything else that is
   not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code. A refusal
   of a pipelined request waits until the requests before it are answered.
+* pipelined requests are answered one at a time, in order, and the next read waits until
+  those queued are answered: a client that sends without reading the answers is not read on.
 
 One timer per request covers both idle deadlines and the header deadline: it is armed
 when the connection becomes ready and re-armed only if it fires early.
@@ -323,6 +325,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
             scope, self.transport, self.flow, self.server_state.default_headers,
             keep_alive=version != "1.0" and self.parser.should_keep_alive(),
             expect_100_continue=self.expect_100_continue, on_response=self.on_response_complete,
+            resume_reading=self.resume_reading,
         )
         if previous is None or previous.response_complete:
             self._start(self.cycle)
@@ -358,13 +361,23 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
         if self.pipeline:
             self._start(self.pipeline.pop())
+            self.resume_reading()
         elif self._refusal is not None:
             self._close_with(self._refusal)
         else:
+            self.flow.resume_reading()
             self._ready(self.keep_alive_timeout)
+
+    def resume_reading(self) -> None:
+        """Read on, unless requests are queued behind the running one.
+
+        llhttp parses a whole read, so reading on while requests wait would let a client
+        queue requests without bound; as uvicorn, the next read waits for the queue to empty.
+        """
+        if not self.pipeline:
+            self.flow.resume_reading()
 
     # -- refusals, in the service's shape
     def _parser_error(self, e: httptools.HttpParserError) -> None:
