@@ -18,6 +18,7 @@ from service.api.errors import Code
 
 from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, rss_high_water_kb
 from . import test_framing
+from .test_framing import assert_quiet
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -131,5 +132,37 @@ def test_pipelined_requests_are_still_answered_in_order(server: Server) -> None:
         sock.sendall(b"".join(requests) + b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         response = read_to_eof(sock)
     assert statuses(response) == [200, 404] * 50 + [200]
+
+
+# -- Expect: 100-continue answered before the body: the connection cannot be reused
+
+
+def test_an_expect_100_answered_before_its_body_closes_the_connection(server: Server) -> None:
+    before = len(server.log_lines())
+    with connect(server) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+        # the client skips the body (RFC 9110 10.1.1) and would reuse the connection: the
+        # server must not read this as the body
+        time.sleep(0.2)
+        sock.sendall(LIVE)
+        response = read_to_eof(sock)
+    assert not response.startswith(b"HTTP/1.1 100"), response[:200]
+    status, headers, body = parse(response)
+    assert status == 415 and body["code"] == Code.UNSUPPORTED_MEDIA_TYPE
+    assert headers["connection"] == "close"
+    assert_quiet(server.log_lines()[before:])
+
+
+def test_an_expect_100_whose_body_is_read_keeps_the_connection(server: Server) -> None:
+    body = json.dumps({"instances": [[0] * 3]}).encode()
+    with connect(server) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        interim = sock.recv(100)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
+        sock.sendall(body + b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = interim + read_to_eof(sock)
+    assert statuses(response) == [100, 422, 200]
 
 

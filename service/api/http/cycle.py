@@ -98,8 +98,8 @@ class RequestResponseCycle:
             if message["type"] != "http.response.start":
                 raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
             self.response_started = True
-            self.waiting_for_100_continue = False
             self._head = self._render_head(message["status"], message.get("headers", ()))
+            self.waiting_for_100_continue = False
         elif not self.response_complete:
             if message["type"] != "http.response.body":
                 raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
@@ -111,6 +111,10 @@ class RequestResponseCycle:
         content = [STATUS_LINES[status]]
         length: int | None = None
         close = False
+        if self.waiting_for_100_continue and self.more_body:
+            # answered before the body it asked to send: the client may skip the body
+            # (RFC 9110 10.1.1) or send it anyway, so what comes next cannot be framed
+            self.keep_alive = False
         for name, value in [*self.default_headers, *headers]:
             if _BAD_NAME.search(name):
                 raise RuntimeError("Invalid HTTP header name.")
