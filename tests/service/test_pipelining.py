@@ -6,15 +6,18 @@ Each real-server test asserts what went over the wire, never how long it took.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import select
 import socket
 import time
+from typing import Any
 
 import pytest
 
 from service.api.errors import Code
+from service.api.http.cycle import RequestResponseCycle
 
 from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, rss_high_water_kb
 from . import test_framing
@@ -164,5 +167,51 @@ def test_an_expect_100_whose_body_is_read_keeps_the_connection(server: Server) -
         sock.sendall(body + b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         response = interim + read_to_eof(sock)
     assert statuses(response) == [100, 422, 200]
+
+
+# -- against the protocol in this process: its own 500, a lost connection
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class FakeFlow:
+    write_paused = False
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def make_cycle(transport: FakeTransport) -> RequestResponseCycle:
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    return RequestResponseCycle(scope, transport, FakeFlow(), [], keep_alive=True,  # type: ignore[arg-type]  # a stand-in
+                                expect_100_continue=False, on_response=lambda: None)
+
+
+@pytest.mark.parametrize("fails", ["raises", "returns-without-answering"])
+def test_the_protocols_own_500_is_the_services_error_shape(fails: str) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if fails == "raises":
+            raise RuntimeError("boom")
+
+    transport = FakeTransport()
+    asyncio.run(make_cycle(transport).run_asgi(app))
+    status, headers, body = parse(bytes(transport.written))
+    assert status == 500 and headers["content-type"] == "application/json"
+    assert body == {"error": "internal error", "code": Code.INTERNAL}
+    assert headers["connection"] == "close" and transport.closed
 
 

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.flow_control import FlowControl
+
+from ..errors import Code
 
 log = logging.getLogger("uvicorn.error")
 
@@ -34,7 +37,9 @@ def _status_line(status: int) -> bytes:
 
 
 STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
-_INTERNAL_ERROR = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"),
+# the service's one error shape, for an app that failed before it began an answer
+INTERNAL_ERROR_BODY = orjson.dumps({"error": "internal error", "code": Code.INTERNAL})
+_INTERNAL_ERROR = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(INTERNAL_ERROR_BODY)),
                    (b"connection", b"close")]
 
 
@@ -87,7 +92,7 @@ class RequestResponseCycle:
 
     async def _send_500(self) -> None:
         await self.send({"type": "http.response.start", "status": 500, "headers": _INTERNAL_ERROR})
-        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+        await self.send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.flow.write_paused and not self.disconnected:
