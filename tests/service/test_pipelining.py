@@ -12,12 +12,14 @@ import re
 import select
 import socket
 import time
+from collections import deque
 from typing import Any
 
 import pytest
 
 from service.api.errors import Code
 from service.api.http.cycle import RequestResponseCycle
+from service.api.http.protocol import GuardedHttpProtocol
 
 from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, rss_high_water_kb
 from . import test_framing
@@ -215,3 +217,17 @@ def test_the_protocols_own_500_is_the_services_error_shape(fails: str) -> None:
     assert headers["connection"] == "close" and transport.closed
 
 
+def test_a_lost_connection_reaches_the_running_request_and_every_queued_one() -> None:
+    async def main() -> list[RequestResponseCycle]:
+        protocol = object.__new__(GuardedHttpProtocol)
+        transport = FakeTransport()
+        protocol.connections, protocol.transport, protocol.flow = set(), transport, None  # type: ignore[assignment]  # stand-ins
+        protocol._host, protocol._timer, protocol._send_timer = None, None, None
+        # the app has ``running``; ``queued`` and then ``newest`` wait behind it
+        running, queued, newest = make_cycle(transport), make_cycle(transport), make_cycle(transport)
+        protocol._running, protocol.cycle, protocol.pipeline = running, newest, deque([newest, queued])
+        protocol.connection_lost(None)
+        return [running, queued, newest]
+
+    for cycle in asyncio.run(main()):
+        assert cycle.disconnected and cycle.message_event.is_set()

@@ -97,6 +97,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.pipeline: deque[RequestResponseCycle] = deque()  # complete heads waiting for their turn
         self.cycle: RequestResponseCycle | None = None  # the last request whose head came
+        self._running: RequestResponseCycle | None = None  # the request the app has now
         # the request being parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -195,8 +196,8 @@ class GuardedHttpProtocol(asyncio.Protocol):
         book().closed(self, self._host)
         self._cancel_timer()
         self._cancel_send_timer()
-        cycle = self.cycle
-        if cycle is not None:
+        # every request not yet answered learns it, the running one and those queued behind it
+        for cycle in {c for c in (self._running, self.cycle, *self.pipeline) if c is not None}:
             if not cycle.response_complete:
                 cycle.disconnected = True
             cycle.message_event.set()
@@ -353,6 +354,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         cycle.message_event.set()
 
     def _start(self, cycle: RequestResponseCycle) -> None:
+        self._running = cycle
         task = self.loop.create_task(cycle.run_asgi(self.app))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
