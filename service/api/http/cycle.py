@@ -16,7 +16,10 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.flow_control import FlowControl
+
+from ..errors import Code
 
 log = logging.getLogger("uvicorn.error")
 
@@ -34,7 +37,9 @@ def _status_line(status: int) -> bytes:
 
 
 STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
-_INTERNAL_ERROR = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"),
+# the service's one error shape, for an app that failed before it began an answer
+INTERNAL_ERROR_BODY = orjson.dumps({"error": "internal error", "code": Code.INTERNAL})
+_INTERNAL_ERROR = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(INTERNAL_ERROR_BODY)),
                    (b"connection", b"close")]
 
 
@@ -44,13 +49,15 @@ class RequestResponseCycle:
     def __init__(
         self, scope: dict[str, Any], transport: asyncio.Transport, flow: FlowControl,
         default_headers: list[tuple[bytes, bytes]], keep_alive: bool, expect_100_continue: bool,
-        on_response: Callable[[], None],
+        on_response: Callable[[], None], resume_reading: Callable[[], None] | None = None,
     ) -> None:
         self.scope, self.transport, self.flow = scope, transport, flow
         self.default_headers = default_headers
         self.keep_alive = keep_alive
         self.waiting_for_100_continue = expect_100_continue
         self.on_response = on_response
+        # the connection's: it reads on only when no request is queued behind this one
+        self.resume_reading = resume_reading or flow.resume_reading
         self.message_event = asyncio.Event()
         self.disconnected = False
         self.body: list[bytes] = []  # received, not yet handed to the app
@@ -85,7 +92,7 @@ class RequestResponseCycle:
 
     async def _send_500(self) -> None:
         await self.send({"type": "http.response.start", "status": 500, "headers": _INTERNAL_ERROR})
-        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+        await self.send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.flow.write_paused and not self.disconnected:
@@ -96,8 +103,8 @@ class RequestResponseCycle:
             if message["type"] != "http.response.start":
                 raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
             self.response_started = True
-            self.waiting_for_100_continue = False
             self._head = self._render_head(message["status"], message.get("headers", ()))
+            self.waiting_for_100_continue = False
         elif not self.response_complete:
             if message["type"] != "http.response.body":
                 raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
@@ -109,6 +116,10 @@ class RequestResponseCycle:
         content = [STATUS_LINES[status]]
         length: int | None = None
         close = False
+        if self.waiting_for_100_continue and self.more_body:
+            # answered before the body it asked to send: the client may skip the body
+            # (RFC 9110 10.1.1) or send it anyway, so what comes next cannot be framed
+            self.keep_alive = False
         for name, value in [*self.default_headers, *headers]:
             if _BAD_NAME.search(name):
                 raise RuntimeError("Invalid HTTP header name.")
@@ -164,7 +175,7 @@ class RequestResponseCycle:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.waiting_for_100_continue = False
         if not self.disconnected and not self.response_complete:
-            self.flow.resume_reading()
+            self.resume_reading()
             await self.message_event.wait()
             self.message_event.clear()
         if self.disconnected or self.response_complete:

@@ -32,6 +32,8 @@ connection:
 * every refusal in the service's JSON shape ``{"error", "code"}`` (anything else that is
   not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code. A refusal
   of a pipelined request waits until the requests before it are answered.
+* pipelined requests are answered one at a time, in order, and the next read waits until
+  those queued are answered: a client that sends without reading the answers is not read on.
 
 One timer per request covers both idle deadlines and the header deadline: it is armed
 when the connection becomes ready and re-armed only if it fires early.
@@ -95,6 +97,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.pipeline: deque[RequestResponseCycle] = deque()  # complete heads waiting for their turn
         self.cycle: RequestResponseCycle | None = None  # the last request whose head came
+        self._running: RequestResponseCycle | None = None  # the request the app has now
         # the request being parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -102,7 +105,8 @@ class GuardedHttpProtocol(asyncio.Protocol):
         # the guards
         self._head_state = WAITING
         self._head = bytearray()  # a COLLECTING head so far
-        self._unchecked_bytes = 0  # bytes read while an UNCHECKED head was incomplete
+        self._unchecked_bytes = 0  # bytes of an UNCHECKED head in the reads after the one it began in
+        self._tail = b""  # the end of the last read: a blank line may straddle two reads
         self._in_body = False  # the parser is in a request's body
         self._timer: asyncio.TimerHandle | None = None  # the idle and header deadlines
         self._send_timer: asyncio.TimerHandle | None = None
@@ -192,8 +196,8 @@ class GuardedHttpProtocol(asyncio.Protocol):
         book().closed(self, self._host)
         self._cancel_timer()
         self._cancel_send_timer()
-        cycle = self.cycle
-        if cycle is not None:
+        # every request not yet answered learns it, the running one and those queued behind it
+        for cycle in {c for c in (self._running, self.cycle, *self.pipeline) if c is not None}:
             if not cycle.response_complete:
                 cycle.disconnected = True
             cycle.message_event.set()
@@ -224,10 +228,13 @@ class GuardedHttpProtocol(asyncio.Protocol):
             if not self._take_head(data):
                 return
         elif state is UNCHECKED and not self._in_body:
-            self._unchecked_bytes += len(data)
+            # only the head's bytes count: a read may go on with its body or more requests
+            end = HEAD_END.search(self._tail + data)
+            self._unchecked_bytes += len(data) if end is None else max(end.end() - len(self._tail), 0)
             if self._unchecked_bytes > self.max_head_bytes:
                 self._refuse(*headers_too_large(self.max_head_bytes))
                 return
+        self._tail = data[-2:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -319,6 +326,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
             scope, self.transport, self.flow, self.server_state.default_headers,
             keep_alive=version != "1.0" and self.parser.should_keep_alive(),
             expect_100_continue=self.expect_100_continue, on_response=self.on_response_complete,
+            resume_reading=self.resume_reading,
         )
         if previous is None or previous.response_complete:
             self._start(self.cycle)
@@ -346,6 +354,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         cycle.message_event.set()
 
     def _start(self, cycle: RequestResponseCycle) -> None:
+        self._running = cycle
         task = self.loop.create_task(cycle.run_asgi(self.app))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
@@ -354,13 +363,23 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
         if self.pipeline:
             self._start(self.pipeline.pop())
+            self.resume_reading()
         elif self._refusal is not None:
             self._close_with(self._refusal)
         else:
+            self.flow.resume_reading()
             self._ready(self.keep_alive_timeout)
+
+    def resume_reading(self) -> None:
+        """Read on, unless requests are queued behind the running one.
+
+        llhttp parses a whole read, so reading on while requests wait would let a client
+        queue requests without bound; as uvicorn, the next read waits for the queue to empty.
+        """
+        if not self.pipeline:
+            self.flow.resume_reading()
 
     # -- refusals, in the service's shape
     def _parser_error(self, e: httptools.HttpParserError) -> None:
