@@ -148,11 +148,19 @@ def test_an_npz_names_its_missing_arrays_and_its_bad_array(tmp_path: Path) -> No
                                   "the first at index 1")
 
 
-def test_a_corrupt_npy_member_names_the_failure_type(tmp_path: Path) -> None:
-    data = npy(images(2))
-    path = a_zip(tmp_path / "c.npz", {"X.npy": data[:128] + b"\0" * 10, "Y.npy": npy(np.array([0, 1]))})
-    message = str(refused(path))
-    assert message.startswith(f"{path}:X: ")
+def test_an_npy_member_must_be_a_plain_array(tmp_path: Path) -> None:
+    labels = npy(np.array([0, 1]))
+    buf = io.BytesIO()
+    np.save(buf, np.array([1, "a"], dtype=object), allow_pickle=True)
+    path = a_zip(tmp_path / "o.npz", {"X.npy": buf.getvalue(), "Y.npy": labels})
+    assert str(refused(path)) == f"{path}:X: not a plain array (pickled object arrays are refused)"
+    buf = io.BytesIO()
+    np.savez(buf, X=images(2))  # an npz where an .npy belongs: np.load gives no array
+    path = a_zip(tmp_path / "z.npz", {"X.npy": buf.getvalue(), "Y.npy": labels})
+    assert str(refused(path)) == f"{path}:X: not an array"
+    path = a_zip(tmp_path / "c.npz", {"X.npy": npy(images(2))[:128] + b"\0" * 10, "Y.npy": labels})
+    assert str(refused(path)) == (f"{path}:X: an array declares more data than its file holds; "
+                                  "the file is corrupt or forged")
 
 
 def test_zip_members_declared_bytes_may_equal_max_bytes(tmp_path: Path) -> None:

@@ -194,6 +194,8 @@ def test_32_bit_integer_gray_is_scaled_by_the_smallest_usual_range_holding_its_m
     assert gray(high_depth("I", values))[0, 0] == 1
     values[0, :2] = [1000, 500]  # maximum 1000: from 65535
     assert gray(high_depth("I", values))[0, :2].tolist() == [4, 2]
+    values[0, :2] = [65535, 257 * 200 + 129]  # maximum 65535: still from 65535 (200.502 -> 201)
+    assert gray(high_depth("I", values))[0, :2].tolist() == [255, 201]
     values[0, :2] = [100_000, 50_000]  # past 65535: from the maximum itself
     assert gray(high_depth("I", values))[0, :2].tolist() == [255, 128]
     values[0, :2] = [-1000, 255]  # negative: black
@@ -206,6 +208,8 @@ def test_float_gray_is_scaled_from_1_255_65535_or_its_maximum() -> None:
     assert gray(high_depth("F", values))[0, :2].tolist() == [255, 128]
     values[0, :2] = [200.0, 100.0]
     assert gray(high_depth("F", values))[0, :2].tolist() == [200, 100]
+    values[0, :2] = [65535.0, 100.5005 * 257]  # maximum 65535: from 65535
+    assert gray(high_depth("F", values))[0, :2].tolist() == [255, 101]
     # just past 65535: the maximum is the scale (not 65536): 100.5005 of 255 rounds up
     high = 65535.5
     values[0, :2] = [high, 100.5005 * high / 255.0]
