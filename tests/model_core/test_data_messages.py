@@ -158,6 +158,8 @@ def test_an_npy_member_must_be_a_plain_array(tmp_path: Path) -> None:
     np.savez(buf, X=images(2))  # an npz where an .npy belongs: np.load gives no array
     path = a_zip(tmp_path / "z.npz", {"X.npy": buf.getvalue(), "Y.npy": labels})
     assert str(refused(path)) == f"{path}:X: not an array"
+    path = a_zip(tmp_path / "e.npz", {"X.npy": b"", "Y.npy": labels})
+    assert str(refused(path)) == f"{path}:X: corrupt .npy data (EOFError)"
     path = a_zip(tmp_path / "c.npz", {"X.npy": npy(images(2))[:128] + b"\0" * 10, "Y.npy": labels})
     assert str(refused(path)) == (f"{path}:X: an array declares more data than its file holds; "
                                   "the file is corrupt or forged")
@@ -200,11 +202,25 @@ def test_an_unsafe_member_path_is_refused(tmp_path: Path, name: str) -> None:
 def test_macosx_folders_are_hidden_and_cats_come_first_then_by_path(tmp_path: Path) -> None:
     path = a_zip(tmp_path / "m.zip", {
         "non-cat/b.png": png(1), "cat/z.png": png(2), "cat/a.png": png(3),
-        "__MACOSX/cat/._a.png": b"not an image", "__MACOSX/non-cat/x.png": b"junk",
+        # hidden whatever its files are called: else a second folder holding cat/ and non-cat/
+        "__MACOSX/cat/a.png": b"not an image", "__MACOSX/non-cat/x.png": b"junk",
     })
     X, Y = load_dataset(path)
     assert Y.tolist() == [[1, 1, 0]] and Y.dtype == np.int64
     assert X[0].tolist() == [3, 2, 1]
+
+
+def test_zip_examples_are_ordered_by_their_normalized_path(tmp_path: Path) -> None:
+    # a Windows zip's backslashes count as slashes: cat\\a.png is cat/a.png, before cat/b.png
+    path = a_zip(tmp_path / "w.zip", {"cat/b.png": png(2), "cat\\a.png": png(3), "non-cat/c.png": png(1)})
+    assert load_dataset(path)[0][0].tolist() == [3, 2, 1]
+
+
+def test_an_npz_may_declare_exactly_max_bytes_and_every_byte_is_read(tmp_path: Path) -> None:
+    members = {"X.npy": npy(images(2)), "Y.npy": npy(np.array([0, 1]))}
+    path = a_zip(tmp_path / "exact.npz", members)
+    X, Y = load_dataset(path, max_bytes=sum(len(v) for v in members.values()))
+    assert X.shape == (12288, 2) and Y.tolist() == [[0, 1]]
 
 
 def test_zip_layout_refusals_say_what_was_found(tmp_path: Path) -> None:

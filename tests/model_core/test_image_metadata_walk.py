@@ -271,6 +271,17 @@ def test_a_missing_next_pointer_ends_the_walk(order: str) -> None:
     # nothing more is read (offset 1 would read a count of 0x2A49 or 0x4D00)
     block = chain([filler(2)], order=order)[:-4]
     check(png_with(block))
+    # in BigTIFF, 4 of its 8 bytes are no pointer either
+    check(png_with(chain([filler(2, big=True)], order=order, big=True)[:-4]))
+
+
+def test_an_app1_block_ends_with_its_segment_even_where_junk_follows() -> None:
+    # IFD0 is last and has no next pointer; the 4 junk bytes after the segment would read as
+    # one, pointing at the bomb directory that sits, unreferenced, before IFD0
+    bomb = filler(MAX_IFD_ENTRIES + 1)
+    ifd0_at = 8 + 2 + 12 * len(bomb) + 4
+    block = tiff([(bomb, None), (filler(1), None)], first=ifd0_at)[:-4]
+    check(jpeg_with(block, after=struct.pack("<I", 8)))
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -348,6 +359,17 @@ def test_the_exif_chunk_is_read_to_its_length_and_no_further() -> None:
     block = tiff([([declares(1), declares(2)], None)])[:8 + 2 + 12]
     after = b"XX\x07\x00" + struct.pack("<I", MAX_TAG_BYTES + 1) + b"\x00" * 4
     check(webp_with(block, after=after))
+
+
+def test_a_riff_chunk_length_is_unsigned() -> None:
+    # a chunk whose length, read as signed, would step back into the previous chunk's data,
+    # where an EXIF chunk is nested: read as unsigned, the walk ends there
+    nested = riff_chunk(b"EXIF", chain([filler(MAX_IFD_ENTRIES + 1)]))
+    holder = riff_chunk(b"XTRA", nested)
+    back = -(len(holder) - 8)  # from the end of the next chunk's header to the holder's data
+    webp = webp_with(b"")
+    body = webp[12:] + holder + b"YYYY" + struct.pack("<I", 2**32 + back - 8)
+    check(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])

@@ -1,0 +1,20 @@
+"""A network's pooling layers take the window's maximum (max_pool) or mean (avg_pool)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_core.architecture import check_architecture
+from model_core.network import forward_layers
+
+
+@pytest.mark.parametrize(("kind", "reduce"), [("max_pool", np.max), ("avg_pool", np.mean)])
+def test_each_pooling_layer_reduces_its_windows_as_named(kind: str, reduce) -> None:  # type: ignore[no-untyped-def]
+    specs = check_architecture([{"type": "input", "n_H": 4, "n_W": 4, "n_C": 1}, {"type": kind, "f": 2, "stride": 2},
+                                {"type": "flatten"}, {"type": "dense", "n": 1, "activation": "sigmoid"}])
+    A0 = np.random.RandomState(0).rand(3, 4, 4, 1)
+    # the dense layer reads out the pooled map: weights 1, 10, 100, 1000 tell its 4 cells apart
+    params = {"W1": np.array([[1.0, 10.0, 100.0, 1000.0]]) / 1000, "b1": np.zeros((1, 1))}
+    pooled = np.array([[reduce(a[i:i + 2, j:j + 2]) for i in (0, 2) for j in (0, 2)] for a in A0[..., 0]])
+    AL, _ = forward_layers(A0, params, specs)
+    np.testing.assert_allclose(AL[0], 1 / (1 + np.exp(-(pooled @ params["W1"][0]))), rtol=1e-12)
