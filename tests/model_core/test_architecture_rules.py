@@ -78,3 +78,13 @@ def test_max_weights_weights_pass_and_one_more_is_refused_at_the_layer_that_pass
     error = refusal(big(903, 4094, 4083))
     assert str(error) == f"architecture[4]: the network has more than {MAX_WEIGHTS} weights"
     assert (error.limit, error.value, error.actual) == ("MAX_WEIGHTS", MAX_WEIGHTS, MAX_WEIGHTS + 1)
+
+
+def test_the_weights_of_every_layer_are_summed() -> None:
+    # 3000 (9 * 1000 + 1) = 27,003,000 and 1100 (9 * 3000 + 1) = 29,701,100: each below the bound, both above
+    specs = [{"type": "input", "n_H": 1, "n_W": 1, "n_C": 1000},
+             {"type": "conv2d", "n_C": 3000, "f": 3, "pad": 1}, {"type": "conv2d", "n_C": 1100, "f": 3, "pad": 1},
+             FLAT, OUT]
+    error = refusal(specs)
+    assert str(error) == f"architecture[2]: the network has more than {MAX_WEIGHTS} weights"
+    assert error.actual == 27_003_000 + 29_701_100

@@ -1,4 +1,5 @@
-"""A network's pooling layers take the window's maximum (max_pool) or mean (avg_pool)."""
+"""A network of layers: its pooling layers take the window's maximum (max_pool) or mean
+(avg_pool), and L2 and weight decay each add their own term to dW."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,3 +19,19 @@ def test_each_pooling_layer_reduces_its_windows_as_named(kind: str, reduce) -> N
     pooled = np.array([[reduce(a[i:i + 2, j:j + 2]) for i in (0, 2) for j in (0, 2)] for a in A0[..., 0]])
     AL, _ = forward_layers(A0, params, specs)
     np.testing.assert_allclose(AL[0], 1 / (1 + np.exp(-(pooled @ params["W1"][0]))), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("l2", "weight_decay"), [(0.5, 0.0), (0.0, 0.01), (0.5, 0.01)])
+def test_l2_and_weight_decay_each_add_their_own_term_to_dw(l2: float, weight_decay: float) -> None:
+    from model_core.network import backward_layers
+
+    specs = check_architecture([{"type": "input", "n_H": 2, "n_W": 2, "n_C": 1}, {"type": "flatten"},
+                                {"type": "dense", "n": 1, "activation": "sigmoid"}])
+    rng = np.random.RandomState(1)
+    params = {"W1": rng.randn(1, 4), "b1": np.zeros((1, 1))}
+    A0, Y = rng.rand(5, 2, 2, 1), np.array([[0, 1, 1, 0, 1]])
+    AL, caches = forward_layers(A0, params, specs)
+    plain = backward_layers(AL, Y, caches)["dW1"]
+    AL, caches = forward_layers(A0, params, specs)
+    got = backward_layers(AL, Y, caches, l2, weight_decay)["dW1"]
+    np.testing.assert_allclose(got, plain + (l2 / 5 + weight_decay) * params["W1"], rtol=1e-12)
