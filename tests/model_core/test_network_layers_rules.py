@@ -35,3 +35,15 @@ def test_l2_and_weight_decay_each_add_their_own_term_to_dw(l2: float, weight_dec
     AL, caches = forward_layers(A0, params, specs)
     got = backward_layers(AL, Y, caches, l2, weight_decay)["dW1"]
     np.testing.assert_allclose(got, plain + (l2 / 5 + weight_decay) * params["W1"], rtol=1e-12)
+
+
+def test_pool_forward_takes_the_maximum_by_default_and_names_its_modes() -> None:
+    from model_core.pooling import POOL_MODES, pool_forward
+
+    A = np.random.RandomState(3).rand(2, 4, 4, 3)
+    expected = A.reshape(2, 2, 2, 2, 2, 3).max(axis=(2, 4))
+    np.testing.assert_array_equal(pool_forward(A, 2, 2)[0], expected)
+    with pytest.raises(ValueError) as caught:
+        pool_forward(A, 2, 2, "median")
+    assert str(caught.value) == f"mode must be one of {', '.join(POOL_MODES)}; got 'median'"
+    assert POOL_MODES == ("max", "average")

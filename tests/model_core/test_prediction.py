@@ -33,6 +33,10 @@ def test_a_dense_model_averages_p_of_each_image_and_its_mirror_under_flip() -> N
     tanh = forward(X / 255, params, "tanh")[0][0]
     np.testing.assert_allclose(predict_proba_raw(X, params, input_norm="scale", hidden_activation="tanh"),
                                tanh, rtol=1e-12)
+    # the mirror image goes through the same hidden activation
+    tanh_flipped = forward(mirrored(X) / 255, params, "tanh")[0][0]
+    np.testing.assert_allclose(predict_proba_raw(X, params, input_norm="scale", hidden_activation="tanh", tta="flip"),
+                               (tanh + tanh_flipped) / 2, rtol=1e-12)
 
 
 def test_a_layer_model_predicts_in_its_dtype_over_chunks_with_the_flip() -> None:
