@@ -53,3 +53,48 @@ def test_adam_takes_the_configured_epsilon() -> None:
         train_layers(X, Y, config, params, None, None)
         runs.append(params["W1"])
     assert not np.allclose(runs[0], runs[1])
+
+
+def trained(**fields: object) -> dict[str, np.ndarray]:
+    X, Y, params = setup()
+    specs = fields.pop("architecture", SPECS)
+    config = TrainConfig(architecture=specs, learning_rate=0.5, **fields)  # type: ignore[arg-type]
+    train_layers(X, Y, config, params, None, None)
+    return params
+
+
+def differ(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return any(not np.allclose(a[k], b[k]) for k in a)
+
+
+def test_flips_and_shifts_and_dropout_change_what_is_trained_on() -> None:
+    base = trained(iterations=3)
+    assert differ(trained(iterations=3, augment="flip"), base)
+    assert differ(trained(iterations=3, shift=1), base)
+    with_dropout = [*SPECS[:3], {"type": "dropout", "keep_prob": 0.5}, SPECS[3]]
+    assert differ(trained(iterations=3, architecture=with_dropout),
+                  trained(iterations=3, architecture=[*SPECS[:3], {"type": "dropout", "keep_prob": 1.0}, SPECS[3]]))
+
+
+def test_mini_batches_are_shuffled_by_the_seed_and_full_batch_ignores_batch_size() -> None:
+    assert differ(trained(epochs=1, batch_size=2, seed=1), trained(epochs=1, batch_size=2, seed=2))
+    full = trained(iterations=2, batch_size=64)
+    np.testing.assert_allclose(trained(iterations=2, batch_size=2)["W1"], full["W1"], rtol=1e-12)
+
+
+def test_an_epochs_cost_is_over_all_examples_with_l2_over_the_batch_size() -> None:
+    # a learning rate of 1e-12: the weights barely move, so the epoch's cost is the cost of
+    # all 6 examples, whatever the batches (4, then 2), plus L2 over the batch size (the course's)
+    X, Y, params = setup()
+    specs = check_architecture(SPECS)
+    AL, _ = forward_layers((X.T / 255).reshape(6, 2, 2, 1), params, specs)
+    expected = layers_cost(AL, Y.astype(float), params) + l2_penalty(params, 0.5, 4)
+    config = TrainConfig(architecture=SPECS, epochs=1, batch_size=4, learning_rate=1e-12, l2=0.5)
+    [[step, cost]] = train_layers(X, Y, config, params, None, None)
+    assert step == 0
+    np.testing.assert_allclose(cost, expected, rtol=1e-9)
+
+
+def test_momentum_takes_the_configured_beta() -> None:
+    assert differ(trained(iterations=3, optimizer="momentum", beta=0.5),
+                  trained(iterations=3, optimizer="momentum", beta=0.9))
