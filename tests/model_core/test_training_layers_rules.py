@@ -4,9 +4,11 @@ progress reports each step out of the total."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from model_core import TrainConfig
 from model_core.architecture import check_architecture
+from model_core.errors import TrainingCancelled
 from model_core.losses import l2_penalty
 from model_core.network import backward_layers, forward_layers, layers_cost
 from model_core.training_layers import train_layers
@@ -98,3 +100,11 @@ def test_an_epochs_cost_is_over_all_examples_with_l2_over_the_batch_size() -> No
 def test_momentum_takes_the_configured_beta() -> None:
     assert differ(trained(iterations=3, optimizer="momentum", beta=0.5),
                   trained(iterations=3, optimizer="momentum", beta=0.9))
+
+
+def test_a_cancel_names_the_step_it_stopped_before() -> None:
+    X, Y, params = setup()
+    asked = iter([False, False, True])
+    with pytest.raises(TrainingCancelled) as caught:
+        train_layers(X, Y, TrainConfig(architecture=SPECS, iterations=5), params, None, lambda: next(asked))
+    assert caught.value.args == (2,)
