@@ -47,3 +47,20 @@ def test_pool_forward_takes_the_maximum_by_default_and_names_its_modes() -> None
         pool_forward(A, 2, 2, "median")
     assert str(caught.value) == f"mode must be one of {', '.join(POOL_MODES)}; got 'median'"
     assert POOL_MODES == ("max", "average")
+
+
+def test_dropout_without_a_mask_passes_the_gradient_through() -> None:
+    from model_core.network import backward_layers
+
+    plain = [{"type": "input", "n_H": 2, "n_W": 2, "n_C": 1}, {"type": "flatten"},
+             {"type": "dense", "n": 3, "activation": "tanh"}, {"type": "dense", "n": 1, "activation": "sigmoid"}]
+    with_dropout = [*plain[:3], {"type": "dropout", "keep_prob": 0.5}, plain[3]]
+    rng = np.random.RandomState(5)
+    params = {"W1": rng.randn(3, 4), "b1": rng.randn(3, 1), "W2": rng.randn(1, 3), "b2": rng.randn(1, 1)}
+    A0, Y = rng.rand(4, 2, 2, 1), np.array([[1, 0, 0, 1]])
+    grads = []
+    for specs in (plain, with_dropout):  # no dropout_rng: prediction mode, no mask is drawn
+        AL, caches = forward_layers(A0, params, check_architecture(specs))
+        grads.append(backward_layers(AL, Y, caches))
+    for k in grads[0]:
+        np.testing.assert_allclose(grads[1][k], grads[0][k], rtol=1e-12)
