@@ -143,7 +143,7 @@ def shapes(specs: Sequence[Spec]) -> list[Shape]:
             raise _fail(i, "a dense layer needs a column: put flatten or global_avg_pool before it")
         if kind == "dense" and i < len(specs) - 1 and spec["activation"] == "sigmoid":
             raise _fail(i, "sigmoid is the output's activation; hidden dense layers take "
-                        f"{', '.join(HIDDEN_ACTIVATIONS)}")
+                        f"{', '.join(a for a in HIDDEN_ACTIVATIONS if a != 'sigmoid')}")
         if kind == "conv2d":
             n_H, n_W = (output_size(n, spec["f"], spec["stride"], spec["pad"]) for n in shape[:2])
             weights += spec["f"] ** 2 * shape[2] * spec["n_C"] + spec["n_C"]

@@ -116,6 +116,10 @@ def exif_orientation(exif: bytes) -> int | None:
 
 # -- JPEG: the APP1 (EXIF) and APP2 (MPF) segments before the image data
 
+# markers without a length field, as Pillow walks them: it reads no length after RSTn, SOI,
+# EOI, JPG and JPGn (and walks on past an EOI), nor after 0xFF00; TEM it refuses
+_NO_LENGTH = frozenset({0x00, 0x01, 0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)})
+
 
 def _check_jpeg(stream: IO[bytes], name: str) -> None:
     """Walk the segments as Pillow does: junk between segments and 0xFF fill bytes are
@@ -137,9 +141,9 @@ def _check_jpeg(stream: IO[bytes], name: str) -> None:
         position += start + fill - 1  # at the last 0xFF, before the marker's code
         stream.seek(position)
         marker = stream.read(4)
-        if len(marker) < 4 or marker[1] in (0xD9, 0xDA):  # EOI, SOS: image data follows
+        if len(marker) < 4 or marker[1] == 0xDA:  # SOS: image data follows
             return
-        if 0xD0 <= marker[1] <= 0xD7 or marker[1] in (0x00, 0x01):  # no length field
+        if marker[1] in _NO_LENGTH:
             position += 2
             continue
         length = struct.unpack(">H", marker[2:4])[0]
