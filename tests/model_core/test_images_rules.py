@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_core import ConfigError, DataError, image_to_vector, images_to_matrix, load_dataset
+from model_core import ConfigError, DataError, NotAnImageError, image_to_vector, images_to_matrix, load_dataset
 from model_core.image_metadata import MAX_TEXT_BYTES, ImageMetadataError
-from model_core.images import ImageTooLargeError, ImageTooSmallError, stream_to_vector
+from model_core.images import FORMATS, ImageTooLargeError, ImageTooSmallError, stream_to_vector
 from tests.metadata_bombs import png_with_exif, png_with_text
 
 
@@ -83,12 +83,13 @@ def test_stream_to_vector_names_the_stream_in_each_refusal() -> None:
     assert str(caught.value) == "member #3: truncated or corrupt image"
 
 
-def test_an_hdf5_file_is_recognised_and_refused_as_undecodable(tmp_path: Path) -> None:
+def test_an_hdf5_file_is_refused_as_no_image_of_a_format_read(tmp_path: Path) -> None:
+    # Pillow recognises HDF5 (a stub it cannot decode); it is not among the formats read
     with h5py.File(tmp_path / "a.h5", "w") as f:
         f["x"] = np.zeros(3)
-    with pytest.raises(DataError) as caught:
+    with pytest.raises(NotAnImageError) as caught:
         image_to_vector((tmp_path / "a.h5").read_bytes())
-    assert str(caught.value) == "image bytes: a HDF5 file, which Pillow cannot decode"
+    assert str(caught.value) == f"image bytes: not an image Pillow can read (formats read: {', '.join(FORMATS)})"
 
 
 def test_png_text_past_max_text_bytes_is_refused_with_its_message() -> None:
