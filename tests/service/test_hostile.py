@@ -69,7 +69,10 @@ HAND_MADE = hand_made()
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hostile")
     seed_models(tmp / "data")
-    with Server(tmp / "data", tmp / "server.log", address_space=CAGE, **LIMITS) as s:
+    # one prediction thread: the memory bound below is of one decode at a time; each of
+    # CATSVC_PREDICT_THREADS threads may hold a decoded image of its own (and glibc keeps an
+    # arena per thread), which two threads took past it under load (113 MiB)
+    with Server(tmp / "data", tmp / "server.log", address_space=CAGE, predict_threads=1, **LIMITS) as s:
         yield s
 
 
