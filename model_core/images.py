@@ -100,7 +100,8 @@ class ImageTooSmallError(DataError):
 class ImageTooLargeError(DataError):
     """An image's pixel count (from its header) is above the allowed maximum.
 
-    ``limit`` is ``"max_pixels"`` (the argument) or ``"PIL.Image.MAX_IMAGE_PIXELS"`` (Pillow's
+    ``limit`` is ``"max_pixels"`` (the argument), ``"max_decoded_pixels"`` (the same for the
+    pixels decoded) or ``"PIL.Image.MAX_IMAGE_PIXELS"`` (Pillow's
     decompression-bomb guard), ``value`` its value, ``actual`` the declared pixel count
     (None where Pillow's message did not give it).
     """
@@ -129,7 +130,8 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def image_to_vector(
-    source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_side: int = 1
+    source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_side: int = 1,
+    max_decoded_pixels: int | None = None,
 ) -> np.ndarray:
     """Any image Pillow reads -> the course's (12288,) uint8 vector.
 
@@ -149,11 +151,18 @@ def image_to_vector(
     (None: only Pillow's own decompression-bomb limit applies), ImageTooSmallError if
     its width or height is below ``min_side`` (default 1: any size), NotAnImageError if
     the data is empty or no image, DataError if it is truncated or corrupt.
+
+    ``max_decoded_pixels`` bounds the decoder's work rather than the picture: the pixels
+    it would produce, which for a JPEG are those after the DCT scaling (a 500x375 photo
+    decodes 125x94). Above it, ImageTooLargeError (``limit="max_decoded_pixels"``) is
+    raised with only the header read, for a caller that decodes small images in one
+    place and the rest in another.
     """
     check_limit("max_pixels", max_pixels, allow_none=True)
     check_limit("min_side", min_side)
+    check_limit("max_decoded_pixels", max_decoded_pixels, allow_none=True)
     with _opened(source) as (stream, name):
-        return stream_to_vector(stream, name, max_pixels, min_side)
+        return stream_to_vector(stream, name, max_pixels, min_side, max_decoded_pixels)
 
 
 def images_to_matrix(
@@ -166,7 +175,8 @@ def images_to_matrix(
 
 
 def stream_to_vector(
-    stream: IO[bytes], name: str, max_pixels: int | None, min_side: int = 1
+    stream: IO[bytes], name: str, max_pixels: int | None, min_side: int = 1,
+    max_decoded_pixels: int | None = None,
 ) -> np.ndarray:
     """Seekable stream of an encoded image -> (12288,) uint8, as :func:`image_to_vector`.
 
@@ -185,6 +195,7 @@ def stream_to_vector(
             with Image.open(stream, formats=FORMATS) as img:
                 _check_pixels(img.size, name, max_pixels, min_side)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
+                _check_decoded(img.size, name, max_decoded_pixels)  # the size draft left
                 img.load()  # decode now, inside the try, so truncation is reported here
                 pixels = _to_rgb64(_upright(img), name)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -213,6 +224,16 @@ def stream_to_vector(
         # Pillow's messages can quote the file's own bytes (chunk names, tag values)
         raise DataError(f"{name}: truncated or corrupt image") from exc
     return pixels.reshape(N_FEATURES)
+
+
+def _check_decoded(size: tuple[int, int], name: str, max_decoded_pixels: int | None) -> None:
+    width, height = size
+    if max_decoded_pixels is not None and width * height > max_decoded_pixels:
+        raise ImageTooLargeError(
+            f"{name}: decoding it produces {width}x{height} = {width * height} pixels, "
+            f"above the limit of {max_decoded_pixels} (max_decoded_pixels)",
+            limit="max_decoded_pixels", value=max_decoded_pixels, actual=width * height,
+        )
 
 
 def _check_pixels(size: tuple[int, int], name: str, max_pixels: int | None, min_side: int = 1) -> None:

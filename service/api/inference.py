@@ -59,11 +59,12 @@ def file_parts(parts: list[Part], max_batch: int) -> list[Part]:
 
 
 def small_image_column(data: bytes, limits: ImageLimits, at_most: int) -> np.ndarray | None:
-    """X (12288, 1) of one image of at most ``at_most`` pixels; None, with only its header
-    read, if it has more (the caller then decodes it under the request's limits)."""
+    """X (12288, 1) of one image whose decoding produces at most ``at_most`` pixels (a JPEG's
+    after its DCT scaling); None, with only its header read, if more, or if it is above a
+    limit (the caller then decodes it, or names the limit, under the request's rules)."""
     try:
-        vector = image_to_vector(data, max_pixels=min(at_most, limits.max_pixels, limits.max_request_pixels),
-                                 min_side=limits.min_side)
+        vector = image_to_vector(data, max_pixels=min(limits.max_pixels, limits.max_request_pixels),
+                                 min_side=limits.min_side, max_decoded_pixels=at_most)
     except ImageTooLargeError:
         return None
     except DataError as e:

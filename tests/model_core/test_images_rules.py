@@ -30,7 +30,7 @@ def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.RandomState(seed).randint(0, 256, size=(h, w, 3)).astype(np.uint8)
 
 
-@pytest.mark.parametrize("limit", ["max_pixels", "min_side"])
+@pytest.mark.parametrize("limit", ["max_pixels", "min_side", "max_decoded_pixels"])
 def test_each_limit_is_a_positive_int_named_in_the_refusal(limit: str) -> None:
     data = encode(Image.fromarray(noise(8, 8)))
     with pytest.raises(ConfigError) as caught:
@@ -53,6 +53,18 @@ def test_each_pixel_limit_is_inclusive_and_named_in_its_message(
         image_to_vector(data, **{limit: past})  # type: ignore[arg-type]
     assert str(caught.value) == message
     assert (caught.value.limit, caught.value.value, caught.value.actual) == (limit, past, actual)
+
+
+@pytest.mark.parametrize(("fmt", "decoded"), [("JPEG", (125, 94)), ("PNG", (500, 376))])
+def test_max_decoded_pixels_counts_a_jpeg_after_its_dct_scaling(fmt: str, decoded: tuple[int, int]) -> None:
+    data = encode(Image.fromarray(noise(376, 500)), fmt)
+    at = decoded[0] * decoded[1]  # a JPEG's 1/4 scale keeps 125 >= 64; a PNG decodes whole
+    assert np.array_equal(image_to_vector(data, max_decoded_pixels=at), image_to_vector(data))
+    with pytest.raises(ImageTooLargeError) as caught:
+        image_to_vector(data, max_decoded_pixels=at - 1)
+    assert str(caught.value) == (f"image bytes: decoding it produces {decoded[0]}x{decoded[1]} = {at} pixels, "
+                                 f"above the limit of {at - 1} (max_decoded_pixels)")
+    assert (caught.value.limit, caught.value.value, caught.value.actual) == ("max_decoded_pixels", at - 1, at)
 
 
 def test_max_pixels_none_is_no_limit() -> None:

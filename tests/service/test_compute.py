@@ -180,6 +180,20 @@ def test_large_requests_go_to_the_pool_and_answer_as_inline_ones(client: TestCli
     assert 256 * 256 > compute.INLINE_PIXELS
 
 
+def test_a_photo_sized_jpeg_runs_inline_since_it_decodes_at_a_quarter_scale(
+        client: TestClient, model_version: int, pool_calls: list[str]) -> None:
+    measure(client, pool_calls)
+    photo = image_bytes("JPEG", size=(500, 375), seed=4)  # decodes 125x94, within INLINE_PIXELS
+    big = image_bytes("JPEG", size=(1200, 1200), seed=4)  # decodes 150x150 at 1/8: to the pool
+    assert len(photo) <= compute.INLINE_BODY_BYTES and len(big) <= compute.INLINE_BODY_BYTES
+    inline = client.post("/predict", files={"file": ("a.jpg", photo)})
+    assert pool_calls == [] and inline.status_code == 200
+    pooled = client.post("/predict", files=[("file", ("a.jpg", photo)), ("file", ("b.jpg", big))])
+    client.post("/predict", files={"file": ("b.jpg", big)})
+    assert pool_calls == ["_off_loop"] * 2
+    assert pooled.json()["predictions"][0]["probability"] == inline.json()["predictions"][0]["probability"]
+
+
 def test_errors_found_inline_and_on_the_pool_are_the_same(client: TestClient, model_version: int) -> None:
     broken = image_bytes("PNG", size=(300, 200))[:500]
     inline = client.post("/predict", files={"file": ("cut.png", broken)})

@@ -126,8 +126,9 @@ async def predict(request: Request) -> Response:
 
 
 def _small_columns(kind: str, body: bytes, content_type: str, settings: Settings) -> tuple[np.ndarray | None, Names]:
-    """X of a body already known small: its JSON instances, or its one image if that has at
-    most INLINE_PIXELS (only its header is read otherwise); (None, None) for anything else."""
+    """X of a body already known small: its JSON instances, or its one image if decoding it
+    produces at most INLINE_PIXELS (only its header is read otherwise); (None, None) for
+    anything else."""
     if kind == "application/json":
         return instances_to_columns(body, settings.max_batch), None
     files = file_parts(_parts(body, content_type), settings.max_batch)
