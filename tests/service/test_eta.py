@@ -2,7 +2,7 @@
 
 The real jobs run in an in-process trainer (each job in its forked process, as in the
 service) while a thread reads GET /train/{id} the way a client would; each ETA it read is
-then compared with the time the job actually still took (its ``finished_at``).
+then compared with the time its steps actually still took.
 """
 from __future__ import annotations
 
@@ -60,13 +60,17 @@ def test_the_set_up_before_the_first_step_is_not_charged_to_the_steps() -> None:
     assert eta.update(601) == pytest.approx(0.6 / 600 * 1899)  # 1.9 s, the truth
 
 
-def watch(client: TestClient, job_id: str, stop: threading.Event, readings: list[tuple[float, float | None]]) -> None:
-    """Read the job until ``stop``; record (wall time, eta_seconds) while it runs."""
+Reading = tuple[float, float | None, bool]  # (wall time, eta_seconds, every step done)
+
+
+def watch(client: TestClient, job_id: str, stop: threading.Event, readings: list[Reading]) -> None:
+    """Read the job until ``stop``; record a Reading while it runs."""
     while not stop.is_set():
         t = time.time()
         job = client.get(f"/train/{job_id}").json()
         if job["status"] == "running":
-            readings.append((t, job["progress"]["eta_seconds"]))
+            progress = job["progress"]
+            readings.append((t, progress["eta_seconds"], progress["iteration"] == progress["total"]))
         elif job["status"] != "queued":
             return
         time.sleep(READ_EVERY)
@@ -74,10 +78,12 @@ def watch(client: TestClient, job_id: str, stop: threading.Event, readings: list
 
 def run_and_read(settings: Settings, fields: dict) -> tuple[dict, list[tuple[float, float]], list[float | None]]:
     """Run one job while reading it; (the finished job, [(eta, truth)] for every ETA read,
-    every eta_seconds read in order)."""
+    every eta_seconds read in order). The ETA is of the steps (README), so the truth ends
+    when the last step was first seen done; the accuracy pass and publishing the model after
+    it (0.1 s idle, 0.8 s seen on a loaded machine) count only when no reading saw it."""
     with TestClient(create_app(settings)) as client:
         job_id = client.post("/train", json=fields).json()["id"]
-        readings: list[tuple[float, float | None]] = []
+        readings: list[Reading] = []
         stop = threading.Event()
         reader = threading.Thread(target=watch, args=(client, job_id, stop, readings))
         reader.start()
@@ -88,10 +94,11 @@ def run_and_read(settings: Settings, fields: dict) -> tuple[dict, list[tuple[flo
             reader.join(timeout=60)
         job = client.get(f"/train/{job_id}").json()
     assert job["status"] == "succeeded", job
-    end = Trainer(settings).queue.get(job_id).finished_at
-    assert end is not None
-    pairs = [(eta, end - t) for t, eta in readings if eta is not None]
-    return job, pairs, [eta for _, eta in readings]
+    finished = Trainer(settings).queue.get(job_id).finished_at
+    assert finished is not None
+    end = next((t for t, _, done in readings if done), finished)
+    pairs = [(eta, end - t) for t, eta, _ in readings if eta is not None and t <= end]
+    return job, pairs, [eta for _, eta, _ in readings]
 
 
 def check_within_a_factor_of_two(pairs: list[tuple[float, float]], etas: list[float | None]) -> None:
