@@ -54,8 +54,8 @@ def make_model(path: Path) -> mc.Model:
     return mc.Model.load(path)
 
 
-def bodies(pixels: np.ndarray, workdir: Path) -> dict[str, tuple[Path, str, str]]:
-    """case -> (body file, Content-Type or "", Inference-Header-Content-Length or "")."""
+def bodies(pixels: np.ndarray, workdir: Path) -> dict[str, tuple[serve_bench.Body, str]]:
+    """case -> (its body, with its Content-Type or "", and Inference-Header-Content-Length or "")."""
     data = pixels.tolist()
     header = orjson.dumps({"inputs": [{"name": "pixels", "shape": [1, N_X], "datatype": "UINT8",
                                        "parameters": {"binary_data_size": N_X}}],
@@ -70,7 +70,7 @@ def bodies(pixels: np.ndarray, workdir: Path) -> dict[str, tuple[Path, str, str]
     for i, (name, (body, ctype, header_length)) in enumerate(cases.items()):
         path = workdir / f"{i}.body"
         path.write_bytes(body)
-        out[name] = (path, ctype, header_length)
+        out[name] = (serve_bench.Body(path, ctype, name, body), header_length)
     return out
 
 
@@ -89,10 +89,11 @@ def probability(response: httpx.Response) -> float:
     return float(np.frombuffer(response.content[offset:offset + 4], dtype="<f4")[0])
 
 
-def check(url: str, case: tuple[Path, str, str], expected: float) -> None:
-    body, ctype, header_length = case
-    headers = {k: v for k, v in (("content-type", ctype), ("inference-header-content-length", header_length)) if v}
-    r = httpx.post(url, content=body.read_bytes(), headers=headers, timeout=30)
+def check(url: str, case: tuple[serve_bench.Body, str], expected: float) -> None:
+    body, header_length = case
+    headers = {k: v for k, v in (("content-type", body.ctype), ("inference-header-content-length", header_length))
+               if v}
+    r = httpx.post(url, content=body.raw, headers=headers, timeout=30)
     if r.status_code != 200:
         raise SystemExit(f"{url}: {r.status_code} {r.text[:300]}")
     got = probability(r)
@@ -119,10 +120,10 @@ def kserve_python(venv: Path) -> Path | None:
     python = venv / "bin" / "python"
     if python.exists() and subprocess.run([python, "-c", "import kserve"], capture_output=True).returncode == 0:
         return python
-    print(f"installing KServe into {venv} (pip install kserve) ...", flush=True)
+    print(f"installing KServe into {venv} (pip install kserve==0.21.0, the version the README measured) ...", flush=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "kserve"], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "kserve==0.21.0"], check=True)
     except subprocess.CalledProcessError as e:
         print(f"KServe could not be installed ({e}); measuring the service alone", flush=True)
         return None
@@ -175,13 +176,16 @@ def main() -> int:
     expected = float(model.predict_proba(pixels[:, None])[0])
     cases = bodies(pixels, work)
     python = None if args.no_kserve else kserve_python(args.kserve_venv)
-    os.environ["CATSVC_WORKERS"] = str(args.workers)
-    ours, kserve = serve_bench.Server(None), None
+    data_dir = work / "var"
+    serve_bench.seed_service(data_dir, work / "model.npz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
+    env.update(CATSVC_DATA_DIR=str(data_dir), CATSVC_DATASETS_DIR=str(work / "no-datasets"),
+               CATSVC_WORKERS=str(args.workers))
+    ours = serve_bench.Server("service", [sys.executable, "-m", "service"], env, {}, work / "service.log")
+    kserve = None
     try:
-        serve_bench.wait_ready(ours.url)
-        upload = {"file": ("model.npz", (work / "model.npz").read_bytes())}
-        r = httpx.put(f"{ours.url}/params?activate=true", files=upload, timeout=60)
-        r.raise_for_status()
+        ours.start().wait_ready()
+        assert ours.proc is not None
         targets = {"service": {"native JSON": f"{ours.url}/predict", "V2 JSON": f"{ours.url}/v2/models/{MODEL}/infer",
                                "V2 binary": f"{ours.url}/v2/models/{MODEL}/infer"}}
         sessions = {"service": ours.proc.pid}  # both start their servers in sessions of their own
@@ -199,11 +203,11 @@ def main() -> int:
         for _ in range(args.rounds):
             for server, urls in targets.items():
                 for name, url in urls.items():
-                    body, ctype, header_length = cases[name]
+                    body, header_length = cases[name]
                     os.environ["BENCH_HEADER_LENGTH"] = header_length
                     session = sessions[server]
                     cpu = cpu_seconds(session)
-                    row = serve_bench.run_wrk(url, body, ctype, args.concurrency, args.duration, "")
+                    row = serve_bench.run_wrk(url, body, args.concurrency, args.duration)
                     # requests per CPU-second of the server's processes: its rate per core, whatever
                     # else the machine runs meanwhile (wall-clock rates move with the load)
                     row["per_cpu_s"] = row["rps"] * round(args.duration) / max(cpu_seconds(session) - cpu, 1e-9)
