@@ -40,6 +40,7 @@ from .metadata import MAX_METADATA_BYTES, check_metadata
 from .model import Model, build_metadata
 from .persistence import load_parameters, metadata_record, save_parameters, serialize
 from .recipes import RECIPES, recipe
+from .saliency import input_gradient, saliency_map
 from .training import RECORD_EVERY, train
 
 __version__ = "0.1.0"
@@ -75,11 +76,13 @@ __all__ = [
     "forward",
     "gradient_check",
     "initialize_parameters",
+    "input_gradient",
     "numerical_gradients",
     "parameter_shapes",
     "predict",
     "predict_proba",
     "recipe",
+    "saliency_map",
     "train",
     "training_memory_bytes",
     # models and their files
