@@ -39,6 +39,8 @@ from .losses import compute_cost
 from .metadata import MAX_METADATA_BYTES, check_metadata
 from .model import Model, build_metadata
 from .persistence import load_parameters, metadata_record, save_parameters, serialize
+from .metrics import classification_report
+from .plot import cost_svg
 from .recipes import RECIPES, recipe
 from .saliency import input_gradient, saliency_map
 from .training import RECORD_EVERY, train
@@ -71,7 +73,9 @@ __all__ = [
     "RECORD_EVERY",
     "TrainConfig",
     "backward",
+    "classification_report",
     "compute_cost",
+    "cost_svg",
     "config_parameter_count",
     "forward",
     "gradient_check",
