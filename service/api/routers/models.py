@@ -153,7 +153,11 @@ def _measure(model: Model, catalog: DatasetCatalog, key: str) -> tuple[int, dict
     "that set is predicted (on the worker's prediction threads, as /predict; the largest data sets allowed take "
     "seconds). Takes the predict token, as /predict does.",
     responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503),
-    openapi_extra={"security": PREDICT_SECURITY},
+    openapi_extra={"security": PREDICT_SECURITY, "requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object", "required": ["dataset"], "additionalProperties": False,
+                   "properties": {"dataset": {"type": "string", "minLength": 1,
+                                              "description": "a name or id from GET /datasets"}}},
+        "examples": {"synthetic": {"summary": "the synthetic drawings", "value": {"dataset": "synthetic"}}}}}}},
 )
 async def evaluate(version: VersionPath, request: Request, services: ServicesDep) -> Evaluation:
     check_predict(request)
