@@ -61,9 +61,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def driver(server: Server) -> Iterator[WebDriver]:
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must not look for a driver online
+def chrome() -> WebDriver:
+    """Headless Debian chromium through Debian's chromedriver, given by path: selenium-manager
+    is never asked for either (SE_OFFLINE keeps it from looking online all the same)."""
+    os.environ["SE_OFFLINE"] = "true"
     options = Options()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1400",
@@ -72,6 +73,12 @@ def driver(server: Server) -> Iterator[WebDriver]:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     d.set_page_load_timeout(WAIT)
+    return d
+
+
+@pytest.fixture(scope="module")
+def driver(server: Server) -> Iterator[WebDriver]:
+    d = chrome()
     try:
         d.get(server.url + "/")
         wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#versions-table tbody tr"), WAIT, "the versions table")
@@ -223,3 +230,30 @@ def test_two_versions_compared_side_by_side(driver: WebDriver, server: Server, s
         one = c.post("/models/1/evaluate", json={"dataset": "synthetic"}).json()
     assert f"{100 * one['accuracy']:.1f}%" in tables[0].text and "300 images" in tables[0].text
     shot(driver, shots, "6-compare", "versions")
+
+
+def test_with_tokens_the_page_asks_for_one_and_keeps_it_in_the_tab(tmp_path: Path, shots: Path) -> None:
+    admin = "admin-token-for-the-page-0123456789"
+    seed_models(tmp_path / "data", count=2)
+    with Server(tmp_path / "data", tmp_path / "server.log", log_level="warning", admin_token=admin).start() as s:
+        d = chrome()
+        try:
+            d.get(s.url + "/")
+            wait_until(lambda: "admin token" in text_of(d, "auth-status"), WAIT, "the token status")
+            assert "enter one" in text_of(d, "token-state")
+            button = wait_until(lambda: d.find_elements(By.CSS_SELECTOR, 'tr[data-version="1"] button.activate'),
+                                WAIT, "the versions table")[0]
+            button.click()  # no token yet: the API's 401, next to the table
+            error = wait_until(lambda: text_of(d, "versions-error"), WAIT, "the 401")
+            assert "AUTH_REQUIRED" in error and "Tokens" in error
+            shot(d, shots, "8-token-needed", "versions")
+            d.find_element(By.ID, "token").send_keys(admin)
+            d.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
+            assert d.execute_script("return sessionStorage.getItem('catvnoncat.token')") == admin
+            assert d.execute_script("return localStorage.length") == 0  # the tab's storage only
+            assert d.get_cookies() == []
+            d.find_element(By.CSS_SELECTOR, 'tr[data-version="1"] button.activate').click()
+            wait_until(lambda: d.find_elements(By.CSS_SELECTOR, 'tr.is-active[data-version="1"]'), WAIT, "version 1")
+            assert d.find_element(By.ID, "token").get_attribute("value") == ""  # not left in the field
+        finally:
+            d.quit()

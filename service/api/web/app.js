@@ -309,6 +309,8 @@ function watch(jobId) {
   $("job").setAttribute("data-status", "queued");
   $("job-result").textContent = "";
   source = new EventSource(`/train/${encodeURIComponent(jobId)}/events`);
+  // every stream, a reconnected one too, starts again from the first point
+  source.addEventListener("open", () => { points = []; });
   source.addEventListener("progress", (ev) => {
     const d = JSON.parse(ev.data);
     points.push(...d.costs);
