@@ -11,6 +11,7 @@ import io
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,8 +20,9 @@ import orjson
 import pytest
 from PIL import Image
 
-from model_core import Model, image_to_vector, load_parameters
+from model_core import Model, TrainConfig, build_metadata, image_to_vector, load_parameters, train
 from service.api.errors import Code
+from service.state.store import ModelStore
 from service.state.synthetic import make_synthetic
 
 from .conftest import image_bytes, npz_bytes
@@ -32,10 +34,28 @@ SVG = "{http://www.w3.org/2000/svg}"
 SHORT_JOB = {"dataset": "synthetic", "layer_dims": [12288, 4, 1], "iterations": 400, "recipe": "course"}
 
 
+TINY_CNN = [{"type": "input", "n_H": 64, "n_W": 64, "n_C": 3},
+            {"type": "conv2d", "n_C": 4, "f": 3, "pad": 1, "activation": "relu"},
+            {"type": "max_pool", "f": 4, "stride": 4},
+            {"type": "global_avg_pool"},
+            {"type": "dense", "n": 1, "activation": "sigmoid"}]
+
+
+def add_cnn(data_dir: Path) -> int:
+    """A small network of layers trained by model_core (per-image norm, test-time flip), stored
+    as a version beside the seeded ones, not active."""
+    X, Y = make_synthetic(16, seed=2)
+    config = TrainConfig(architecture=TINY_CNN, input_norm="per_image", tta="flip", dtype="float32", init="he",
+                         optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+    parameters, history = train(X, Y, config)
+    return ModelStore(data_dir).add(parameters, build_metadata(config, history, recipe="photos"))
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("page-api")
     seed_models(root / "data", count=2)
+    assert add_cnn(root / "data") == 3
     with Server(root / "data", root / "server.log", log_level="warning", max_explain_batch=3,
                 max_event_streams=2).start() as s:
         yield s
@@ -80,6 +100,24 @@ def test_explain_returns_the_picture_seen_and_a_saliency_map(c: httpx.Client, se
     model = Model(*load_parameters(server.data_dir / "models" / str(active) / "model.npz"))
     G = np.abs(model.input_gradient(image_to_vector(photo)[:, None])).reshape(64, 64, 3).max(axis=2)
     assert np.unravel_index(heat.argmax(), heat.shape) == np.unravel_index(G.argmax(), G.shape)
+
+
+def test_explain_of_a_network_of_layers_is_its_own_gradient(c: httpx.Client, server: Server) -> None:
+    """The photos recipe's kind of model: per-image standardization, test-time flip, conv layers."""
+    before = c.get("/models").json()["active"]
+    assert c.post("/models/3/activate").status_code == 200
+    try:
+        photo = image_bytes("PNG", size=(90, 70), seed=8)
+        r = c.post("/predict?explain=true", files={"file": ("b.png", photo)})
+        assert r.status_code == 200 and r.json()["version"] == 3, r.text
+        heat = png(r.json()["predictions"][0]["saliency_png"]).astype(int)
+        model = Model(*load_parameters(server.data_dir / "models" / "3" / "model.npz"))
+        assert model.architecture is not None and model.tta == "flip" and model.input_norm == "per_image"
+        G = np.abs(model.input_gradient(image_to_vector(photo)[:, None])).reshape(64, 64, 3).max(axis=2)
+        expected = np.rint(G * 255 / G.max())
+        assert np.abs(heat - expected).max() <= 1  # float32 model: a grey level of rounding at most
+    finally:
+        c.post(f"/models/{before}/activate")
 
 
 def test_explain_works_for_json_instances_and_several_images(c: httpx.Client) -> None:
