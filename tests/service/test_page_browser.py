@@ -9,10 +9,12 @@ picture). Skips, with the reason, only where chromium or chromedriver is not ins
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +119,23 @@ def test_the_page_loads_with_no_console_or_policy_error(driver: WebDriver) -> No
     assert "no token" in text_of(driver, "auth-status")
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe  # a CSP violation, a failed file or a script error would be here
+    unlabelled = driver.execute_script("""
+        return Array.from(document.querySelectorAll('input, select, button')).filter((el) =>
+            !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim()
+        ).map((el) => el.id || el.outerHTML.slice(0, 80));""")
+    assert unlabelled == []  # every control has a name a screen reader can say
+
+
+def test_a_phone_wide_window_scrolls_only_down(driver: WebDriver, shots: Path) -> None:
+    size = driver.get_window_size()
+    driver.set_window_size(390, 844)
+    try:
+        wait_until(lambda: driver.execute_script("return window.innerWidth") <= 400, WAIT, "the narrow window")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        shot(driver, shots, "0-phone", "predict")
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
 
 def test_a_photo_shows_the_label_version_picture_and_saliency(driver: WebDriver, server: Server, shots: Path,
@@ -188,6 +207,70 @@ def test_a_job_draws_its_curve_live_and_ends(driver: WebDriver, server: Server, 
         version = c.get("/models").json()["active"]
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr.is-active[data-version="{version}"]'), WAIT,
                "the new version in the table")
+
+
+CONTRAST = """
+const rgb = (c) => c.match(/[0-9.]+/g).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+const background = (el) => {
+  for (; el; el = el.parentElement) {
+    const c = getComputedStyle(el).backgroundColor;
+    if (rgb(c).length < 4 || rgb(c)[3] > 0) return c;
+  }
+  return "rgb(255, 255, 255)";
+};
+const worst = [];
+for (const el of document.querySelectorAll("h1, h2, p, label, a, button, th, td, summary, select, input")) {
+  if (!el.offsetParent || !el.textContent.trim() && !["SELECT", "INPUT"].includes(el.tagName)) continue;
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(background(el)))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5 && !el.disabled) worst.push([el.tagName, el.id, ratio.toFixed(2)]);
+}
+return [worst, getComputedStyle(document.body).backgroundColor];
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_in_the_light_and_the_dark_scheme(driver: WebDriver, shots: Path, scheme: str) -> None:
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                           {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+    try:
+        worst, body = driver.execute_script(CONTRAST)
+        assert worst == []  # WCAG AA: 4.5:1 for text, every visible element
+        assert body == ("rgb(255, 255, 255)" if scheme == "light" else "rgb(18, 18, 18)")
+        shot(driver, shots, f"9-{scheme}", "versions")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_a_zip_uploaded_from_the_page_becomes_a_data_set(driver: WebDriver, tmp_path: Path) -> None:
+    X, Y = make_synthetic(6, seed=9)
+    path = tmp_path / "pictures.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for j in range(6):
+            buf = io.BytesIO()
+            Image.fromarray(X[:, j].reshape(64, 64, 3)).save(buf, "PNG")
+            zf.writestr(f"{'cat' if Y[0, j] else 'non-cat'}/{j}.png", buf.getvalue())
+    driver.find_element(By.ID, "upload").send_keys(str(path))
+    driver.find_element(By.ID, "upload-button").click()
+    wait_until(lambda: "Uploaded" in text_of(driver, "dataset-help"), WAIT, "the upload")
+    chosen = Select(driver.find_element(By.ID, "dataset")).first_selected_option
+    assert chosen.get_attribute("value") != "synthetic" and "6 images" in chosen.text
+    Select(driver.find_element(By.ID, "dataset")).select_by_value("synthetic")
+
+
+def test_a_running_job_is_cancelled_from_the_page(driver: WebDriver) -> None:
+    driver.find_element(By.ID, "f-iterations").clear()
+    driver.find_element(By.ID, "f-iterations").send_keys("200000")
+    driver.find_element(By.ID, "activate").click()  # a cancelled job makes no version anyway
+    driver.find_element(By.ID, "start").click()
+    wait_until(lambda: driver.find_element(By.ID, "job").get_attribute("data-status") == "running", WAIT, "running")
+    driver.find_element(By.ID, "cancel").click()
+    wait_until(lambda: "cancelled" in text_of(driver, "job-result"), WAIT, "the cancel")  # the end event
+    assert driver.find_element(By.ID, "job").get_attribute("data-status") == "cancelled"
+    assert driver.find_element(By.ID, "cancel").get_attribute("disabled") is not None
+    driver.find_element(By.ID, "activate").click()
 
 
 def test_the_trained_version_explains_a_drawing(driver: WebDriver, server: Server, shots: Path,
