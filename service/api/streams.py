@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from ..state.jobs import FINISHED, Job
+from ..state.jobs import FINISHED, Job, JobNotFound
 from .errors import ApiError, Code
 from .limits import env_name
 from .responses import dumps
@@ -74,7 +74,10 @@ async def job_events(read: Callable[[], Job], slots: StreamSlots, interval: floa
     try:
         sent, last, quiet_since, started = 0, None, time.monotonic(), time.monotonic()
         while True:
-            job = await run_in_threadpool(read)
+            try:
+                job = await run_in_threadpool(read)
+            except JobNotFound:  # gone meanwhile: nothing more to say
+                return
             data = progress_data(job, sent)
             # the ETA alone counts down at every read: it travels with the next real change
             key = {**data, "eta_seconds": None, "costs": []}

@@ -7,6 +7,7 @@ uploaded data set.
 from __future__ import annotations
 
 import base64
+import signal
 import io
 import time
 import xml.etree.ElementTree as ET
@@ -304,3 +305,31 @@ def test_auth_says_which_tokens_are_asked_for(c: httpx.Client, tmp_path) -> None
             assert "0123456789" not in other.get("/auth").text
             r = other.post("/models/1/activate")
             assert (r.status_code, r.json()["code"]) == (401, Code.AUTH_REQUIRED)
+
+
+def test_an_open_event_stream_does_not_hold_up_a_shutdown(tmp_path: Path) -> None:
+    """SIGTERM with a stream open on a long job: the stream ends and the service exits
+    cleanly, well within its shutdown timeout (the server closes the connection; the
+    stream also watches the stopping file, for servers that would wait on it)."""
+    seed_models(tmp_path / "data")
+    server = Server(tmp_path / "data", tmp_path / "log", log_level="warning", shutdown_timeout=20).start()
+    try:
+        with server.client(timeout=30) as c:
+            job_id = c.post("/train", json={**SHORT_JOB, "iterations": 10_000_000, "optimizer": "adam",
+                                            "learning_rate": 1e-5}).json()["id"]
+            with c.stream("GET", f"/train/{job_id}/events") as s:
+                assert s.status_code == 200
+                chunks = s.iter_bytes()
+                assert b"event: progress" in next(chunks)
+                start = time.monotonic()
+                server.proc.send_signal(signal.SIGTERM)
+                try:
+                    for _ in chunks:  # until the server closes it
+                        pass
+                except httpx.HTTPError:
+                    pass  # closed mid-chunk: ended all the same
+                ended = time.monotonic() - start
+        assert server.proc.wait(timeout=60) == 0
+        assert ended < 15, ended  # 20 s would be the shutdown timeout cutting it off
+    finally:
+        server.kill()
