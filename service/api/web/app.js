@@ -266,6 +266,9 @@ function trainingFields() {
     const v = el.value.trim();
     if (!v) continue;
     if (el.name === "layer_dims") fields.layer_dims = v.split(",").map((n) => Number(n.trim()));
+    else if (el.name === "architecture") {
+      try { fields.architecture = JSON.parse(v); } catch (e) { throw new ApiError(0, { error: "architecture: not valid JSON", code: "INVALID_CONFIG" }); }
+    }
     else if (el.type === "number") fields[el.name] = Number(v);
     else fields[el.name] = v;
   }
@@ -348,7 +351,9 @@ function setupTrain() {
     showError($("train-error"), null);
     $("start").disabled = true;
     try {
-      const job = await api("POST", "/train", { json: trainingFields() });
+      const fields = trainingFields();
+      if (fields.architecture) delete fields.layer_dims; // the net of layers sets its own
+      const job = await api("POST", "/train", { json: fields });
       $("cancel").disabled = false;
       watch(job.id);
     } catch (e) {
