@@ -13,7 +13,7 @@ import numpy as np
 
 from .activations import BACKWARD
 from .architecture import Spec
-from .augment import mirror
+from .augment import TTAS, mirror
 from .forward import forward
 from .network import backward_to_input, forward_layers, to_images
 from .normalization import normalize, normalize_backward
@@ -36,6 +36,8 @@ def input_gradient(
     Column j is the gradient of image j's P(cat) with respect to its own raw pixels
     (0..255 units: a change of one grey level moves P(cat) by about that much).
     """
+    if tta not in TTAS:
+        raise ValueError(f"tta must be one of {', '.join(TTAS)}, got {tta!r}")
     dtype = parameters["W1"].dtype
     out = np.empty(X.shape, dtype=dtype)
     step = X.shape[1] if architecture is None else CHUNK  # a layer network's im2col stays small
@@ -48,10 +50,8 @@ def input_gradient(
                 b = Xn.shape[1]
                 mirrored = mirror(Xn.T.reshape(b, *IMAGE)).reshape(b, -1).T  # (n_x, b)
                 back = _dense_gradient(mirrored, parameters, hidden_activation)  # w.r.t. the mirror image
-                dXn = (dXn + mirror(back.T.reshape(b, *IMAGE)).reshape(b, -1).T) / 2
                 # ... mirrored back: a mirror is its own inverse permutation of the pixels
-            elif tta != "none":
-                raise ValueError(f"tta must be none or flip, got {tta!r}")
+                dXn = (dXn + mirror(back.T.reshape(b, *IMAGE)).reshape(b, -1).T) / 2
         else:
             A0 = to_images(Xn, architecture)  # (b, n_H, n_W, n_C)
             dA0 = _layers_gradient(A0, parameters, architecture)

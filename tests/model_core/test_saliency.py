@@ -127,3 +127,13 @@ def test_saliency_map_is_the_channel_max_scaled_to_255() -> None:
     assert H.shape == (2, 64, 64) and H.dtype == np.uint8
     assert H[0, 3, 5] == 255 and H[0, 10, 20] == 128 and H[0].sum() == 255 + 128
     assert not H[1].any()  # no gradient: no heat, not a division by zero
+
+
+def test_an_unknown_tta_is_refused_for_either_kind_of_net() -> None:
+    parameters = initialize_parameters([12288, 2, 1], "he", seed=1)
+    with pytest.raises(ValueError, match="tta"):
+        input_gradient(images(1, 12288), parameters, input_norm="scale", tta="rotate")
+    specs = cnn()
+    with pytest.raises(ValueError, match="tta"):
+        input_gradient(images(1, 108), initialize_layers(parameter_shapes(specs), "he", seed=3),
+                       input_norm="scale", architecture=specs, tta="rotate")
