@@ -39,7 +39,10 @@ from .losses import compute_cost
 from .metadata import MAX_METADATA_BYTES, check_metadata
 from .model import Model, build_metadata
 from .persistence import load_parameters, metadata_record, save_parameters, serialize
+from .metrics import classification_report
+from .plot import cost_svg
 from .recipes import RECIPES, recipe
+from .saliency import input_gradient, saliency_map
 from .training import RECORD_EVERY, train
 
 __version__ = "0.1.0"
@@ -70,16 +73,20 @@ __all__ = [
     "RECORD_EVERY",
     "TrainConfig",
     "backward",
+    "classification_report",
     "compute_cost",
+    "cost_svg",
     "config_parameter_count",
     "forward",
     "gradient_check",
     "initialize_parameters",
+    "input_gradient",
     "numerical_gradients",
     "parameter_shapes",
     "predict",
     "predict_proba",
     "recipe",
+    "saliency_map",
     "train",
     "training_memory_bytes",
     # models and their files

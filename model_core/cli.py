@@ -35,6 +35,7 @@ from .model import Model, build_metadata
 from .normalization import INPUT_NORMS
 from .optimizers import OPTIMIZERS
 from .persistence import save_parameters
+from .plot import cost_svg
 from .recipes import DEFAULT_RECIPE, RECIPES, recipe
 from .training import RECORD_EVERY, THREADS, train
 
@@ -143,6 +144,7 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--test-data", metavar="PATH", help="held-out data for test_accuracy (same formats)")
     p.add_argument("--out", required=True, metavar="PATH", help="where to write the model (.npz)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
+    p.add_argument("--plot", metavar="FILE.svg", help="also draw the cost curve as an SVG image there")
     p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
                    help="the named recipe the flags below change: course (TrainConfig(), whose defaults "
                    "are shown) or photos, a small CNN for real photographs (default: %(default)s)")
@@ -310,6 +312,7 @@ def _duration(seconds: float) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = _check_writable(Path(args.out))
+    plot = _check_writable(Path(args.plot), "--plot") if args.plot else None
     X, Y = load_dataset(args.data)  # (n_x, m) uint8, (1, m)
     X_test = Y_test = None
     if args.test_data is not None:
@@ -331,6 +334,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = {"train_accuracy": history["train_accuracy"], "test_accuracy": history.get("dev_accuracy")}
     metadata = build_metadata(config, history, dataset_sha256(X, Y), metrics, recipe=args.recipe)
     save_parameters(out, parameters, metadata)
+    if plot is not None:
+        plot.write_text(cost_svg(metadata["costs"], title=f"cost ({args.recipe} recipe)"), encoding="utf-8")
     result = {
         "out": str(out),
         "layer_dims": list(config.layer_dims),
@@ -404,15 +409,16 @@ def _check_n_x(model: Model, n_x: int, what: str) -> None:
         raise DataError(f"the model expects {model.layer_dims[0]} values per example; {what} has {n_x}")
 
 
-def _check_writable(out: Path) -> Path:
-    """Fail before training, not after it, if --out cannot be written."""
+def _check_writable(out: Path, flag: str = "--out") -> Path:
+    """Fail before training, not after it, if --out (or --plot) cannot be written."""
     if out.is_dir():
-        raise UsageError(f"--out {out} is a directory; give a file name such as model.npz")
+        example = "model.npz" if flag == "--out" else "cost.svg"
+        raise UsageError(f"{flag} {out} is a directory; give a file name such as {example}")
     parent = out.parent
     if not parent.is_dir():
-        raise UsageError(f"--out {out}: directory {parent} does not exist")
+        raise UsageError(f"{flag} {out}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise UsageError(f"--out {out}: directory {parent} is not writable")
+        raise UsageError(f"{flag} {out}: directory {parent} is not writable")
     return out
 
 

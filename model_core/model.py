@@ -12,6 +12,7 @@ from .architecture import layer_dims as architecture_dims
 from .config import TrainConfig
 from .persistence import Source, load_parameters, save_parameters
 from .prediction import predict_proba_raw
+from .saliency import input_gradient
 
 __all__ = ["Model", "build_metadata"]
 
@@ -53,6 +54,13 @@ class Model:
         return predict_proba_raw(X, self.parameters, input_norm=self.input_norm,
                                  hidden_activation=self.hidden_activation,
                                  architecture=self.architecture, tta=self.tta)
+
+    def input_gradient(self, X: np.ndarray) -> np.ndarray:
+        """dP(cat)/dX (n_x, m) for raw pixel columns ``X`` (n_x, m): the saliency of each pixel,
+        through the model's input norm and test-time flip (saliency.py)."""
+        return input_gradient(X, self.parameters, input_norm=self.input_norm,
+                              hidden_activation=self.hidden_activation,
+                              architecture=self.architecture, tta=self.tta)
 
     @classmethod
     def load(cls, source: Source) -> Model:

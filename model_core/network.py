@@ -30,6 +30,7 @@ __all__ = [
     "Cache",
     "Params",
     "backward_layers",
+    "backward_to_input",
     "forward_layers",
     "layers_cost",
     "to_images",
@@ -107,13 +108,32 @@ def backward_layers(
     """Gradients ``dW1, db1, ..., dWL, dbL`` of :func:`layers_cost`; ``dW{l}`` has W{l}'s shape.
 
     Layers below the first one with weights are not visited: the gradient with respect
-    to the input is never computed.
+    to the input is not computed here (see :func:`backward_to_input`).
     """
     m = AL.shape[1]
-    grads: dict[str, np.ndarray] = {}
-    first = next(i for i, c in enumerate(caches) if c.l)  # the first layer with weights
-    dA: np.ndarray | None = None
     dZ = (AL - Y.reshape(AL.shape).astype(AL.dtype, copy=False)) / m  # (1, m): sigmoid + cross-entropy
+    return _backward(dZ, caches, l2, weight_decay, m, to_input=False)[0]
+
+
+def backward_to_input(AL: np.ndarray, caches: Sequence[Cache]) -> np.ndarray:
+    """dAL/dA0, shape (m, n_H, n_W, n_C): the gradient of each example's P(cat) with respect
+    to its own input image (examples are independent, so one pass gives all m at once).
+
+    The one place that needs dA0: it costs the first layer's dA_prev on top of backward's work.
+    """
+    dZ = AL * (1 - AL)  # (1, m): sigmoid'(ZL)
+    dA0 = _backward(dZ, caches, 0.0, 0.0, AL.shape[1], to_input=True)[1]
+    assert dA0 is not None
+    return dA0
+
+
+def _backward(
+    dZ: np.ndarray, caches: Sequence[Cache], l2: float, weight_decay: float, m: int, to_input: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Backpropagate the output layer's ``dZ`` (1, m); the gradients, and dA0 if ``to_input``."""
+    grads: dict[str, np.ndarray] = {}
+    first = 0 if to_input else next(i for i, c in enumerate(caches) if c.l)  # the first layer visited
+    dA: np.ndarray | None = None
     for i in range(len(caches) - 1, first - 1, -1):
         spec, l, data, Z = caches[i]
         kind = spec["type"]
@@ -125,7 +145,7 @@ def backward_layers(
                 dZ = np.multiply(up, Z > 0, out=up)
             else:
                 dZ = BACKWARD[spec["activation"]](up, Z)
-        want = i > first
+        want = i > first or to_input
         if kind == "conv2d":
             dA, dW, db = conv_backward(dZ, data, want_dA_prev=want)
         elif kind == "dense":
@@ -147,7 +167,7 @@ def backward_layers(
                 dW = dW + (l2 / m + weight_decay) * W
             grads[f"dW{l}"], grads[f"db{l}"] = dW, db
     L = max(c.l for c in caches)
-    return {k: grads[k] for l in range(1, L + 1) for k in (f"dW{l}", f"db{l}")}
+    return {k: grads[k] for l in range(1, L + 1) for k in (f"dW{l}", f"db{l}")}, dA if to_input else None
 
 
 def layers_cost(

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     max_batch: int = Field(256, ge=1)  # images or instances in one /predict
     # pixels of all images of one /predict, from their headers (a 40 Mpx PNG decodes in about 1 s here)
     max_request_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
+    # images or instances in one /predict?explain=true: a saliency map is a backward pass to
+    # the input per image (7x a prediction for the photos CNN) and two PNGs in the answer
+    max_explain_batch: int = Field(16, ge=1)
+    # open GET /train/{id}/events streams per API worker (each holds a connection and polls the job)
+    max_event_streams: int = Field(32, ge=1)
     max_queued_jobs: int = Field(16, ge=1)
     max_dataset_bytes: int = Field(256 * MiB, ge=1024)  # a POST /datasets upload
     max_dataset_members: int = Field(20_000, ge=1)  # files in an uploaded zip

@@ -17,7 +17,7 @@ from .errors import document_errors, install_error_handlers
 from .http.fastpath import PredictFastPath
 from .http.guards import BrowserGuard
 from .http.middleware import RequestMiddleware
-from .routers import datasets, health, models, params, predict, train, v2
+from .routers import datasets, health, models, page, params, predict, train, train_views, v2
 from .services import Services
 from .v2.fastpath import InferFastPath
 from .v2.versions import VersionCache
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.model_versions = VersionCache(app.state.services.store, app.state.services.models)
     install_error_handlers(app)
     install_docs(app)
-    for module in (predict, train, datasets, params, models, health, v2):
+    for module in (predict, train, train_views, datasets, params, models, health, v2, page):
         app.include_router(module.router)
+    app.include_router(page.auth_router)
     return app

@@ -78,6 +78,7 @@ class Code:
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # 503
     TOO_MANY_CLIENT_CONNECTIONS = "TOO_MANY_CLIENT_CONNECTIONS"  # 429: one address over its share
     SHUTTING_DOWN = "SHUTTING_DOWN"  # 503 of /health/ready while the service stops
+    TOO_MANY_EVENT_STREAMS = "TOO_MANY_EVENT_STREAMS"  # 503: CATSVC_MAX_EVENT_STREAMS streams open on this worker
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  # 503: the data directory is read-only or full
     # the Open Inference Protocol (V2, service/api/v2/): 400s, the protocol's status for a bad request
     INVALID_INFERENCE_REQUEST = "INVALID_INFERENCE_REQUEST"  # not an inference request, or not one for this model

@@ -51,12 +51,12 @@ async def read_body(request: Request, limit: int, setting: str) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def check_batch(count: int, limit: int, what: str) -> None:
+def check_batch(count: int, limit: int, what: str, setting: str = "max_batch") -> None:
     if count > limit:
         raise ApiError(
             413,
             Code.BATCH_TOO_LARGE,
-            f"{count} {what} in one request; the limit is {limit} ({env_name('max_batch')}): split the batch",
+            f"{count} {what} in one request; the limit is {limit} ({env_name(setting)}): split the batch",
             limit=limit,
         )
 

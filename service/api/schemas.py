@@ -34,6 +34,9 @@ class Prediction(BaseModel):
     filename: str | None = Field(None, description="the file part's filename (multipart only)")
     label: Literal["cat", "non-cat"]
     probability: float = Field(description="P(cat) as the model computes it; label is cat above 0.5")
+    image_png: str | None = Field(None, description="explain=true only: the 64x64 picture the model saw, PNG, base64")
+    saliency_png: str | None = Field(
+        None, description="explain=true only: |dP(cat)/dpixel|, max over channels, 0..255, 64x64 grey PNG, base64")
 
 
 class PredictResponse(BaseModel):
@@ -240,6 +243,7 @@ class ModelOut(BaseModel):
     source: dict[str, Any] | None
     dataset: dict[str, Any] | None
     metrics: dict[str, Any] | None
+    recipe: str | None = Field(None, description="the recipe a job trained it with (null: uploaded, or not recorded)")
     # a stored version whose metadata fails the schema: listed, with the reason, deletable
     unreadable: bool = False
     reason: str | None = None
@@ -253,3 +257,22 @@ class ModelList(BaseModel):
 class Activated(BaseModel):
     active: int
     previous: int | None
+
+
+class Confusion(BaseModel):
+    tp: int = Field(description="cats called cats")
+    fp: int = Field(description="non-cats called cats")
+    fn: int = Field(description="cats called non-cats")
+    tn: int = Field(description="non-cats called non-cats")
+
+
+class Evaluation(BaseModel):
+    version: int
+    dataset: str = Field(description="the data set evaluated: exactly its examples (a train_ set's test_ twin is "
+                         "a data set of its own)")
+    m: int = Field(description="examples evaluated")
+    accuracy: float
+    precision: float = Field(description="tp / (tp + fp); 0 when nothing was called a cat")
+    recall: float = Field(description="tp / (tp + fn); 0 when the set holds no cat")
+    f1: float
+    confusion: Confusion

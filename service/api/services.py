@@ -10,6 +10,7 @@ from ..state.storage import StorageProbe
 from ..state.store import ModelStore
 from .compute import ComputePool, ForwardCosts
 from .model_cache import ModelCache
+from .streams import StreamSlots
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Services:
     storage: StorageProbe  # whether the data directory can be written (readiness, POST /train)
     pool: ComputePool  # the threads /predict decodes and predicts on
     forward_costs: ForwardCosts  # how fast each model version predicts: whether a request may run inline
+    event_streams: StreamSlots  # the open GET /train/{id}/events streams of this worker
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -37,4 +39,5 @@ class Services:
             storage=StorageProbe(settings.writable_dirs),
             pool=ComputePool(settings.predict_threads, settings.predict_queue),
             forward_costs=ForwardCosts(),
+            event_streams=StreamSlots(settings.max_event_streams),
         )

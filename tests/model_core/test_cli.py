@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,6 +145,23 @@ def test_every_flag_reaches_the_config(files: dict[str, Path], tmp_path: Path) -
     assert [i for i, _ in r["costs"]] == [0, 1, 2]  # mini-batches: one cost per epoch
     assert "Cost after epoch 2:" in stderr
     assert Model.load(r["out"]).parameters["W1"].dtype == np.float32
+
+
+def test_plot_draws_the_cost_curve_it_printed(files: dict[str, Path], tmp_path: Path) -> None:
+    svg = tmp_path / "cost.svg"
+    status, stdout, stderr = run_main(["train", "--data", str(files["train"]), *SMALL, "--out",
+                                       str(tmp_path / "m.npz"), "--plot", str(svg), "--json"])
+    assert status == 0, stderr
+    costs = last_json(stdout)["costs"]
+    root = ET.fromstring(svg.read_text())
+    [line] = root.findall("{http://www.w3.org/2000/svg}polyline")
+    points = line.get("points", "").split()
+    assert len(points) == len(costs) == 4  # 250 iterations: recorded at 0, 100, 200 and 249
+    xs, ys = zip(*[map(float, p.split(",")) for p in points])
+    assert list(xs) == sorted(xs)
+    # SVG's y grows downwards: the higher the cost, the smaller its y
+    order = sorted(range(4), key=lambda k: costs[k][1])
+    assert sorted(range(4), key=lambda k: -ys[k]) == order
 
 
 def test_help_shows_the_train_config_defaults(capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,6 +333,8 @@ def bad_cases(files: dict[str, Path], trained: dict, images: list[Path]) -> dict
         "unknown flag": [*base, "--momentum", "0.9"],
         "out in a missing folder": ["train", "--data", train, "--out", str(d / "no" / "such" / "m.npz")],
         "out is a folder": ["train", "--data", train, "--out", str(d)],
+        "plot in a missing folder": [*base, "--plot", str(d / "no" / "such" / "cost.svg")],
+        "plot is a folder": [*base, "--plot", str(d)],
         "evaluate missing params": ["evaluate", "--params", str(d / "missing.npz"), "--data", data],
         "evaluate garbage params": ["evaluate", "--params", str(d / "garbage.npz"), "--data", data],
         "evaluate truncated params": ["evaluate", "--params", str(d / "truncated.npz"), "--data", data],

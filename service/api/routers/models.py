@@ -1,17 +1,26 @@
 """Model versions: GET /models lists them, POST /models/{version}/activate switches (rollback),
-DELETE /models/{version} removes one."""
+DELETE /models/{version} removes one, POST /models/{version}/evaluate measures one on a data set,
+GET /models/{version}/cost.svg draws its training cost."""
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+import numpy as np
+import orjson
+from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from model_core import DataError, Model, classification_report, cost_svg
+
+from ...state.datasets import DatasetCatalog, UnknownDataset
 from ...state.store import ModelStore, VersionActive, VersionNotFound, VersionUnreadable
-from ..auth import AdminAuth
-from ..deps import StoreDep
+from ..auth import PREDICT_SECURITY, AdminAuth, check_predict
+from ..deps import ServicesDep, StoreDep
 from ..errors import ApiError, Code, error_responses
-from ..schemas import Activated, ModelList, ModelOut
+from ..inference import THRESHOLD
+from ..limits import read_body
+from ..schemas import Activated, Evaluation, ModelList, ModelOut
+from ..uploads import media_type, unsupported_media_type
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -40,6 +49,7 @@ def model_out(store: ModelStore, version: int, active: int | None) -> ModelOut:
         source=meta.get("source"),
         dataset=meta.get("dataset"),
         metrics=meta.get("metrics"),
+        recipe=meta.get("recipe") if isinstance(meta.get("recipe"), str) else None,
     )
 
 
@@ -108,3 +118,76 @@ async def activate(version: VersionPath, store: StoreDep) -> Activated:
     except VersionUnreadable as e:
         raise model_unreadable(e) from None
     return Activated(active=version, previous=previous)
+
+
+def _evaluate_dataset(body: bytes) -> str:
+    try:
+        doc: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(422, Code.INVALID_JSON, 'the body is not valid JSON; send {"dataset": "<id>"}') from None
+    if not isinstance(doc, dict) or set(doc) != {"dataset"} or not isinstance(doc["dataset"], str) or not doc["dataset"]:
+        raise ApiError(422, Code.VALIDATION_ERROR, "dataset: send {\"dataset\": \"<id>\"}, a name or id from "
+                       "GET /datasets", field="dataset")
+    return doc["dataset"]
+
+
+def _measure(model: Model, catalog: DatasetCatalog, key: str) -> tuple[int, dict[str, Any]]:
+    """On a pool thread: the data set read, its P(cat), the report."""
+    try:
+        data = catalog.load(key)
+    except UnknownDataset:
+        raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids",
+                       field="dataset") from None
+    except DataError:
+        raise ApiError(422, Code.INVALID_DATASET, "dataset: the data set's file cannot be read; see the service's "
+                       "log", field="dataset") from None
+    Y_hat = (model.predict_proba(data.X) > THRESHOLD).astype(np.int64)[None, :]  # (1, m)
+    return data.X.shape[1], classification_report(data.Y, Y_hat)
+
+
+@router.post(
+    "/{version}/evaluate",
+    response_model=Evaluation,
+    summary="Accuracy, precision, recall, F1 and confusion matrix of a version on a data set",
+    description='Body: `{"dataset": "<a name or id from GET /datasets>"}` as application/json. Every example of '
+    "that set is predicted (on the worker's prediction threads, as /predict; the largest data sets allowed take "
+    "seconds). Takes the predict token, as /predict does.",
+    responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503),
+    openapi_extra={"security": PREDICT_SECURITY, "requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object", "required": ["dataset"], "additionalProperties": False,
+                   "properties": {"dataset": {"type": "string", "minLength": 1,
+                                              "description": "a name or id from GET /datasets"}}},
+        "examples": {"synthetic": {"summary": "the synthetic drawings", "value": {"dataset": "synthetic"}}}}}}},
+)
+async def evaluate(version: VersionPath, request: Request, services: ServicesDep) -> Evaluation:
+    check_predict(request)
+    if media_type(request.headers.get("content-type", "")) != "application/json":
+        raise unsupported_media_type('send {"dataset": "<id>"} as application/json')
+    key = _evaluate_dataset(await read_body(request, services.settings.max_upload_bytes, "max_upload_bytes"))
+    try:
+        loaded = await request.app.state.model_versions.get(version)
+    except VersionNotFound:
+        raise model_not_found() from None
+    except VersionUnreadable as e:
+        raise model_unreadable(e) from None
+    m, report = await services.pool.run(_measure, loaded.model, services.catalog, key)
+    return Evaluation(version=version, dataset=key, m=m, accuracy=report["accuracy"], precision=report["precision"],
+                      recall=report["recall"], f1=report["f1"], confusion=report["confusion"])
+
+
+@router.get(
+    "/{version}/cost.svg",
+    summary="A version's training cost curve as an SVG image",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **error_responses(404, 409, 422)},
+)
+def cost_curve(version: VersionPath, store: StoreDep) -> Response:
+    try:
+        meta = store.metadata(version)
+    except VersionNotFound:
+        raise model_not_found() from None
+    except VersionUnreadable as e:
+        raise model_unreadable(e) from None
+    svg = cost_svg(meta.get("costs") or [], title=f"cost of version {version}")
+    # a version never changes: its curve may be cached (a deleted version's number is never reused)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

@@ -23,6 +23,7 @@ from ...settings import Settings
 from ..auth import PREDICT_SECURITY, check_predict
 from ..compute import INLINE_BODY_BYTES, INLINE_PIXELS, ForwardCosts
 from ..errors import ApiError, Code, error_responses, no_model
+from ..explain import check_explain_batch, explain_flag, explanations
 from ..inference import (
     ImageLimits,
     file_parts,
@@ -92,6 +93,19 @@ _BODY = {
     }
 }
 
+_EXPLAIN = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": (
+        "true: each prediction also carries `image_png`, the 64x64 picture the model saw (after EXIF "
+        "rotation, squash and resize), and `saliency_png`, the gradient of P(cat) with respect to its "
+        "pixels as a 64x64 grey heat map (max |gradient| over the channels, scaled to 0..255); both PNG "
+        "in base64. At most CATSVC_MAX_EXPLAIN_BATCH images (413 BATCH_TOO_LARGE above)."
+    ),
+}
+
 
 @router.post(
     "/predict",
@@ -99,7 +113,7 @@ _BODY = {
     response_model=None,
     responses={200: {"model": PredictResponse, "description": "one prediction per file or instance"},
                **error_responses(401, 403, 408, 413, 415, 422, 503)},
-    openapi_extra={**_BODY, "security": PREDICT_SECURITY},
+    openapi_extra={**_BODY, "security": PREDICT_SECURITY, "parameters": [_EXPLAIN]},
 )
 async def predict(request: Request) -> Response:
     check_predict(request)
@@ -113,7 +127,11 @@ async def predict(request: Request) -> Response:
     if kind not in ("multipart/form-data", "application/json"):
         raise unsupported_media_type(
             "send images as multipart/form-data parts named 'file', or JSON instances as application/json")
+    explain = explain_flag(request.query_params.get("explain"))
     body = await read_body(request, settings.max_upload_bytes, "max_upload_bytes")
+    if explain:  # more work per image: always on the pool, under its own batch limit
+        explained = await services.pool.run(_explained, settings, loaded, kind, body, content_type)
+        return _answer(loaded, *explained)
     X: np.ndarray | None = None
     names: Names = None
     if len(body) <= INLINE_BODY_BYTES:
@@ -150,6 +168,20 @@ def _off_loop(costs: ForwardCosts, settings: Settings, loaded: LoadedModel, kind
     return costs.predict_proba(loaded.version, loaded.model, X), names
 
 
+def _explained(settings: Settings, loaded: LoadedModel, kind: str, body: bytes,
+               content_type: str) -> tuple[np.ndarray, Names, list[dict[str, str]]]:
+    """On a pool thread: X, P(cat) and each image's picture and saliency map."""
+    names: Names = None
+    if kind == "application/json":
+        X = instances_to_columns(body, settings.max_batch)
+        check_explain_batch(X.shape[1], settings)
+    else:
+        files = file_parts(_parts(body, content_type), settings.max_batch)
+        check_explain_batch(len(files), settings)  # before anything is decoded
+        X, names = images_to_columns(files, ImageLimits.of(settings)), [p.filename for p in files]
+    return loaded.model.predict_proba(X), names, explanations(loaded.model, X)
+
+
 def _parts(body: bytes, content_type: str) -> list[Part]:
     try:
         return parse_multipart(body, content_type)
@@ -157,7 +189,11 @@ def _parts(body: bytes, content_type: str) -> list[Part]:
         raise ApiError(422, Code.VALIDATION_ERROR, str(e)) from None
 
 
-def _answer(loaded: LoadedModel, proba: np.ndarray, names: Names) -> Response:
+def _answer(loaded: LoadedModel, proba: np.ndarray, names: Names,
+            extra: list[dict[str, str]] | None = None) -> Response:
+    answers = predictions(proba, names)
+    for answer, more in zip(answers, extra or []):
+        answer.update(more)
     content: dict[str, Any] = {"version": loaded.version, "dataset": loaded.dataset, "synthetic": loaded.synthetic,
-                               "predictions": predictions(proba, names)}
+                               "predictions": answers}
     return json_response(content, headers={"X-Model-Version": str(loaded.version)})

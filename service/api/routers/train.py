@@ -75,7 +75,7 @@ def _json_expected() -> ApiError:
                                   "application/json', or an empty body for the defaults")
 
 
-def _job_not_found() -> ApiError:
+def job_not_found() -> ApiError:
     return ApiError(404, Code.JOB_NOT_FOUND, "no job with this id; GET /train lists the jobs")
 
 
@@ -185,7 +185,7 @@ def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     try:
         return job_out(services.queue.get(job_id))
     except JobNotFound:
-        raise _job_not_found() from None
+        raise job_not_found() from None
 
 
 @router.delete(
@@ -202,7 +202,7 @@ def cancel_job(job_id: JobId, response: Response, services: ServicesDep) -> JobO
     try:
         job = services.queue.cancel(job_id)
     except JobNotFound:
-        raise _job_not_found() from None
+        raise job_not_found() from None
     except JobFinished as e:
         raise ApiError(
             409, Code.JOB_FINISHED, f"the job has already {_FINISHED_VERB[e.status]}; only queued or running "
