@@ -24,11 +24,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...settings import Settings
+from ...state import metrics
 from ..errors import Code
 from ..responses import json_response
 
 _MUTATING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-_EXEMPT_PREFIX = ("/health/", "/v2/health/")  # the native and the Open Inference Protocol's probes
+# the native and the Open Inference Protocol's probes, and the metrics, which Prometheus scrapes by
+# whatever name it has for the service (a compose service's name, a pod's address)
+_EXEMPT_PREFIX = ("/health/", "/v2/health/", "/metrics")
 _OWN_SCHEMES = (b"http://", b"https://")  # https: behind a proxy that terminates TLS
 
 HOST_NOT_ALLOWED = {
@@ -78,6 +81,7 @@ class BrowserGuard:
             refusal = self.refusal(scope)
             if refusal is not None:
                 status, body = refusal
+                metrics.error(body["code"])
                 await json_response(body, status)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
