@@ -231,6 +231,45 @@ def test_a_full_data_directory_answers_503_until_space_is_freed(tmp_path: Path) 
     assert messages[-1] == "stopped"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_metrics_on_a_full_data_directory_go_on_without_the_new_series(tmp_path: Path) -> None:
+    """The metrics files live under the data directory (tmp/metrics): on a full disk a series
+    that needs a file to grow is kept in memory only (one warning); no worker dies (a write
+    to a mapped page that has no block would be SIGBUS), and /metrics answers."""
+    data, seed = tmp_path / "data", tmp_path / "seed"
+    data.mkdir()
+    seed_models(seed)
+    server = Server(data, tmp_path / "server.log", prefix=in_mount_namespace(TMPFS, data, seed),
+                    access_log="false")
+    with server, server.client(headers={"Connection": "close"}) as c:
+        assert server.proc is not None
+        inside = Path(f"/proc/{server.proc.pid}/root") / data.relative_to("/")
+        pids = sorted(server.pids())
+        paths = sorted(c.get("/openapi.json").json()["paths"])
+        assert c.post("/predict", json={"instances": [[7] * 12288]}).status_code == 200
+        fill(inside / "filler")
+        # each (route, method, status) is a histogram series of 20 values, about 4 KB of a
+        # worker's file; this many need more than a file's first 64 KiB in each worker
+        for method in ("PATCH", "TRACE"):
+            for path in paths:
+                r = c.request(method, path.replace("{", "x").replace("}", "x"))
+                assert r.status_code in (404, 405), (method, path, r.status_code)
+        r = c.get("/metrics")
+        assert r.status_code == 200
+        assert 'route="/predict"' in r.text and "catsvc_api_workers 2.0" in r.text
+        assert sorted(server.pids()) == pids  # no process died and was replaced
+        assert c.post("/predict", json={"instances": [[7] * 12288]}).status_code == 200
+        (inside / "filler").unlink()
+        # with room again, a new series is exported
+        assert c.options("/models").status_code == 405
+        text = wait_until(lambda: (r := c.get("/metrics")).status_code == 200 and r.text, 10, "a scrape")
+        assert 'method="OPTIONS",route="/models",status="405"' in text
+        messages = stop(server)
+    assert any(m.startswith("metrics: cannot grow a metrics file") for m in messages), messages
+    assert messages[-1] == "stopped"
+
+
 # -- at start-up
 def read_only_mount(tmp_path: Path) -> tuple[Path, list[str]]:
     data = tmp_path / "data"

@@ -59,24 +59,28 @@ def _allocate(fd: int, size: int) -> None:
 class MetricsFile:
     """One process's values of one metric type: ``used`` (int32) and 4 bytes of padding, then
     entries of a key's length (int32), the key (UTF-8, padded to 8 bytes) and two doubles
-    (value, timestamp), each at a multiple of 8 bytes: :attr:`views` index them as doubles."""
+    (value, timestamp), each at a multiple of 8 bytes: :attr:`view` indexes them as doubles."""
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        # made under another name and renamed once whole: a scrape never reads an empty file
+        # (prometheus-client's reader fails on one), and a failed one is never seen
+        partial = path.with_name(f".{path.name}.partial")
+        self._fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _allocate(self._fd, INITIAL_BYTES)
+            self._m = mmap.mmap(self._fd, INITIAL_BYTES)
+            self._m[0:4] = _HEADER.pack(8)
+            os.rename(partial, path)
         except OSError:
             os.close(self._fd)
-            path.unlink(missing_ok=True)  # an empty file would break every scrape
+            partial.unlink(missing_ok=True)
             raise
         self._capacity = INITIAL_BYTES
-        self._m = mmap.mmap(self._fd, self._capacity)
         # every mapping stays open: values keep the view of the one they were added in (the
         # mappings share the file's pages), so a hot path never looks its place up again
         self._maps = [self._m]
         self.view: Doubles = memoryview(self._m).cast("d")
         self._used = 8
-        self._m[0:4] = _HEADER.pack(self._used)
         self._positions: dict[str, int] = {}
         self._full = False
 
