@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.api.errors import Code
 
 from .conftest import SMALL, image_bytes
-from .realserver import INSTANCE_JSON, Server, gone, seed_models, wait_until
+from .realserver import INSTANCE_JSON, Server, connect, gone, parse, read_to_eof, seed_models, wait_until
 
 TOKEN = "metrics-token-0123456789abcdef"
 ADMIN = "admin-token-0123456789abcdef00"
@@ -83,6 +83,10 @@ def test_one_scrape_counts_every_request_of_both_workers_and_the_trainer_exactly
         assert c.get("/no/such/path").json()["code"] == Code.NOT_FOUND
         r = c.post("/predict", content=b"x", headers={"content-type": "text/plain"})
         assert (r.status_code, r.json()["code"]) == (415, Code.UNSUPPORTED_MEDIA_TYPE)
+        # not HTTP: refused by the protocol before the app sees it
+        with connect(server) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            assert parse(read_to_eof(sock))[0] == 400
         # a short training job on the synthetic set
         job = c.post("/train", json={"dataset": "synthetic", **SMALL}).json()
         wait_until(lambda: c.get(f"/train/{job['id']}").json()["status"] == "succeeded", 60, "the job")
@@ -96,6 +100,8 @@ def test_one_scrape_counts_every_request_of_both_workers_and_the_trainer_exactly
     assert requests_of(m, "/train/{job_id}", "GET", 404) == 1
     assert requests_of(m, "unmatched", "GET", 404) == 1
     assert requests_of(m, "/train", "POST", 202) == 1
+    assert requests_of(m, "refused", "", 400) == 1
+    assert value(m, "catsvc_errors_total", code=Code.BAD_REQUEST) == 1
     assert requests_of(m, "/train/{job_id}", "GET", 200) >= 1  # the polls: as many as the job took
     # the buckets are cumulative, the last one is the count
     assert value(m, "catsvc_http_request_duration_seconds_bucket", route=PREDICT, method="POST", status="200",
@@ -133,6 +139,37 @@ def test_one_scrape_counts_every_request_of_both_workers_and_the_trainer_exactly
                          and s.labels == {"route": PREDICT, "method": "POST", "status": "200"}]
     assert len([n for n in per_file if n > 0]) == 2, per_file
     assert sum(per_file) == n_png + 3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_the_running_job_its_progress_and_cost_the_queue_and_cancellations(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seed_models(data)
+    long_job = {"dataset": "synthetic", "layer_dims": [12288, 4, 1], "iterations": 10_000_000}
+    with Server(data, tmp_path / "server.log") as server, server.client() as c:
+        running = c.post("/train", json=long_job).json()["id"]
+        waiting = c.post("/train", json={"dataset": "synthetic", **SMALL}).json()["id"]
+
+        def progressing() -> dict | None:
+            samples = scrape(c)
+            return samples if value(samples, "catsvc_job_iterations_done") > 0 else None
+
+        m = wait_until(progressing, 60, "the job's progress in the metrics")
+        job = c.get(f"/train/{running}").json()
+        assert job["status"] == "running"
+        assert value(m, "catsvc_job_running") == 1 and value(m, "catsvc_jobs_queued") == 1
+        assert 0 < value(m, "catsvc_job_progress_ratio") < 0.01
+        assert value(m, "catsvc_job_cost") > 0
+        # the queued one is cancelled by the API worker, the running one stopped by the trainer
+        assert c.delete(f"/train/{waiting}").status_code == 200
+        assert c.delete(f"/train/{running}").status_code == 202
+        wait_until(lambda: c.get(f"/train/{running}").json()["status"] == "cancelled", 30, "the cancellation")
+        m = wait_until(lambda: (s := scrape(c)) and value(s, "catsvc_job_running") == 0 and s, 10, "no job running")
+    assert value(m, "catsvc_jobs_finished_total", status="cancelled", reason="cancelled") == 2
+    assert value(m, "catsvc_training_duration_seconds_count", status="cancelled") == 1  # the one that ran
+    assert value(m, "catsvc_jobs_queued") == 0
+    assert value(m, "catsvc_job_progress_ratio") == 0 and str(value(m, "catsvc_job_cost")) == "nan"
 
 
 def live_workers(metrics_dir: Path) -> list[int]:
