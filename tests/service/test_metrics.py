@@ -262,3 +262,20 @@ def test_metrics_files_of_a_previous_run_are_removed_at_start(tmp_path: Path) ->
     assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
     prepare_data_dir(Settings(data_dir=data, datasets_dir=None))
     assert not (data / "tmp" / "metrics").exists() or not list((data / "tmp" / "metrics").iterdir())
+
+
+def test_the_compose_profile_scrapes_the_service_with_the_repo_prometheus_config() -> None:
+    import yaml
+
+    from .realserver import ROOT
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["metrics"]  # not started by a plain `docker compose up`
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    host, _, port = job["static_configs"][0]["targets"][0].partition(":")
+    assert host in compose["services"] and "profiles" not in compose["services"][host]
+    assert f"{port}:{port}" in compose["services"][host]["ports"][0]

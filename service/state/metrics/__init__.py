@@ -56,7 +56,6 @@ def start(settings: Settings, *, api_worker: bool = False) -> bool:
 
 def clean(settings: Settings) -> None:
     """Remove the metrics files of a previous run (the supervisor, before any child starts)."""
-    directory = settings.metrics_directory
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = settings.metrics_directory  # each process makes it when it starts counting
     for path in directory.glob("*.db"):
         path.unlink(missing_ok=True)
