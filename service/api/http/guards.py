@@ -8,7 +8,9 @@ comparisons a request.
   still say ``Host: evil.example``, so a Host that is not in ``CATSVC_ALLOWED_HOSTS``
   (the port left out; default: the bound address, ``localhost``, ``127.0.0.1``, ``[::1]``)
   gets 400 ``HOST_NOT_ALLOWED``. /health/* and /v2/health/* are exempt: orchestrators'
-  probes send the pod's address as Host, and health tells nothing and changes nothing.
+  probes send the pod's address as Host, and health tells nothing and changes nothing;
+  so is /metrics, which Prometheus scrapes by whatever name it has for the service (it
+  changes nothing; CATSVC_METRICS_TOKEN keeps what it tells to the token's holders).
 * Origin: a page on another site can POST a form or a "simple" fetch with no CORS
   preflight, and the browser sends it with the user's network position. A POST, PUT,
   PATCH or DELETE whose ``Origin`` is neither the service's own (``http(s)://<Host>``)
