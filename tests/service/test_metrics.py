@@ -73,8 +73,10 @@ def test_one_scrape_counts_every_request_of_both_workers_and_the_trainer_exactly
         tensor = {"name": "pixels", "datatype": "UINT8", "shape": [2, 12288], "data": [9] * (2 * 12288)}
         photo = {"name": "image", "datatype": "BYTES", "shape": [1],
                  "data": [base64.b64encode(png(99)).decode()]}
-        for body in ({"inputs": [tensor]}, {"inputs": [photo]}):
-            r = c.post("/v2/models/catvnoncat/infer", json=body)
+        for path, body in (("/v2/models/catvnoncat/infer", {"inputs": [tensor]}),
+                           ("/v2/models/catvnoncat/infer", {"inputs": [photo]}),
+                           ("/v2/models/catvnoncat/versions/1/infer", {"inputs": [tensor]})):
+            r = c.post(path, json=body)
             assert r.status_code == 200, r.text
             out = {o["name"]: o for o in r.json()["outputs"]}
             labels.update((label, "v2") for label in out["label"]["data"])
@@ -97,6 +99,7 @@ def test_one_scrape_counts_every_request_of_both_workers_and_the_trainer_exactly
     assert requests_of(m, PREDICT, "POST", 200) == n_png + 3
     assert requests_of(m, PREDICT, "POST", 415) == 1
     assert requests_of(m, INFER, "POST", 200) == 2
+    assert requests_of(m, "/v2/models/{model_name}/versions/{model_version}/infer", "POST", 200) == 1
     assert requests_of(m, "/train/{job_id}", "GET", 404) == 1
     assert requests_of(m, "unmatched", "GET", 404) == 1
     assert requests_of(m, "/train", "POST", 202) == 1
@@ -109,14 +112,15 @@ def test_one_scrape_counts_every_request_of_both_workers_and_the_trainer_exactly
     # predictions by label, model version (the seeded version 1) and API
     for (label, api), n in labels.items():
         assert value(m, "catsvc_predictions_total", label=label, model_version="1", api=api) == n
-    assert sum(v for (name, _), v in m.items() if name == "catsvc_predictions_total") == n_png + 3 + 3
-    # decodes: the native PNGs and the V2 photo; forward passes and their sizes
+    assert sum(v for (name, _), v in m.items() if name == "catsvc_predictions_total") == n_png + 3 + 5
+    # decodes: the native PNGs and the V2 photo; forward passes and their sizes (two of 2)
     assert value(m, "catsvc_images_decoded_total") == n_png + 1
     assert value(m, "catsvc_image_decode_seconds_count") == n_png + 1
-    assert value(m, "catsvc_inference_seconds_count") == n_png + 3 + 2
-    assert value(m, "catsvc_batch_size_count") == n_png + 3 + 2
-    assert value(m, "catsvc_batch_size_sum") == n_png + 3 + 2 + 1
+    assert value(m, "catsvc_inference_seconds_count") == n_png + 3 + 3
+    assert value(m, "catsvc_batch_size_count") == n_png + 3 + 3
+    assert value(m, "catsvc_batch_size_sum") == n_png + 3 + 5
     assert value(m, "catsvc_batch_size_bucket", le="1.0") == n_png + 3 + 1
+    assert value(m, "catsvc_batch_size_bucket", le="2.0") == n_png + 3 + 3
     # errors by code
     assert value(m, "catsvc_errors_total", code=Code.JOB_NOT_FOUND) == 1
     assert value(m, "catsvc_errors_total", code=Code.NOT_FOUND) == 1
