@@ -15,6 +15,9 @@ timer handle when a body is expected, and one log line.
   When :mod:`service.api.http.protocol` refused a request's body itself (bad chunks), the app
   sees only a disconnect; the protocol leaves its status under :data:`PROTOCOL_STATUS`
   in the scope, and the line shows that status.
+* Metrics: the request's seconds by route template, method and status
+  (:mod:`service.state.metrics`); the template is the router's, or the one a fast path
+  left under :data:`ROUTE` in the scope, so /predict counts the same either way.
 * Body deadline: a request body must arrive whole within ``body_timeout`` seconds of
   the request's start, or the request ends in a 408 naming ``CATSVC_BODY_TIMEOUT``
   (and the connection closes). A client that trickles its upload cannot hold a worker.

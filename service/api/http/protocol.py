@@ -30,7 +30,8 @@ connection:
   turns out malformed while it is read (the app then sees a disconnect, and the
   request's log line this 400: :data:`service.api.http.middleware.PROTOCOL_STATUS`).
 * every refusal in the service's JSON shape ``{"error", "code"}`` (anything else that is
-  not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code. A refusal
+  not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code, and counted
+  (its code, and a request under the route ``refused``: :mod:`service.state.metrics`). A refusal
   of a pipelined request waits until the requests before it are answered.
 * pipelined requests are answered one at a time, in order, and the next read waits until
   those queued are answered: a client that sends without reading the answers is not read on.
@@ -55,7 +56,6 @@ from uvicorn.server import ServerState
 
 from ...state import metrics
 from ..errors import Code
-
 from . import refusals
 from .connections import HIGH_WATER, SILENT_DEADLINE, TALLIES, book, make_room, settings
 from .cycle import RequestResponseCycle
