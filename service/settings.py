@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # /predict only
     predict_token_file: TokenFileSetting = None
     predict_token: SecretStr | None = Field(None, validate_default=True)
+    # GET /metrics (None: open, as /health/* is; the admin token works there too)
+    metrics_token_file: TokenFileSetting = None
+    metrics_token: SecretStr | None = Field(None, validate_default=True)
     # with no admin token at all: make one at the first start, in <data_dir>/admin_token (compose)
     generate_admin_token: bool = False
     # leave the admin endpoints open on a non-loopback address without a token (see admin_disabled)
@@ -152,11 +155,16 @@ class Settings(BaseSettings):
     progress_interval: float = Field(0.25, gt=0, le=60)  # seconds between two progress writes of a job
     poll_interval: float = Field(0.5, gt=0, le=60)  # seconds an idle trainer waits for a job
 
+    # -- metrics (GET /metrics): off, nothing is counted; the directory every process counts
+    # into (None: <data_dir>/tmp/metrics), emptied at each start (README, "Metrics")
+    metrics: bool = True
+    metrics_dir: Path | None = None
+
     # -- logs
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True  # one JSON line per request
 
-    @field_validator("admin_token", "predict_token")
+    @field_validator("admin_token", "predict_token", "metrics_token")
     @classmethod
     def _usable_token(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if v is not None and v.get_secret_value() == "":
@@ -237,6 +245,10 @@ class Settings(BaseSettings):
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def metrics_directory(self) -> Path:
+        return self.metrics_dir if self.metrics_dir is not None else self.tmp_dir / "metrics"
 
     @property
     def writable_dirs(self) -> list[Path]:

@@ -42,6 +42,7 @@ import time
 from pydantic import ValidationError
 
 from .settings import Settings
+from .state import metrics
 from .state.datasets import DatasetCatalog
 from .state.lock import FD_ENV, DataDirInUse, lock_data_dir
 from .state.logs import setup_logging
@@ -90,6 +91,9 @@ def prepare_data_dir(settings: Settings) -> None:
     with writing(settings.data_dir):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     remove_partial(settings)
+    if settings.metrics:  # under tmp/ (the default) it is gone already; elsewhere its files are
+        with writing(settings.data_dir):
+            metrics.clean(settings)
     trainer = Trainer(settings)
     # recovery and the first job now, before any worker can answer "no job queued"
     trainer.start_up()

@@ -9,15 +9,16 @@ from starlette.types import ASGIApp
 from model_core import __version__ as model_core_version
 
 from ..settings import Settings
+from ..state import metrics
 from ..state.logs import setup_logging
 from ..state.procs import limit_blas_threads
-from .auth import PREDICT_SCHEME, Tokens
+from .auth import METRICS_SCHEME, PREDICT_SCHEME, Tokens
 from .docs import install_docs
 from .errors import document_errors, install_error_handlers
 from .http.fastpath import PredictFastPath
 from .http.guards import BrowserGuard
 from .http.middleware import RequestMiddleware
-from .routers import datasets, health, models, page, params, predict, train, train_views, v2
+from .routers import datasets, health, metrics as metrics_router, models, page, params, predict, train, train_views, v2
 from .services import Services
 from .v2.fastpath import InferFastPath
 from .v2.versions import VersionCache
@@ -58,7 +59,8 @@ class App(FastAPI):
             schema = super().openapi()
             document_errors(schema)
             # /predict checks its token without a dependency, so none declares the scheme
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["PredictToken"] = PREDICT_SCHEME
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["PredictToken"], schemes["MetricsToken"] = PREDICT_SCHEME, METRICS_SCHEME
             return schema  # FastAPI keeps it as self.openapi_schema
         return self.openapi_schema
 
@@ -85,12 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services.build(settings)
+    metrics.start(settings, api_worker=True)
     app.state.tokens = Tokens.from_settings(settings)
     # the stored versions the Open Inference Protocol may name, besides the active one
     app.state.model_versions = VersionCache(app.state.services.store, app.state.services.models)
     install_error_handlers(app)
     install_docs(app)
-    for module in (predict, train, train_views, datasets, params, models, health, v2, page):
+    for module in (predict, train, train_views, datasets, params, models, health, v2, metrics_router, page):
         app.include_router(module.router)
     app.include_router(page.auth_router)
     return app

@@ -3,6 +3,8 @@
 * ``CATSVC_ADMIN_TOKEN`` guards what changes the service: training (POST /train,
   DELETE /train/{id}), data set upload, parameter upload and activation.
 * ``CATSVC_PREDICT_TOKEN`` guards POST /predict; the admin token is accepted there too.
+* ``CATSVC_METRICS_TOKEN`` guards GET /metrics (open without it, as health is); the admin
+  token is accepted there too.
 
 A token that is not configured leaves its endpoints open (the supervisor says so in the
 log at start-up), with one exception: a service that listens beyond loopback (in a
@@ -44,6 +46,11 @@ PREDICT_SCHEME = {
     "scheme": "bearer",
     "description": "CATSVC_PREDICT_TOKEN (or the admin token): predictions (enforced only when the setting is set)",
 }
+METRICS_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "CATSVC_METRICS_TOKEN (or the admin token): GET /metrics (enforced only when the setting is set)",
+}
 PREDICT_SECURITY: list[dict[str, list[str]]] = [{"PredictToken": []}, {"AdminToken": []}]  # an operation's "security"
 
 
@@ -55,12 +62,15 @@ class Tokens:
     admin: tuple[bytes, ...]
     predict: tuple[bytes, ...]
     admin_disabled: bool = False
+    metrics: tuple[bytes, ...] = ()  # GET /metrics
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tokens:
         admin = (settings.admin_token.get_secret_value().encode(),) if settings.admin_token else ()
         predict = (settings.predict_token.get_secret_value().encode(),) if settings.predict_token else ()
-        return cls(admin=admin, predict=predict + admin if predict else (), admin_disabled=settings.admin_disabled)
+        metrics = (settings.metrics_token.get_secret_value().encode(),) if settings.metrics_token else ()
+        return cls(admin=admin, predict=predict + admin if predict else (), admin_disabled=settings.admin_disabled,
+                   metrics=metrics + admin if metrics else ())
 
 
 ADMIN_DISABLED_MESSAGE = (
@@ -115,6 +125,13 @@ def check_predict(request: Request) -> None:
     accepted = request.app.state.tokens.predict
     if accepted:
         check_token(bearer_token(request.headers.get("authorization")), accepted, "CATSVC_PREDICT_TOKEN")
+
+
+def check_metrics(request: Request) -> None:
+    """GET /metrics: open unless CATSVC_METRICS_TOKEN is set (the admin token works there too)."""
+    accepted = request.app.state.tokens.metrics
+    if accepted:
+        check_token(bearer_token(request.headers.get("authorization")), accepted, "CATSVC_METRICS_TOKEN")
 
 
 # for a route's ``dependencies=[...]`` (async: checked inline, not in the threadpool)

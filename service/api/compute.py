@@ -31,6 +31,8 @@ import numpy as np
 
 from model_core import Model
 
+from ..state import metrics
+from .inference import THRESHOLD
 from .limits import predict_queue_full
 
 T = TypeVar("T")
@@ -91,11 +93,16 @@ class ForwardCosts:
         seconds = self._seconds.get(version)
         return seconds is not None and seconds * m <= INLINE_FORWARD_SECONDS
 
-    def predict_proba(self, version: int, model: Model, X: np.ndarray) -> np.ndarray:
-        """``model.predict_proba(X)`` (m,), timed."""
+    def predict_proba(self, version: int, model: Model, X: np.ndarray, api: str = "native") -> np.ndarray:
+        """``model.predict_proba(X)`` (m,), timed, and counted for ``api`` (native, v2)."""
         start = time.perf_counter()
         proba = model.predict_proba(X)
-        self.observe(version, (time.perf_counter() - start) / max(X.shape[1], 1))
+        seconds = time.perf_counter() - start
+        m = X.shape[1]
+        self.observe(version, seconds / max(m, 1))
+        # one example (the common request): a scalar comparison, not an array's count
+        cats = (1 if proba[0] > THRESHOLD else 0) if m == 1 else int(np.count_nonzero(proba > THRESHOLD))
+        metrics.forward(version, api, cats, m, seconds)
         return proba
 
     def observe(self, version: int, seconds_per_example: float) -> None:

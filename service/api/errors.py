@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from model_core import ConfigError, DataError, ModelCoreError, ParameterFileError
 
+from ..state import metrics
 from ..state.jobs import JobQueue
 from ..state.logs import request_id
 from ..state.storage import StorageUnavailable
@@ -219,6 +220,7 @@ def storage_unavailable(e: StorageUnavailable) -> ApiError:
 
 
 def _render(e: ApiError) -> Response:
+    metrics.error(e.code)
     body = {"error": e.message, "code": e.code, **e.extra}
     return json_response(body, status=e.status, headers=e.headers)
 

@@ -6,6 +6,7 @@ CPU work that runs on a pool thread, or inline when bounded tiny (service.api.co
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from model_core import (
 )
 
 from ..settings import Settings
+from ..state import metrics
 from .errors import ApiError, Code
 from .limits import check_batch, image_too_large, image_too_small, request_pixels_too_large
 from .multipart import Part
@@ -62,6 +64,7 @@ def small_image_column(data: bytes, limits: ImageLimits, at_most: int) -> np.nda
     """X (12288, 1) of one image whose decoding produces at most ``at_most`` pixels (a JPEG's
     after its DCT scaling); None, with only its header read, if more, or if it is above a
     limit (the caller then decodes it, or names the limit, under the request's rules)."""
+    start = time.perf_counter()
     try:
         vector = image_to_vector(data, max_pixels=min(limits.max_pixels, limits.max_request_pixels),
                                  min_side=limits.min_side, max_decoded_pixels=at_most)
@@ -69,6 +72,7 @@ def small_image_column(data: bytes, limits: ImageLimits, at_most: int) -> np.nda
         return None
     except DataError as e:
         raise _image_error(0, e, limits) from None
+    metrics.decoded(time.perf_counter() - start)
     return vector[:, np.newaxis]  # (12288, 1)
 
 
@@ -85,10 +89,12 @@ def images_to_columns(files: list[Part], limits: ImageLimits) -> np.ndarray:
             raise request_pixels_too_large(total, limits.max_request_pixels)
     rows = np.empty((m, N_FEATURES), dtype=np.uint8)  # one image per row: contiguous writes
     for j, part in enumerate(files):
+        start = time.perf_counter()
         try:
             rows[j] = image_to_vector(part.data, max_pixels=limits.max_pixels, min_side=limits.min_side)  # (12288,)
         except DataError as e:
             raise _image_error(j, e, limits) from None
+        metrics.decoded(time.perf_counter() - start)
     return rows.T  # X (12288, m)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from model_core import Model
 
+from ..state import metrics
 from ..state.store import ModelStore
 
 log = logging.getLogger("service.models")
@@ -62,7 +63,9 @@ class ModelCache:
             except Exception:
                 log.exception("cannot load model version %s; keeping version %s", version,
                               self._current.version if self._current else None)
+                metrics.loaded(None, False)
                 return
+            metrics.loaded(version, True)
             if self._current.synthetic:
                 log.warning("serving model version %s, trained on synthetic drawings (%s): it knows drawings, "
                             "not cats; train on real data (README, 'The first model')", version,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import metrics as counters  # `metrics` is a job field here
 from .storage import writing
 
 if TYPE_CHECKING:
@@ -256,6 +257,8 @@ class JobQueue:
                 raise JobFinished(row["status"])
         job = self.get(job_id)
         job.log_transition(cancel_requested=True)
+        if job.status == CANCELLED:  # it never ran: no training time
+            counters.job_finished(CANCELLED, job.reason, None)
         return job
 
     # -- trainer side
@@ -294,15 +297,18 @@ class JobQueue:
     ) -> Job:
         assert status in FINISHED
         with self._tx() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, model_version = ?, metrics = ?,"
                 " costs = COALESCE(?, costs), done = COALESCE(?, done), reason = ?, message = ?"
                 " WHERE id = ? AND status = ?",
                 (status, time.time(), model_version, json.dumps(metrics) if metrics is not None else None,
                  json.dumps(costs) if costs is not None else None, done, reason, message, job_id, RUNNING),
-            )
+            ).rowcount
         job = self.get(job_id)
         job.log_transition()
+        if changed:
+            ran = job.finished_at - job.started_at if job.finished_at and job.started_at else None
+            counters.job_finished(job.status, job.reason, ran)
         return job
 
     def fail_interrupted(self) -> int:

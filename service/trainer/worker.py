@@ -32,6 +32,7 @@ from model_core import (
 )
 
 from ..settings import Settings, env_name
+from ..state import metrics
 from ..state.datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset
 from ..state.jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue, progress_plan
 from ..state.logs import request_id, setup_logging
@@ -166,6 +167,7 @@ class Trainer:
         try:
             return self._run(job)
         finally:
+            metrics.job_idle()
             request_id.reset(token)
 
     # -- one job
@@ -244,12 +246,14 @@ class Trainer:
             return data.info, parameters, history
 
         costs: list[list[float]] = []
+        metrics.job_progress(0, total, float("nan"))  # running, no step done yet
         # timed here, as each report arrives: the pipe adds microseconds
         eta = Eta(total)
 
         def record(progress: tuple[int, float, list[list[float]]]) -> bool:
             done, cost, points = progress
             costs.extend(points)
+            metrics.job_progress(done, total, cost)
             # True: cancel requested
             return self.queue.report_progress(job.id, done, cost, costs, eta=eta.update(done))
 
@@ -338,6 +342,8 @@ def main() -> None:
     cap = cap_address_space(settings.trainer_memory)
     try:
         trainer = Trainer(settings)
+        metrics.start(settings)
+        metrics.job_idle()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: trainer.stop())
         trainer.start_up()

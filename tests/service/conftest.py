@@ -60,6 +60,12 @@ def trainer(settings: Settings) -> Trainer:
     return Trainer(settings)
 
 
+def leftovers(tmp_dir: Path) -> list[str]:
+    """What the data directory's tmp/ holds besides the metrics files of the running (or
+    killed) service, in tmp/metrics, which the next start empties."""
+    return sorted(p.name for p in tmp_dir.iterdir() if p.name != "metrics")
+
+
 def npz_bytes(X: np.ndarray, Y: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, X=X, Y=Y)

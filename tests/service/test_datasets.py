@@ -17,7 +17,7 @@ from service.settings import Settings
 from service.state.synthetic import make_synthetic
 from service.trainer.worker import Trainer
 
-from .conftest import SMALL, image_bytes, npz_bytes, run_job
+from .conftest import SMALL, image_bytes, leftovers, npz_bytes, run_job
 
 
 def write_course_h5(path: Path, prefix: str, X: np.ndarray, Y: np.ndarray) -> None:
@@ -113,7 +113,7 @@ def test_invalid_uploads_are_422_with_model_core_s_reason(
     assert body["code"] == Code.INVALID_DATASET
     assert fragment in body["error"]
     assert str(settings.data_dir) not in body["error"]  # no server paths
-    assert list(settings.tmp_dir.iterdir()) == []  # the temporary file is gone
+    assert leftovers(settings.tmp_dir) == []  # the temporary file is gone
 
 
 def test_an_empty_or_missing_file_is_422(client: TestClient) -> None:
@@ -132,7 +132,7 @@ def test_an_upload_over_the_limit_is_413_and_leaves_nothing(make_settings, small
         body = r.json()
         assert body["code"] == Code.BODY_TOO_LARGE and body["limit"] == 100_000
         assert "CATSVC_MAX_DATASET_BYTES" in body["error"]
-        assert list(settings.tmp_dir.iterdir()) == []
+        assert leftovers(settings.tmp_dir) == []
         assert [d["id"] for d in c.get("/datasets").json()["datasets"]] == ["synthetic"]
 
 

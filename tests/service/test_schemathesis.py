@@ -34,6 +34,7 @@ from .realserver import seed_models
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ADMIN, PREDICT = "admin-token-0123456789abcdef", "predict-token-0123456789abcdef"
+METRICS = "metrics-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     data: Path = tmp_path_factory.mktemp("schemathesis") / "data"
     seed_models(data, count=2)
     app = create_app(Settings(data_dir=data, workers=1, admin_token=ADMIN, predict_token=PREDICT,
-                              max_queued_jobs=4, access_log=False, allowed_hosts=("testserver",)))
+                              metrics_token=METRICS, max_queued_jobs=4, access_log=False, allowed_hosts=("testserver",)))
     with TestClient(app):  # runs the app's start-up
         yield app
 
@@ -78,6 +79,7 @@ def test_the_api_keeps_its_openapi_promises(api_schema: schemathesis.BaseSchema)
         strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
                              operation.as_strategy(GenerationMode.NEGATIVE))
         token = PREDICT if operation.path == "/predict" or operation.path.endswith("/infer") else ADMIN
+        token = METRICS if operation.path == "/metrics" else token
         excluded = [positive_data_acceptance] if operation.label in CONTENT_CHECKED else []
         try:
             check_operation(strategy, token, excluded)()

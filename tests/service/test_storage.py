@@ -37,7 +37,7 @@ from service.api.errors import Code
 from service.state.jobs import JobQueue
 from service.state.storage import NO_SPACE, READ_ONLY, StorageUnavailable, storage_error, writing
 
-from .conftest import SMALL, npz_bytes
+from .conftest import SMALL, leftovers, npz_bytes
 from .realserver import ROOT, Server, course_npz, seed_models, wait_until
 
 LONG_JOB = {"dataset": "synthetic", "layer_dims": [12288, 4, 1], "iterations": 10_000_000}
@@ -204,7 +204,7 @@ def test_a_read_only_data_directory_answers_503_and_the_service_stops_cleanly(tm
         assert (ready["status"], ready["version"]) == ("ready", 2)
         assert [m["version"] for m in c.get("/models").json()["models"]] == [2, 1]
     assert not list((data / "models").glob(".tmp-*")) and not list((data / "datasets").glob(".tmp-*"))
-    assert [p.name for p in (data / "tmp").iterdir()] == []
+    assert leftovers(data / "tmp") == []
     queue = JobQueue(data / "jobs.sqlite")
     assert (queue.get(running).status, queue.get(waiting).reason) == ("cancelled", "storage_unavailable")
 
@@ -228,6 +228,45 @@ def test_a_full_data_directory_answers_503_until_space_is_freed(tmp_path: Path) 
             r = c.put("/params", files={"file": ("p.npz", course_npz(seed=5))})
             assert r.status_code == 201 and r.json()["version"] == 3
         messages = stop(server)
+    assert messages[-1] == "stopped"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_metrics_on_a_full_data_directory_go_on_without_the_new_series(tmp_path: Path) -> None:
+    """The metrics files live under the data directory (tmp/metrics): on a full disk a series
+    that needs a file to grow is kept in memory only (one warning); no worker dies (a write
+    to a mapped page that has no block would be SIGBUS), and /metrics answers."""
+    data, seed = tmp_path / "data", tmp_path / "seed"
+    data.mkdir()
+    seed_models(seed)
+    server = Server(data, tmp_path / "server.log", prefix=in_mount_namespace(TMPFS, data, seed),
+                    access_log="false")
+    with server, server.client(headers={"Connection": "close"}) as c:
+        assert server.proc is not None
+        inside = Path(f"/proc/{server.proc.pid}/root") / data.relative_to("/")
+        pids = sorted(server.pids())
+        paths = sorted(c.get("/openapi.json").json()["paths"])
+        assert c.post("/predict", json={"instances": [[7] * 12288]}).status_code == 200
+        fill(inside / "filler")
+        # each (route, method, status) is a histogram series of 20 values, about 4 KB of a
+        # worker's file; this many need more than a file's first 64 KiB in each worker
+        for method in ("PATCH", "TRACE"):
+            for path in paths:
+                r = c.request(method, path.replace("{", "x").replace("}", "x"))
+                assert r.status_code in (404, 405), (method, path, r.status_code)
+        r = c.get("/metrics")
+        assert r.status_code == 200
+        assert 'route="/predict"' in r.text and "catsvc_api_workers 2.0" in r.text
+        assert sorted(server.pids()) == pids  # no process died and was replaced
+        assert c.post("/predict", json={"instances": [[7] * 12288]}).status_code == 200
+        (inside / "filler").unlink()
+        # with room again, a new series is exported
+        assert c.options("/models").status_code == 405
+        text = wait_until(lambda: (r := c.get("/metrics")).status_code == 200 and r.text, 10, "a scrape")
+        assert 'method="OPTIONS",route="/models",status="405"' in text
+        messages = stop(server)
+    assert any(m.startswith("metrics: cannot grow a metrics file") for m in messages), messages
     assert messages[-1] == "stopped"
 
 

@@ -16,18 +16,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .middleware import ROUTE
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class PredictFastPath:
-    def __init__(self, inner: ASGIApp, app: FastAPI, path: str, endpoint: Endpoint) -> None:
+    def __init__(self, inner: ASGIApp, app: FastAPI, path: str, endpoint: Endpoint, route: str | None = None) -> None:
         self.inner, self.app, self.path, self.endpoint = inner, app, path, endpoint
+        self.route = route or path  # the route template, as the router declares it (metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             await self.inner(scope, receive, send)
             return
         scope["app"] = self.app  # what Starlette sets, and Request.app reads
+        scope[ROUTE] = self.route
         request = Request(scope, receive)
         try:
             response = await self.endpoint(request)

@@ -8,7 +8,9 @@ comparisons a request.
   still say ``Host: evil.example``, so a Host that is not in ``CATSVC_ALLOWED_HOSTS``
   (the port left out; default: the bound address, ``localhost``, ``127.0.0.1``, ``[::1]``)
   gets 400 ``HOST_NOT_ALLOWED``. /health/* and /v2/health/* are exempt: orchestrators'
-  probes send the pod's address as Host, and health tells nothing and changes nothing.
+  probes send the pod's address as Host, and health tells nothing and changes nothing;
+  so is /metrics, which Prometheus scrapes by whatever name it has for the service (it
+  changes nothing; CATSVC_METRICS_TOKEN keeps what it tells to the token's holders).
 * Origin: a page on another site can POST a form or a "simple" fetch with no CORS
   preflight, and the browser sends it with the user's network position. A POST, PUT,
   PATCH or DELETE whose ``Origin`` is neither the service's own (``http(s)://<Host>``)
@@ -24,11 +26,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...settings import Settings
+from ...state import metrics
 from ..errors import Code
 from ..responses import json_response
 
 _MUTATING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-_EXEMPT_PREFIX = ("/health/", "/v2/health/")  # the native and the Open Inference Protocol's probes
+# the native and the Open Inference Protocol's probes, and the metrics, which Prometheus scrapes by
+# whatever name it has for the service (a compose service's name, a pod's address)
+_EXEMPT_PREFIX = ("/health/", "/v2/health/", "/metrics")
 _OWN_SCHEMES = (b"http://", b"https://")  # https: behind a proxy that terminates TLS
 
 HOST_NOT_ALLOWED = {
@@ -78,6 +83,7 @@ class BrowserGuard:
             refusal = self.refusal(scope)
             if refusal is not None:
                 status, body = refusal
+                metrics.error(body["code"])
                 await json_response(body, status)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -15,6 +15,9 @@ timer handle when a body is expected, and one log line.
   When :mod:`service.api.http.protocol` refused a request's body itself (bad chunks), the app
   sees only a disconnect; the protocol leaves its status under :data:`PROTOCOL_STATUS`
   in the scope, and the line shows that status.
+* Metrics: the request's seconds by route template, method and status
+  (:mod:`service.state.metrics`); the template is the router's, or the one a fast path
+  left under :data:`ROUTE` in the scope, so /predict counts the same either way.
 * Body deadline: a request body must arrive whole within ``body_timeout`` seconds of
   the request's start, or the request ends in a 408 naming ``CATSVC_BODY_TIMEOUT``
   (and the connection closes). A client that trickles its upload cannot hold a worker.
@@ -30,6 +33,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ...state import metrics
 from ...state.logs import info_line, request_id
 from ..errors import ApiError, Code
 
@@ -40,6 +44,8 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 # scope key: the status service.protocol answered a request with, past the app
 PROTOCOL_STATUS = "catsvc.protocol_status"
+# scope key: the route template of a request a fast path served (FastAPI's router sets "route")
+ROUTE = "catsvc.route"
 
 
 def new_request_id() -> str:
@@ -89,20 +95,32 @@ class RequestMiddleware:
         finally:
             if deadline is not None:
                 deadline.cancel()
-            self._log(scope, status, start)
-
-    def _log(self, scope: Scope, status: int | None, start: float) -> None:
-        if self.access_log:
+            seconds = time.perf_counter() - start
             # what the protocol sent wins: the app's own answer, if any, never went out
             status = scope.get(PROTOCOL_STATUS, status)
+            metrics.request(route_template(scope), scope["method"], status, seconds)
+            self._log(scope, status, seconds)
+
+    def _log(self, scope: Scope, status: int | None, seconds: float) -> None:
+        if self.access_log:
             if status is None:
                 log.info("client disconnected before the answer")
             client = scope.get("client")
             info_line(log, "request", {
                 "method": scope["method"], "path": scope["path"], "status": status,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
                 "client": client[0] if client else None,
             })
+
+
+def route_template(scope: Scope) -> str:
+    """The route a request matched, as declared (``/train/{job_id}``): what the fast paths
+    set under ROUTE, else the router's; ``unmatched`` for a path no route has (a 404)."""
+    route = scope.get(ROUTE)
+    if route is not None:
+        return route
+    matched = scope.get("route")
+    return getattr(matched, "path_format", None) or getattr(matched, "path", None) or metrics.UNMATCHED
 
 
 class _BodyDeadline:

@@ -30,7 +30,8 @@ connection:
   turns out malformed while it is read (the app then sees a disconnect, and the
   request's log line this 400: :data:`service.api.http.middleware.PROTOCOL_STATUS`).
 * every refusal in the service's JSON shape ``{"error", "code"}`` (anything else that is
-  not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code. A refusal
+  not HTTP/1.1: 400 ``BAD_REQUEST``), logged as one info line with its code, and counted
+  (its code, and a request under the route ``refused``: :mod:`service.state.metrics`). A refusal
   of a pipelined request waits until the requests before it are answered.
 * pipelined requests are answered one at a time, in order, and the next read waits until
   those queued are answered: a client that sends without reading the answers is not read on.
@@ -53,6 +54,8 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
+from ...state import metrics
+from ..errors import Code
 from . import refusals
 from .connections import HIGH_WATER, SILENT_DEADLINE, TALLIES, book, make_room, settings
 from .cycle import RequestResponseCycle
@@ -131,10 +134,12 @@ class GuardedHttpProtocol(asyncio.Protocol):
         connections, limit = book(), self.max_connections
         if not connections.opened(self._host):
             TALLIES.client_cap.add(self.loop.time())
+            _count_refusal(429, Code.TOO_MANY_CLIENT_CONNECTIONS, 0.0)
             self._close_with(refusals.client_cap(connections.per_client))
             return
         if len(self.connections) > limit and not make_room(self.loop.time()):
             TALLIES.cap.add(self.loop.time())
+            _count_refusal(503, Code.TOO_MANY_CONNECTIONS, 0.0)
             self._close_with(refusals.connection_cap(limit))
             return
         self._silent = True
@@ -188,6 +193,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
             self.transport.close()
             return
         log.info("closed a connection whose request headers took over %g s (CATSVC_HEADER_TIMEOUT)", seconds)
+        _count_refusal(408, Code.REQUEST_TIMEOUT, now - self._ready_at)
         self._refused = True
         self._close_with(refusals.header_timeout(seconds))
 
@@ -400,6 +406,10 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self._cancel_timer()
         response = raw_response(status, HTTPStatus(status).phrase, body)
         cycle = self.cycle
+        if self._in_body and cycle is not None and cycle is self._running:
+            metrics.error(body["code"])  # the app has the request: its own line counts it, with this status
+        else:
+            _count_refusal(status, body["code"], self.loop.time() - self._ready_at)
         if self._in_body and cycle is not None:  # the bad request is the last one whose head came
             if self.pipeline and self.pipeline[0] is cycle:  # not started yet: it is dropped, and
                 self.pipeline.popleft()  # the refusal waits for the requests before it
@@ -441,3 +451,10 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self._send_timer = None
         log.info("dropped a client that read nothing for %g s (CATSVC_SEND_TIMEOUT)", self.send_timeout)
         self.transport.abort()  # connection_lost follows: the response's sender wakes up and stops
+
+
+def _count_refusal(status: int, code: str, seconds: float) -> None:
+    """A request the app never saw: its error code, and a request under the route ``refused``
+    (its method unknown or not to be trusted: the head was not valid)."""
+    metrics.error(code)
+    metrics.request(metrics.REFUSED, "", status, seconds)

@@ -48,6 +48,7 @@ router = APIRouter(prefix="/v2", tags=["v2"])
 ModelName = Annotated[str, Path(description="the model's name: catvnoncat, or CATSVC_MODEL_NAME")]
 ModelVersion = Annotated[str, Path(description="a stored version, as GET /v2/models/{model_name} lists them")]
 EXTENSIONS = ["binary_tensor_data"]
+V2 = "v2"  # the api label of its predictions (service.state.metrics)
 _BODY_TYPES = ("", "application/json", "application/octet-stream")
 _FALSE = {"description": "false: not ready (empty body)", "content": {}}
 _ABSENT = {"description": "false: no such model or version (empty body)", "content": {}}
@@ -184,9 +185,9 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
         assert X is not None
         n = X.shape[1]
         if costs.cheap(loaded.version, n):  # as /predict: a pass known to be short runs inline
-            proba = costs.predict_proba(loaded.version, loaded.model, X)  # (n,)
+            proba = costs.predict_proba(loaded.version, loaded.model, X, V2)  # (n,)
         else:
-            proba = await services.pool.run(costs.predict_proba, loaded.version, loaded.model, X)
+            proba = await services.pool.run(costs.predict_proba, loaded.version, loaded.model, X, V2)
     content, header_length = encode(
         proba, model_name=model_name, model_version=loaded.version,
         request_id=infer_request.id if infer_request.id is not None else request_id.get() or "",
@@ -212,7 +213,7 @@ def _read(body: bytes, header_lengths: list[str], max_batch: int) -> tuple[Infer
 
 def _images_proba(costs: ForwardCosts, loaded: LoadedModel, parts: list[Part], limits: ImageLimits) -> np.ndarray:
     """On a pool thread: the images decoded (pixel budget first), then P(cat) (n,)."""
-    return costs.predict_proba(loaded.version, loaded.model, images_to_columns(parts, limits))
+    return costs.predict_proba(loaded.version, loaded.model, images_to_columns(parts, limits), V2)
 
 
 def _trained_on(loaded: LoadedModel) -> dict[str, Any]:

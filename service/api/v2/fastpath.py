@@ -20,6 +20,9 @@ from ..http.fastpath import PredictFastPath
 
 # Starlette's "{name}" matches [^/]+ of the decoded path: the same here
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+# the router's templates of the same two endpoints: the route label of their metrics
+MODEL_ROUTE = "/v2/models/{model_name}/infer"
+VERSION_ROUTE = "/v2/models/{model_name}/versions/{model_version}/infer"
 Infer = Callable[[Request, str, "str | None"], Awaitable[Response]]
 
 
@@ -39,4 +42,5 @@ class InferFastPath:
             return await self.infer(request, model_name, model_version)
 
         # PredictFastPath's dispatch, errors through the app's own handlers, for this one path
-        await PredictFastPath(self.inner, self.app, scope["path"], endpoint)(scope, receive, send)
+        route = VERSION_ROUTE if model_version else MODEL_ROUTE
+        await PredictFastPath(self.inner, self.app, scope["path"], endpoint, route)(scope, receive, send)
