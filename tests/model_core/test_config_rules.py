@@ -1,0 +1,78 @@
+"""TrainConfig's refusals carry the value they refused (issue 15's mutation run)."""
+from __future__ import annotations
+
+import pytest
+
+from model_core import TrainConfig
+from model_core.errors import ConfigError
+
+ARCHITECTURE = (
+    {"type": "input", "n_H": 4, "n_W": 4, "n_C": 3},
+    {"type": "flatten"},
+    {"type": "dense", "n": 1, "activation": "sigmoid"},
+)
+
+
+@pytest.mark.parametrize("layer_dims", [(48, 5, 1), (47, 1)])
+def test_layer_dims_beside_an_architecture_are_refused_with_their_value(layer_dims: tuple[int, ...]) -> None:
+    assert TrainConfig(architecture=ARCHITECTURE).layer_dims == (48, 1)
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(architecture=ARCHITECTURE, layer_dims=layer_dims)
+    e = caught.value
+    assert e.field == "layer_dims" and e.reason == "with an architecture, layer_dims follows from it ([48, 1]): leave it out"
+    assert str(e) == f"{e.reason}; got {list(layer_dims)!r}"
+
+
+# field -> (low, high, open at low, open at high, integer): the ranges TrainConfig documents
+RANGES = {
+    "seed": (0, 2**32 - 1, False, False, True),
+    "iterations": (1, 10_000_000, False, False, True),
+    "epochs": (1, 1_000_000, False, False, True),
+    "batch_size": (1, 1_000_000, False, False, True),
+    "learning_rate": (0.0, 100.0, True, False, False),
+    "l2": (0.0, 1e6, False, False, False),
+    "beta": (0.0, 1.0, False, True, False),
+    "beta1": (0.0, 1.0, False, True, False),
+    "beta2": (0.0, 1.0, False, True, False),
+    "epsilon": (0.0, 1.0, True, False, False),
+}
+LAYER_RANGES = {"shift": (0, 16, False, False, True), "weight_decay": (0.0, 1.0, False, False, False)}
+
+
+def _config(field: str, value: object) -> TrainConfig:
+    extra: dict[str, object] = {"architecture": ARCHITECTURE} if field in LAYER_RANGES else {}
+    return TrainConfig(**{field: value}, **extra)  # type: ignore[arg-type]
+
+
+def _refused(field: str, value: object, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config(field, value)
+    assert caught.value.field == field and caught.value.reason == reason
+    assert str(caught.value) == f"{reason}; got {value!r}"
+
+
+@pytest.mark.parametrize("field", [*RANGES, *LAYER_RANGES])
+def test_each_numeric_field_is_bounded_at_its_edges_as_documented(field: str) -> None:
+    low, high, open_low, open_high, integer = {**RANGES, **LAYER_RANGES}[field]
+    if integer:
+        reason = f"{field} must be an integer from {low} to {high}"
+        below, above, inside = low - 1, high + 1, [low, high]
+        for wrong in (float(low), True, "1", None if field != "epochs" else 1.5):
+            _refused(field, wrong, reason)
+    else:
+        reason = f"{field} must be a number in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        step = 1e-9
+        below, above = low - step, high + (high * 1e-9 or step)
+        inside = [low + step if open_low else low, high - step if open_high else high, int(high) if not open_high else 0]
+        if open_low:
+            _refused(field, low, reason)
+        if open_high:
+            _refused(field, high, reason)
+        for wrong in (float("nan"), float("inf"), -float("inf"), True, "0.5", None):
+            _refused(field, wrong, reason)
+    _refused(field, below, reason)
+    _refused(field, above, reason)
+    for value in inside:
+        if value == 0 and open_low:
+            continue
+        assert getattr(_config(field, value), field) == value
