@@ -4,9 +4,14 @@ from __future__ import annotations
 import pytest
 
 from model_core import ParameterFileError
-from model_core.metadata import MAX_STRING, check_metadata
+from model_core.metadata import FIELDS, MAX_STRING, check_metadata
 
 DIMS = [12288, 3, 1]
+ARCHITECTURE = [
+    {"type": "input", "n_H": 4, "n_W": 4, "n_C": 3},
+    {"type": "flatten"},
+    {"type": "dense", "n": 1, "activation": "sigmoid"},
+]
 
 
 @pytest.mark.parametrize("field", ["format", "engine", "model_core_version", "recipe"])
@@ -21,3 +26,28 @@ def test_an_object_value_takes_at_most_max_string_characters() -> None:
     assert check_metadata({"source": {"kind": "y" * MAX_STRING}}, DIMS)["source"] == {"kind": "y" * MAX_STRING}
     with pytest.raises(ParameterFileError, match="metadata field source must be"):
         check_metadata({"source": {"kind": "y" * (MAX_STRING + 1)}}, DIMS)
+
+
+def test_a_config_integer_list_holds_1_to_1000_positive_integers() -> None:
+    for n in (1, 1000):
+        assert check_metadata({"config": {"layer_dims": [3] * n}}, DIMS)["config"] == {"layer_dims": [3] * n}
+    for bad in ([], [3] * 1001, [3, 0], [3, True]):
+        with pytest.raises(ParameterFileError) as caught:
+            check_metadata({"config": {"layer_dims": bad}}, DIMS)
+        assert caught.value.field == "config"
+
+
+def test_each_record_level_refusal_is_worded_exactly_and_names_its_field() -> None:
+    cases = [
+        ([1, 2], "the metadata must be a JSON object", None),
+        ({"zz": 1, "yy": 2}, f"the metadata has 2 field(s) the format does not define; it defines "
+                             f"{', '.join(FIELDS)}", "metadata"),
+        ({}, "metadata field layer_dims is missing", "layer_dims"),
+        ({"architecture": ARCHITECTURE, "layer_dims": [48, 2, 1]},
+         "metadata field layer_dims does not match the architecture", "layer_dims"),
+    ]
+    for meta, message, field in cases:
+        with pytest.raises(ParameterFileError) as caught:
+            check_metadata(meta)
+        assert (str(caught.value), caught.value.field) == (message, field)
+    assert check_metadata({"architecture": ARCHITECTURE})["layer_dims"] == [48, 1]  # derived when left out

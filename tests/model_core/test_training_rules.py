@@ -52,3 +52,20 @@ def test_one_float32_step_on_each_dense_path_is_float32_arithmetic(path: dict, i
     # the same step with the batch in float64 ends elsewhere: the test can tell them apart
     wide = _step_written_out(X, Y, config, np.float64)
     assert any(not np.array_equal(wide[k], P) for k, P in expected.items())
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+def test_a_float32_gram_run_computes_its_costs_in_float32(optimizer: str) -> None:
+    """The Gram engine's output layer and labels stay float32: every recorded cost is a
+    float32 number (a cost computed in float64 almost never is)."""
+    rng = np.random.RandomState(2)
+    X, Y = rng.randint(0, 256, size=(300, 40)).astype(np.uint8), (np.arange(40) % 2).reshape(1, 40)
+    runs = {}
+    for dtype in ("float32", "float64"):
+        config = TrainConfig(layer_dims=(300, 5, 3, 1), dtype=dtype, init="he", optimizer=optimizer,
+                             learning_rate=0.01, iterations=101)
+        _, history = train(X, Y, config, engine="gram")
+        runs[dtype] = [c for _, c in history["costs"]]
+    assert len(runs["float32"]) == 2  # iterations 0 and 100
+    assert all(float(np.float32(c)) == c for c in runs["float32"])
+    assert not all(float(np.float32(c)) == c for c in runs["float64"])  # the test can tell
