@@ -51,3 +51,24 @@ def test_each_record_level_refusal_is_worded_exactly_and_names_its_field() -> No
             check_metadata(meta)
         assert (str(caught.value), caught.value.field) == (message, field)
     assert check_metadata({"architecture": ARCHITECTURE})["layer_dims"] == [48, 1]  # derived when left out
+
+
+def test_an_architecture_over_a_limit_carries_the_limit_and_the_count() -> None:
+    from model_core.architecture import MAX_LAYERS
+
+    too_deep = [ARCHITECTURE[0], ARCHITECTURE[1]] + [{"type": "dense", "n": 2}] * MAX_LAYERS + [ARCHITECTURE[2]]
+    with pytest.raises(ParameterFileError) as caught:
+        check_metadata({"architecture": too_deep})
+    e = caught.value
+    assert (e.field, e.limit, e.value, e.actual) == ("architecture", "MAX_LAYERS", MAX_LAYERS, len(too_deep))
+
+
+def test_tta_flip_on_a_fully_connected_net_needs_12288_inputs() -> None:
+    assert check_metadata({"tta": "flip"}, [12288, 3, 1])["tta"] == "flip"
+    assert check_metadata({"tta": "flip", "architecture": ARCHITECTURE})["tta"] == "flip"  # it mirrors 4x4 too
+    for dims in ([12287, 3, 1], [4096, 3, 1], [100, 12288, 1]):
+        with pytest.raises(ParameterFileError) as caught:
+            check_metadata({"tta": "flip"}, dims)
+        assert caught.value.field == "tta"
+        assert str(caught.value) == ("metadata field tta flip needs an architecture or 64x64x3 images "
+                                     "(layer_dims[0] = 12288)")

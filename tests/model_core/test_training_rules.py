@@ -14,6 +14,7 @@ from model_core import TrainConfig, train
 from model_core.backward import backward
 from model_core.forward import forward
 from model_core.initializers import initialize_parameters
+from model_core.losses import compute_cost, l2_penalty
 from model_core.normalization import normalize
 
 N = 12288
@@ -26,12 +27,15 @@ def _mirror_image(seed: int) -> np.ndarray:
     return img.reshape(N, 1)
 
 
-def _step_written_out(X: np.ndarray, Y: np.ndarray, config: TrainConfig, xdtype: type) -> dict[str, np.ndarray]:
-    """One gradient descent step from the config's start, X normalized in ``xdtype``."""
+def _step_written_out(X: np.ndarray, Y: np.ndarray, config: TrainConfig,
+                      xdtype: type) -> tuple[dict[str, np.ndarray], float]:
+    """One gradient descent step from the config's start, X and Y in ``xdtype``: the
+    parameters after it, and the cross-entropy of the output before it."""
     start = initialize_parameters(config.layer_dims, config.init, config.seed, np.float32)
     AL, caches = forward(normalize(X, config.input_norm, xdtype), start, config.hidden_activation)
     grads = backward(AL, Y.astype(xdtype), caches, config.l2)
-    return {k: (P - np.float32(config.learning_rate) * grads["d" + k]).astype(np.float32) for k, P in start.items()}
+    after = {k: (P - np.float32(config.learning_rate) * grads["d" + k]).astype(np.float32) for k, P in start.items()}
+    return after, compute_cost(AL, Y.astype(xdtype))
 
 
 @pytest.mark.parametrize("path", [
@@ -44,28 +48,51 @@ def test_one_float32_step_on_each_dense_path_is_float32_arithmetic(path: dict, i
     X, Y = _mirror_image(4), np.ones((1, 1), np.int64)
     config = TrainConfig(layer_dims=(N, 3, 1), dtype="float32", init="he", learning_rate=0.05, l2=0.3,
                          input_norm=input_norm, **path)
-    trained, _ = train(X, Y, config, engine="dense")
-    expected = _step_written_out(X, Y, config, np.float32)
+    trained, history = train(X, Y, config, engine="dense")
+    expected, cross_entropy = _step_written_out(X, Y, config, np.float32)
     for key, P in expected.items():
         assert trained[key].dtype == np.float32
         np.testing.assert_array_equal(trained[key], P, err_msg=key)
+    if config.mini_batch:  # an epoch's cost: its batches' cross-entropy (here one), then L2 at its end
+        assert history["costs"] == [[0, cross_entropy * 1 / 1 + l2_penalty(trained, config.l2, 1)]]
     # the same step with the batch in float64 ends elsewhere: the test can tell them apart
-    wide = _step_written_out(X, Y, config, np.float64)
+    wide, wide_cross_entropy = _step_written_out(X, Y, config, np.float64)
     assert any(not np.array_equal(wide[k], P) for k, P in expected.items())
+    assert wide_cross_entropy != cross_entropy
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
-def test_a_float32_gram_run_computes_its_costs_in_float32(optimizer: str) -> None:
-    """The Gram engine's output layer and labels stay float32: every recorded cost is a
-    float32 number (a cost computed in float64 almost never is)."""
+@pytest.mark.parametrize(("engine", "optimizer"), [("gram", "gd"), ("gram", "momentum"), ("dense", "gd")])
+def test_a_float32_full_batch_run_computes_its_costs_in_float32(engine: str, optimizer: str) -> None:
+    """The output layer and the labels stay float32 (the Gram engine's buffers, the dense
+    engine's labels): every recorded cost is a float32 number (one computed in float64
+    almost never is)."""
     rng = np.random.RandomState(2)
     X, Y = rng.randint(0, 256, size=(300, 40)).astype(np.uint8), (np.arange(40) % 2).reshape(1, 40)
     runs = {}
     for dtype in ("float32", "float64"):
         config = TrainConfig(layer_dims=(300, 5, 3, 1), dtype=dtype, init="he", optimizer=optimizer,
                              learning_rate=0.01, iterations=101)
-        _, history = train(X, Y, config, engine="gram")
+        _, history = train(X, Y, config, engine=engine)
         runs[dtype] = [c for _, c in history["costs"]]
     assert len(runs["float32"]) == 2  # iterations 0 and 100
     assert all(float(np.float32(c)) == c for c in runs["float32"])
     assert not all(float(np.float32(c)) == c for c in runs["float64"])  # the test can tell
+
+
+LR_HINT = "try a smaller learning_rate (got 0.5)"
+SCALED_HINT = ", or init 'course' or 'he' (randn * 0.01 fades the signal layer by layer)"
+ZEROS_HINT = "init 'zeros' gives every hidden unit the same weights and no gradient: use another init"
+
+
+@pytest.mark.parametrize(("layer_dims", "init", "hint"), [
+    ((5, 1), "zeros", LR_HINT),  # no hidden layer: zeros train a logistic regression fine
+    ((5, 3, 1), "zeros", ZEROS_HINT),
+    ((5, 3, 1), "scaled", LR_HINT),  # one hidden layer: randn * 0.01 fades nothing yet
+    ((5, 3, 2, 1), "scaled", LR_HINT + SCALED_HINT),
+    ((5, 3, 2, 2, 1), "scaled", LR_HINT + SCALED_HINT),
+    ((5, 3, 2, 1), "he", LR_HINT),
+])
+def test_a_saturated_run_is_told_what_to_change(layer_dims: tuple[int, ...], init: str, hint: str) -> None:
+    from model_core.training import _saturation_hint
+
+    assert _saturation_hint(TrainConfig(layer_dims=layer_dims, init=init, learning_rate=0.5)) == hint
