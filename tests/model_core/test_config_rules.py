@@ -76,3 +76,27 @@ def test_each_numeric_field_is_bounded_at_its_edges_as_documented(field: str) ->
         if value == 0 and open_low:
             continue
         assert getattr(_config(field, value), field) == value
+
+
+@pytest.mark.parametrize(("field", "allowed"), [
+    ("init", "zeros, scaled, course, he, xavier"),
+    ("optimizer", "gd, momentum, rmsprop, adam"),
+    ("dtype", "float32, float64"),
+    ("augment", "none, flip"),
+    ("tta", "none, flip"),
+])
+def test_a_name_outside_its_set_is_refused_naming_field_set_and_value(field: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**{field: "gelu"})  # type: ignore[arg-type]
+    e = caught.value
+    assert (e.field, e.reason) == (field, f"{field} must be one of {allowed}")
+    assert str(e) == f"{e.reason}; got 'gelu'"
+
+
+def test_layer_dims_are_kept_as_a_tuple_of_python_ints() -> None:
+    import numpy as np
+
+    for given in ([12, 3, 1], (np.int64(12), np.int32(3), 1), range(2, 0, -1)):
+        config = TrainConfig(layer_dims=given)  # type: ignore[arg-type]
+        assert type(config.layer_dims) is tuple and all(type(n) is int for n in config.layer_dims)
+        assert config.layer_dims == tuple(int(n) for n in given)
