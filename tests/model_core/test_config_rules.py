@@ -100,3 +100,22 @@ def test_layer_dims_are_kept_as_a_tuple_of_python_ints() -> None:
         config = TrainConfig(layer_dims=given)  # type: ignore[arg-type]
         assert type(config.layer_dims) is tuple and all(type(n) is int for n in config.layer_dims)
         assert config.layer_dims == tuple(int(n) for n in given)
+
+
+@pytest.mark.parametrize(("field", "value"), [("shift", 2), ("weight_decay", 0.25)])
+def test_a_layer_option_without_an_architecture_is_refused_with_its_value(field: str, value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**{field: value})  # type: ignore[arg-type]
+    e = caught.value
+    assert e.field == field
+    assert str(e) == (f"{field} needs an architecture (the course's fully connected path keeps its own "
+                      f"options); got {value!r}")
+
+
+@pytest.mark.parametrize("field", ["augment", "tta"])
+def test_flip_without_64x64x3_images_names_its_field_and_the_input_size(field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(layer_dims=(10, 5, 1), **{field: "flip"})  # type: ignore[arg-type]
+    e = caught.value
+    assert e.field == field
+    assert str(e) == f"{field}='flip' needs 64x64x3 images (layer_dims[0] = 12288); got 10"

@@ -16,6 +16,7 @@ from model_core.forward import forward
 from model_core.initializers import initialize_parameters
 from model_core.losses import compute_cost, l2_penalty
 from model_core.normalization import normalize
+from model_core.training import PINNED
 
 N = 12288
 
@@ -96,3 +97,31 @@ def test_a_saturated_run_is_told_what_to_change(layer_dims: tuple[int, ...], ini
     from model_core.training import _saturation_hint
 
     assert _saturation_hint(TrainConfig(layer_dims=layer_dims, init=init, learning_rate=0.5)) == hint
+
+
+def _check(AL: np.ndarray, Y: np.ndarray) -> None:
+    from model_core.training import _check_learned
+
+    _check_learned([[0, 0.7]], AL, Y, TrainConfig(layer_dims=(5, 3, 1), learning_rate=0.5))
+
+
+@pytest.mark.parametrize(("p", "side", "label"), [(PINNED / 2, "0", "non-cat"), (1 - PINNED / 2, "1", "cat")])
+def test_outputs_pinned_past_the_margin_are_a_divergence_naming_their_side(p: float, side: str, label: str) -> None:
+    from model_core.errors import TrainingDivergedError
+
+    Y = (np.arange(6) % 2).reshape(1, 6)
+    with pytest.raises(TrainingDivergedError) as caught:
+        _check(np.full((1, 6), p), Y)
+    assert str(caught.value) == (f"training diverged: every output is pinned at {side} (it answers {label} for "
+                                 f"every example, with certainty); {LR_HINT}")
+
+
+def test_outputs_at_the_margin_itself_are_not_pinned() -> None:
+    Y = (np.arange(6) % 2).reshape(1, 6)
+    for p in (PINNED, 1 - PINNED):  # the bound is strict on both sides
+        _check(np.full((1, 6), p), Y)
+
+
+def test_one_class_only_is_never_a_divergence() -> None:
+    for y, p in ((0, 1e-9), (1, 1 - 1e-9), (0, 1 - 1e-9), (1, 1e-9)):
+        _check(np.full((1, 6), p), np.full((1, 6), y))
