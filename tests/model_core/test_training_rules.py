@@ -125,3 +125,38 @@ def test_outputs_at_the_margin_itself_are_not_pinned() -> None:
 def test_one_class_only_is_never_a_divergence() -> None:
     for y, p in ((0, 1e-9), (1, 1 - 1e-9), (0, 1 - 1e-9), (1, 1e-9)):
         _check(np.full((1, 6), p), np.full((1, 6), y))
+
+
+def _learned(costs: list[list[float]], AL: np.ndarray, layer_dims: tuple[int, ...]) -> None:
+    from model_core.training import _check_learned
+
+    Y = (np.arange(AL.shape[1]) % 2).reshape(1, -1)
+    _check_learned(costs, AL, Y, TrainConfig(layer_dims=layer_dims, learning_rate=0.5))
+
+
+FLAT = [[0, 0.7], [100, 0.7], [200, 0.7]]  # three recorded costs that never moved
+
+
+def test_one_output_for_every_example_is_a_divergence_only_with_hidden_layers() -> None:
+    from model_core.errors import TrainingDivergedError
+
+    same = np.full((1, 6), 0.5)
+    _learned(FLAT, same, (5, 1))  # logistic regression: no hidden unit to saturate
+    with pytest.raises(TrainingDivergedError) as caught:
+        _learned(FLAT, same, (5, 3, 1))
+    assert str(caught.value) == (
+        "training diverged: the output is the same for every example (every hidden unit saturated), so it can "
+        f"do no better than {np.log(2):.6f}, the cost of always answering the majority class; {LR_HINT}")
+    spread = np.array([[PINNED, 2 * PINNED] * 3])  # max - min is PINNED exactly: not "the same"
+    assert float(spread.max() - spread.min()) == PINNED
+    _learned(FLAT, spread, (5, 3, 1))
+
+
+def test_a_stall_is_read_from_the_last_third_of_the_costs_or_the_last_two() -> None:
+    """Four costs: the last two are flat at the majority cost after a fall, so the run
+    stalled there (the third from last, still falling, is not part of the stall)."""
+    from model_core.errors import TrainingDivergedError
+
+    costs = [[0, 0.9], [100, 0.8], [200, float(np.log(2))], [300, float(np.log(2))]]
+    with pytest.raises(TrainingDivergedError, match="the cost stopped at 0.693147"):
+        _learned(costs, np.full((1, 6), 0.5), (5, 1))
