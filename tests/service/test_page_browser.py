@@ -340,3 +340,19 @@ def test_with_tokens_the_page_asks_for_one_and_keeps_it_in_the_tab(tmp_path: Pat
             assert d.find_element(By.ID, "token").get_attribute("value") == ""  # not left in the field
         finally:
             d.quit()
+
+
+def test_the_hidden_file_pickers_show_their_keyboard_focus_on_their_buttons(driver: WebDriver) -> None:
+    """"Choose photos" and "Take a photo" are labels drawn as buttons for visually hidden file
+    inputs: Tab reaches the 1-pixel input, so the focus ring must be drawn on its label."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("document.getElementById('drop').focus()")
+    for input_id in ("photos", "camera"):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        assert driver.execute_script("return document.activeElement.id") == input_id
+        outline = driver.execute_script(
+            "const l = document.querySelector(`label[for=${arguments[0]}]`); const s = getComputedStyle(l);"
+            "return [s.outlineStyle, parseFloat(s.outlineWidth)];", input_id)
+        assert outline[0] != "none" and outline[1] >= 2, (input_id, outline)
