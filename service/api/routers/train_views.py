@@ -33,11 +33,14 @@ SVG = "image/svg+xml"
 async def events(job_id: JobId, services: ServicesDep) -> StreamingResponse:
     queue = services.queue
 
-    def read() -> Job:
+    def read(sent: int) -> Job:
+        return queue.get_since(job_id, sent)
+
+    def whole() -> Job:
         return queue.get(job_id)
 
     try:
-        await run_in_threadpool(read)
+        await run_in_threadpool(read, 1 << 62)  # whether it exists: no cost point read
     except JobNotFound:
         raise job_not_found() from None
     slots = services.event_streams
@@ -45,7 +48,7 @@ async def events(job_id: JobId, services: ServicesDep) -> StreamingResponse:
     settings = services.settings
     interval = min(max(settings.progress_interval, 0.1), 1.0)
     try:
-        stream = job_events(read, slots, interval, str(settings.stopping_file))
+        stream = job_events(read, whole, slots, interval, str(settings.stopping_file))
         # no-store: a proxy must not cache a live stream; X-Accel-Buffering: nginx passes it through
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
