@@ -17,6 +17,7 @@ from ..deps import ServicesDep, StoreDep
 from ..errors import ApiError, Code, error_responses
 from ..evaluation import evaluate as evaluate_on
 from ..limits import read_body
+from ..responses import svg_response
 from ..schemas import Activated, Evaluation, ModelList, ModelOut
 from ..uploads import media_type, unsupported_media_type
 
@@ -175,4 +176,4 @@ def cost_curve(version: VersionPath, store: StoreDep) -> Response:
         raise model_unreadable(e) from None
     svg = cost_svg(meta.get("costs") or [], title=f"cost of version {version}")
     # a version never changes: its curve may be cached (a deleted version's number is never reused)
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+    return svg_response(svg, "public, max-age=86400")

@@ -10,6 +10,7 @@ from model_core import cost_svg
 from ...state.jobs import Job, JobNotFound
 from ..deps import ServicesDep
 from ..errors import error_responses
+from ..responses import svg_response
 from ..streams import job_events
 from .train import JobId, job_not_found
 
@@ -70,4 +71,4 @@ def cost_curve(job_id: JobId, services: ServicesDep) -> Response:
         raise job_not_found() from None
     svg = cost_svg(job.costs, title=f"cost of job {job.id} ({job.status})")
     # a running job's curve grows: never cached; a finished one's is final, but small
-    return Response(svg, media_type=SVG, headers={"Cache-Control": "no-cache"})
+    return svg_response(svg, "no-cache")
