@@ -356,3 +356,24 @@ def test_the_hidden_file_pickers_show_their_keyboard_focus_on_their_buttons(driv
             "const l = document.querySelector(`label[for=${arguments[0]}]`); const s = getComputedStyle(l);"
             "return [s.outlineStyle, parseFloat(s.outlineWidth)];", input_id)
         assert outline[0] != "none" and outline[1] >= 2, (input_id, outline)
+
+
+def test_more_photos_than_the_services_explain_limit_all_get_their_answer(tmp_path: Path) -> None:
+    """CATSVC_MAX_EXPLAIN_BATCH below the page's own batch of 8: the page sends smaller
+    batches (the 413 names the limit) instead of showing the error for every photo."""
+    seed_models(tmp_path / "data")
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"p{i}.png")
+        paths[-1].write_bytes(image_bytes(seed=i))
+    with Server(tmp_path / "data", tmp_path / "server.log", log_level="warning", max_explain_batch=2).start() as s:
+        d = chrome()
+        try:
+            d.get(s.url + "/")
+            d.find_element(By.ID, "photos").send_keys("\n".join(str(p) for p in paths))
+            wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results .result")) == 5, WAIT, "5 results")
+            names = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#results .result .name")]
+            assert names == [p.name for p in paths]
+            assert text_of(d, "predict-error") == ""
+        finally:
+            d.quit()

@@ -4,6 +4,7 @@
 
 const TOKEN_KEY = "catvnoncat.token";
 const EXPLAIN_CHUNK = 8; // images per explained request (the service's limit is CATSVC_MAX_EXPLAIN_BATCH)
+let explainChunk = EXPLAIN_CHUNK; // lowered to the service's limit when a 413 names a smaller one
 const PRESETS = {
   quick: { recipe: "course", layer_dims: [12288, 7, 1], iterations: 300 },
   course: { recipe: "course" },
@@ -154,13 +155,21 @@ async function predictFiles(files) {
   if (!list.length) return;
   showError($("predict-error"), null);
   $("results").replaceChildren();
-  for (let i = 0; i < list.length; i += EXPLAIN_CHUNK) {
+  for (let i = 0; i < list.length;) {
+    const batch = list.slice(i, i + explainChunk);
     const form = new FormData();
-    for (const f of list.slice(i, i + EXPLAIN_CHUNK)) form.append("file", f, f.name || "photo");
+    for (const f of batch) form.append("file", f, f.name || "photo");
     try {
       const answer = await api("POST", "/predict?explain=true", { form });
       for (const p of answer.predictions) $("results").append(resultCard(p, answer.version, answer.synthetic));
+      i += batch.length;
     } catch (e) {
+      // a service whose CATSVC_MAX_EXPLAIN_BATCH is below ours: its 413 names the limit; send fewer
+      const limit = e.body && e.body.limit;
+      if (e.code === "BATCH_TOO_LARGE" && Number.isInteger(limit) && limit >= 1 && limit < batch.length) {
+        explainChunk = limit;
+        continue;
+      }
       showError($("predict-error"), e);
       return;
     }
