@@ -25,7 +25,7 @@ CHUNK = 256  # examples per pool task: 25 MB of float64 pixels
 def _load(catalog: DatasetCatalog, key: str) -> tuple[np.ndarray, np.ndarray]:
     """On a pool thread: the set's X (12288, m) uint8 and Y (1, m)."""
     try:
-        data = catalog.load(key)
+        data = catalog.load(key, dev=False)  # a train_x set is measured on itself: its twin is not read
     except UnknownDataset:
         raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids",
                        field="dataset") from None

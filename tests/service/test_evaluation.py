@@ -72,3 +72,16 @@ def test_evaluate_gives_the_pool_back_between_chunks(tmp_path: Path) -> None:
     asyncio.run(both())
     assert order.count("chunk") == 6
     assert order.index("predict") < len(order) - 1, order
+
+
+def test_evaluate_reads_the_set_asked_for_not_its_dev_twin(tmp_path: Path) -> None:
+    """A train_x set is measured on its own examples: its test_x twin is neither read (twice
+    the memory for nothing) nor, when broken, a reason to refuse train_x."""
+    (tmp_path / "sets").mkdir()
+    X = np.random.RandomState(1).randint(0, 256, size=(12288, 7)).astype(np.uint8)
+    np.savez(tmp_path / "sets" / "train_big.npz", X=X, Y=np.ones((1, 7), np.int64))
+    (tmp_path / "sets" / "test_big.npz").write_bytes(b"PK\x03\x04 not a zip")
+    catalog = DatasetCatalog(tmp_path / "uploads", tmp_path / "sets", Limits(1 << 30, 1000, 1 << 24))
+    model = Model(initialize_parameters([12288, 3, 1], "he", seed=1), {"input_norm": "scale"})
+    count, report = asyncio.run(evaluate(ComputePool(1, 2), model, catalog, "train_big"))
+    assert count == 7 and sum(report["confusion"].values()) == 7
