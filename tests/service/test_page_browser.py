@@ -377,3 +377,37 @@ def test_more_photos_than_the_services_explain_limit_all_get_their_answer(tmp_pa
             assert text_of(d, "predict-error") == ""
         finally:
             d.quit()
+
+
+def test_a_refused_training_field_shows_the_api_error_next_to_that_field(tmp_path: Path) -> None:
+    """A 422 naming a field of the Advanced fold: its message is shown beside that field,
+    which is marked invalid and focused (the browser's own checks allow beta1 = 1)."""
+    seed_models(tmp_path / "data")
+    with Server(tmp_path / "data", tmp_path / "server.log", log_level="warning").start() as s:
+        with s.client() as c:
+            refused = c.post("/train", json={"dataset": "synthetic", "recipe": "course", "optimizer": "adam",
+                                             "beta1": 1}).json()
+        assert refused["field"] == "beta1"
+        d = chrome()
+        try:
+            d.get(s.url + "/")
+            wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#dataset option[value=synthetic]"), WAIT, "data sets")
+            Select(d.find_element(By.ID, "dataset")).select_by_value("synthetic")
+            Select(d.find_element(By.ID, "recipe")).select_by_value("course")
+            d.find_element(By.CSS_SELECTOR, "#advanced summary").click()
+            Select(d.find_element(By.ID, "f-optimizer")).select_by_value("adam")
+            d.find_element(By.ID, "f-beta1").send_keys("1")
+            d.find_element(By.ID, "start").click()
+            wait_until(lambda: d.find_element(By.ID, "f-beta1").get_attribute("aria-invalid") == "true", WAIT,
+                       "the field marked")
+            beside = d.execute_script(
+                "const el = document.getElementById('f-beta1'); const id = el.getAttribute('aria-describedby');"
+                "const msg = document.getElementById(id); return [msg.textContent, el.closest('label').contains(msg),"
+                "document.activeElement.id];")
+            assert beside == [f"{refused['error']} ({refused['code']})", True, "f-beta1"], beside
+            d.find_element(By.ID, "f-beta1").clear()
+            d.find_element(By.ID, "start").click()  # accepted now: the mark goes
+            wait_until(lambda: d.find_element(By.ID, "f-beta1").get_attribute("aria-invalid") is None, WAIT,
+                       "the mark cleared")
+        finally:
+            d.quit()

@@ -59,6 +59,33 @@ function showError(el, err) {
   el.textContent = text;
 }
 
+// a 422 that names a field of ``form``: its message beside that field, marked invalid and focused
+function showFieldError(form, err) {
+  const field = err.body && err.body.field;
+  const el = typeof field === "string" ? form.querySelector(`[name="${CSS.escape(field)}"]`) : null;
+  if (!el || !el.id) return false;
+  const details = el.closest("details");
+  if (details) details.open = true;
+  const msg = make("span", { class: "error field-error", id: `${el.id}-error`, role: "alert" });
+  showError(msg, err);
+  el.after(msg);
+  el.setAttribute("aria-invalid", "true");
+  el.setAttribute("data-describedby", el.getAttribute("aria-describedby") || "");
+  el.setAttribute("aria-describedby", msg.id);
+  el.focus();
+  return true;
+}
+
+function clearFieldErrors(form) {
+  for (const msg of form.querySelectorAll(".field-error")) msg.remove();
+  for (const el of form.querySelectorAll("[aria-invalid]")) {
+    el.removeAttribute("aria-invalid");
+    const before = el.getAttribute("data-describedby");
+    if (before) el.setAttribute("aria-describedby", before); else el.removeAttribute("aria-describedby");
+    el.removeAttribute("data-describedby");
+  }
+}
+
 function make(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -276,7 +303,7 @@ function trainingFields() {
     if (!v) continue;
     if (el.name === "layer_dims") fields.layer_dims = v.split(",").map((n) => Number(n.trim()));
     else if (el.name === "architecture") {
-      try { fields.architecture = JSON.parse(v); } catch (e) { throw new ApiError(0, { error: "architecture: not valid JSON", code: "INVALID_CONFIG" }); }
+      try { fields.architecture = JSON.parse(v); } catch (e) { throw new ApiError(0, { error: "architecture: not valid JSON", code: "INVALID_CONFIG", field: "architecture" }); }
     }
     else if (el.type === "number") fields[el.name] = Number(v);
     else fields[el.name] = v;
@@ -358,6 +385,7 @@ function setupTrain() {
   $("train-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     showError($("train-error"), null);
+    clearFieldErrors($("train-form"));
     $("start").disabled = true;
     try {
       const fields = trainingFields();
@@ -367,7 +395,7 @@ function setupTrain() {
       watch(job.id);
     } catch (e) {
       $("start").disabled = false;
-      showError($("train-error"), e);
+      if (!showFieldError($("train-form"), e)) showError($("train-error"), e);
     }
   });
   $("cancel").addEventListener("click", async () => {
