@@ -313,6 +313,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = _check_writable(Path(args.out))
     plot = _check_writable(Path(args.plot), "--plot") if args.plot else None
+    if plot is not None and plot.resolve() == out.resolve():
+        raise UsageError(f"--plot {plot} is the --out file: the picture would overwrite the model; name another file")
     X, Y = load_dataset(args.data)  # (n_x, m) uint8, (1, m)
     X_test = Y_test = None
     if args.test_data is not None:

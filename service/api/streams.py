@@ -54,7 +54,8 @@ def event(name: str, data: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
 
-def progress_data(job: Job, sent: int) -> dict[str, Any]:
+def progress_data(job: Job) -> dict[str, Any]:
+    """``job`` as :meth:`JobQueue.get_since` reads it: its ``costs`` are the points not yet sent."""
     view = job_out(job)
     return {
         "status": view.status,
@@ -64,21 +65,23 @@ def progress_data(job: Job, sent: int) -> dict[str, Any]:
         "unit": view.progress.unit,
         "cost": view.progress.cost,
         "eta_seconds": view.progress.eta_seconds,
-        "costs": job.costs[sent:],  # the points new since the last event
+        "costs": job.costs,  # the points new since the last event
     }
 
 
-async def job_events(read: Callable[[], Job], slots: StreamSlots, interval: float,
+async def job_events(read: Callable[[int], Job], whole: Callable[[], Job], slots: StreamSlots, interval: float,
                      stopping_file: str) -> AsyncIterator[bytes]:
-    """The events of one job until it ends; ``read()`` returns its record. Releases its slot."""
+    """The events of one job until it ends; ``read(sent)`` returns its record with the cost
+    points from index ``sent`` on only (a long job's history is megabytes: never parsed at
+    every read), ``whole()`` all of it, for the end. Releases its slot."""
     try:
         sent, last, quiet_since, started = 0, None, time.monotonic(), time.monotonic()
         while True:
             try:
-                job = await run_in_threadpool(read)
+                job = await run_in_threadpool(read, sent)
             except JobNotFound:  # gone meanwhile: nothing more to say
                 return
-            data = progress_data(job, sent)
+            data = progress_data(job)
             # the ETA alone counts down at every read: it travels with the next real change
             key = {**data, "eta_seconds": None, "costs": []}
             if key != last or data["costs"]:
@@ -86,6 +89,10 @@ async def job_events(read: Callable[[], Job], slots: StreamSlots, interval: floa
                 sent += len(data["costs"])
                 last, quiet_since = key, time.monotonic()
             if job.status in FINISHED:
+                try:
+                    job = await run_in_threadpool(whole)
+                except JobNotFound:
+                    return
                 yield event("end", job_out(job).model_dump(mode="json"))
                 return
             now = time.monotonic()

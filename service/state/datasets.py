@@ -145,15 +145,15 @@ class DatasetCatalog:
         return infos + sorted(uploads, key=lambda i: i.created_at or "", reverse=True)
 
     # -- loading
-    def load(self, key: str) -> TrainingData:
-        """The data (and dev data, if any) of ``key``; DataError if a file is broken."""
+    def load(self, key: str, dev: bool = True) -> TrainingData:
+        """The data (and dev data, if any and ``dev``) of ``key``; DataError if a file is broken."""
         if key == SYNTHETIC:
             (X, Y), (X_dev, Y_dev) = synthetic.synthetic_split()
             return TrainingData(self._synthetic_info(), X, Y, X_dev, Y_dev)
         files = self.files()
         if key in files:
             info, X, Y = self._file_dataset(key, files[key], files, want_arrays=True)
-            if info.dev is None:
+            if info.dev is None or not dev:
                 return TrainingData(info, X, Y)
             _, X_dev, Y_dev = self._file_dataset(info.dev, files[info.dev], files, want_arrays=True)
             return TrainingData(info, X, Y, X_dev, Y_dev)

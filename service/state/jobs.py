@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +147,14 @@ class Job:
         )
 
 
+# a job's row with ``costs`` holding only the points from index ? on (json_each goes in array order)
+_SINCE = (
+    "SELECT " + ", ".join(f.name for f in fields(Job) if f.name != "costs")
+    + ", (SELECT json_group_array(json(value)) FROM (SELECT value FROM json_each(jobs.costs) WHERE key >= ?"
+    " ORDER BY key)) AS costs FROM jobs WHERE id = ?"
+)
+
+
 class JobQueue:
     """Jobs in ``path`` (SQLite); safe to use from several threads and processes."""
 
@@ -223,6 +231,15 @@ class JobQueue:
 
     def get(self, job_id: str) -> Job:
         row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return Job.from_row(row)
+
+    def get_since(self, job_id: str, sent: int) -> Job:
+        """The job with only the cost points from index ``sent`` on in ``costs``: SQLite slices
+        the history (megabytes for a long job) so that a reader polling it (an event stream)
+        parses only what is new."""
+        row = self._db().execute(_SINCE, (sent, job_id)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         return Job.from_row(row)

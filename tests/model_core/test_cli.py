@@ -335,6 +335,7 @@ def bad_cases(files: dict[str, Path], trained: dict, images: list[Path]) -> dict
         "out is a folder": ["train", "--data", train, "--out", str(d)],
         "plot in a missing folder": [*base, "--plot", str(d / "no" / "such" / "cost.svg")],
         "plot is a folder": [*base, "--plot", str(d)],
+        "plot is the model file": [*base, "--plot", out],  # the SVG would overwrite the model just saved
         "evaluate missing params": ["evaluate", "--params", str(d / "missing.npz"), "--data", data],
         "evaluate garbage params": ["evaluate", "--params", str(d / "garbage.npz"), "--data", data],
         "evaluate truncated params": ["evaluate", "--params", str(d / "truncated.npz"), "--data", data],
@@ -398,6 +399,7 @@ def test_bad_input_messages_name_the_problem(bad_cases: dict[str, list[str]]) ->
         return run_main(bad_cases[case])[2]
 
     assert "missing.npz" in err("missing data file")
+    assert "--plot" in err("plot is the model file") and "--out" in err("plot is the model file")
     assert "--epochs" in err("epochs with iterations") and "--iterations" in err("epochs with iterations")
     assert "learning_rate" in err("negative learning rate") and "-1" in err("negative learning rate")
     assert "missing.png" in err("predict missing image")

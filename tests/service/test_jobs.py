@@ -100,3 +100,19 @@ def test_a_queue_made_before_the_eta_columns_gets_them(tmp_path: Path) -> None:
     queue.report_progress(a, 4, 0.6, [], eta=3.0)
     assert queue.get(a).eta == 3.0
     JobQueue(path)  # a second process opening it adds nothing twice
+
+
+def test_get_since_returns_the_record_with_only_the_new_cost_points(queue: JobQueue) -> None:
+    """What an event stream reads a few times a second: a long job's history (up to 200 000
+    points, megabytes of JSON) is sliced by SQLite, not parsed in Python at every read."""
+    a = add(queue)
+    queue.claim()
+    costs = [[i * 100, 1.0 / (i + 1)] for i in range(5000)]
+    queue.report_progress(a, 3, 0.5, costs)
+    full = queue.get(a)
+    for sent in (0, 1, 4999, 5000, 7000):
+        since = queue.get_since(a, sent)
+        assert since.costs == costs[sent:]
+        assert (since.status, since.done, since.cost, since.config) == (full.status, full.done, full.cost, full.config)
+    with pytest.raises(JobNotFound):
+        queue.get_since("nope", 0)

@@ -333,3 +333,14 @@ def test_an_open_event_stream_does_not_hold_up_a_shutdown(tmp_path: Path) -> Non
         assert ended < 15, ended  # 20 s would be the shutdown timeout cutting it off
     finally:
         server.kill()
+
+
+def test_a_cost_curve_opened_as_a_document_can_run_nothing(c: httpx.Client) -> None:
+    """An SVG opened at its URL is a document of the service's origin: its answer forbids
+    script and sniffing, whatever text a future title may carry."""
+    job_id = c.post("/train", json={**SHORT_JOB, "activate": False}).json()["id"]
+    for path in (f"/train/{job_id}/cost.svg", "/models/1/cost.svg"):
+        r = c.get(path)
+        assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp

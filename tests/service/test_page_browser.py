@@ -340,3 +340,74 @@ def test_with_tokens_the_page_asks_for_one_and_keeps_it_in_the_tab(tmp_path: Pat
             assert d.find_element(By.ID, "token").get_attribute("value") == ""  # not left in the field
         finally:
             d.quit()
+
+
+def test_the_hidden_file_pickers_show_their_keyboard_focus_on_their_buttons(driver: WebDriver) -> None:
+    """"Choose photos" and "Take a photo" are labels drawn as buttons for visually hidden file
+    inputs: Tab reaches the 1-pixel input, so the focus ring must be drawn on its label."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("document.getElementById('drop').focus()")
+    for input_id in ("photos", "camera"):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        assert driver.execute_script("return document.activeElement.id") == input_id
+        outline = driver.execute_script(
+            "const l = document.querySelector(`label[for=${arguments[0]}]`); const s = getComputedStyle(l);"
+            "return [s.outlineStyle, parseFloat(s.outlineWidth)];", input_id)
+        assert outline[0] != "none" and outline[1] >= 2, (input_id, outline)
+
+
+def test_more_photos_than_the_services_explain_limit_all_get_their_answer(tmp_path: Path) -> None:
+    """CATSVC_MAX_EXPLAIN_BATCH below the page's own batch of 8: the page sends smaller
+    batches (the 413 names the limit) instead of showing the error for every photo."""
+    seed_models(tmp_path / "data")
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"p{i}.png")
+        paths[-1].write_bytes(image_bytes(seed=i))
+    with Server(tmp_path / "data", tmp_path / "server.log", log_level="warning", max_explain_batch=2).start() as s:
+        d = chrome()
+        try:
+            d.get(s.url + "/")
+            d.find_element(By.ID, "photos").send_keys("\n".join(str(p) for p in paths))
+            wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#results .result")) == 5, WAIT, "5 results")
+            names = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#results .result .name")]
+            assert names == [p.name for p in paths]
+            assert text_of(d, "predict-error") == ""
+        finally:
+            d.quit()
+
+
+def test_a_refused_training_field_shows_the_api_error_next_to_that_field(tmp_path: Path) -> None:
+    """A 422 naming a field of the Advanced fold: its message is shown beside that field,
+    which is marked invalid and focused (the browser's own checks allow beta1 = 1)."""
+    seed_models(tmp_path / "data")
+    with Server(tmp_path / "data", tmp_path / "server.log", log_level="warning").start() as s:
+        with s.client() as c:
+            refused = c.post("/train", json={"dataset": "synthetic", "recipe": "course", "optimizer": "adam",
+                                             "beta1": 1}).json()
+        assert refused["field"] == "beta1"
+        d = chrome()
+        try:
+            d.get(s.url + "/")
+            wait_until(lambda: d.find_elements(By.CSS_SELECTOR, "#dataset option[value=synthetic]"), WAIT, "data sets")
+            Select(d.find_element(By.ID, "dataset")).select_by_value("synthetic")
+            Select(d.find_element(By.ID, "recipe")).select_by_value("course")
+            d.find_element(By.CSS_SELECTOR, "#advanced summary").click()
+            Select(d.find_element(By.ID, "f-optimizer")).select_by_value("adam")
+            d.find_element(By.ID, "f-beta1").send_keys("1")
+            d.find_element(By.ID, "start").click()
+            wait_until(lambda: d.find_element(By.ID, "f-beta1").get_attribute("aria-invalid") == "true", WAIT,
+                       "the field marked")
+            beside = d.execute_script(
+                "const el = document.getElementById('f-beta1'); const id = el.getAttribute('aria-describedby');"
+                "const msg = document.getElementById(id); return [msg.textContent, el.closest('label').contains(msg),"
+                "document.activeElement.id];")
+            assert beside == [f"{refused['error']} ({refused['code']})", True, "f-beta1"], beside
+            d.find_element(By.ID, "f-beta1").clear()
+            d.find_element(By.ID, "start").click()  # accepted now: the mark goes
+            wait_until(lambda: d.find_element(By.ID, "f-beta1").get_attribute("aria-invalid") is None, WAIT,
+                       "the mark cleared")
+        finally:
+            d.quit()

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from model_core import DataError, Model, classification_report, cost_svg
+from model_core import cost_svg
 
-from ...state.datasets import DatasetCatalog, UnknownDataset
 from ...state.store import ModelStore, VersionActive, VersionNotFound, VersionUnreadable
 from ..auth import PREDICT_SECURITY, AdminAuth, check_predict
 from ..deps import ServicesDep, StoreDep
 from ..errors import ApiError, Code, error_responses
-from ..inference import THRESHOLD
+from ..evaluation import evaluate as evaluate_on
 from ..limits import read_body
+from ..responses import svg_response
 from ..schemas import Activated, Evaluation, ModelList, ModelOut
 from ..uploads import media_type, unsupported_media_type
 
@@ -131,27 +130,14 @@ def _evaluate_dataset(body: bytes) -> str:
     return doc["dataset"]
 
 
-def _measure(model: Model, catalog: DatasetCatalog, key: str) -> tuple[int, dict[str, Any]]:
-    """On a pool thread: the data set read, its P(cat), the report."""
-    try:
-        data = catalog.load(key)
-    except UnknownDataset:
-        raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids",
-                       field="dataset") from None
-    except DataError:
-        raise ApiError(422, Code.INVALID_DATASET, "dataset: the data set's file cannot be read; see the service's "
-                       "log", field="dataset") from None
-    Y_hat = (model.predict_proba(data.X) > THRESHOLD).astype(np.int64)[None, :]  # (1, m)
-    return data.X.shape[1], classification_report(data.Y, Y_hat)
-
-
 @router.post(
     "/{version}/evaluate",
     response_model=Evaluation,
     summary="Accuracy, precision, recall, F1 and confusion matrix of a version on a data set",
     description='Body: `{"dataset": "<a name or id from GET /datasets>"}` as application/json. Every example of '
-    "that set is predicted (on the worker's prediction threads, as /predict; the largest data sets allowed take "
-    "seconds). Takes the predict token, as /predict does.",
+    "that set is predicted on the worker's prediction threads, as /predict, 256 at a time (a /predict meanwhile "
+    "waits for 256 examples, not for the set; the largest data sets allowed take seconds). Takes the predict "
+    "token, as /predict does.",
     responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503),
     openapi_extra={"security": PREDICT_SECURITY, "requestBody": {"required": True, "content": {"application/json": {
         "schema": {"type": "object", "required": ["dataset"], "additionalProperties": False,
@@ -170,7 +156,7 @@ async def evaluate(version: VersionPath, request: Request, services: ServicesDep
         raise model_not_found() from None
     except VersionUnreadable as e:
         raise model_unreadable(e) from None
-    m, report = await services.pool.run(_measure, loaded.model, services.catalog, key)
+    m, report = await evaluate_on(services.pool, loaded.model, services.catalog, key)
     return Evaluation(version=version, dataset=key, m=m, accuracy=report["accuracy"], precision=report["precision"],
                       recall=report["recall"], f1=report["f1"], confusion=report["confusion"])
 
@@ -190,4 +176,4 @@ def cost_curve(version: VersionPath, store: StoreDep) -> Response:
         raise model_unreadable(e) from None
     svg = cost_svg(meta.get("costs") or [], title=f"cost of version {version}")
     # a version never changes: its curve may be cached (a deleted version's number is never reused)
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+    return svg_response(svg, "public, max-age=86400")

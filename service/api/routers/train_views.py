@@ -10,6 +10,7 @@ from model_core import cost_svg
 from ...state.jobs import Job, JobNotFound
 from ..deps import ServicesDep
 from ..errors import error_responses
+from ..responses import svg_response
 from ..streams import job_events
 from .train import JobId, job_not_found
 
@@ -33,11 +34,14 @@ SVG = "image/svg+xml"
 async def events(job_id: JobId, services: ServicesDep) -> StreamingResponse:
     queue = services.queue
 
-    def read() -> Job:
+    def read(sent: int) -> Job:
+        return queue.get_since(job_id, sent)
+
+    def whole() -> Job:
         return queue.get(job_id)
 
     try:
-        await run_in_threadpool(read)
+        await run_in_threadpool(read, 1 << 62)  # whether it exists: no cost point read
     except JobNotFound:
         raise job_not_found() from None
     slots = services.event_streams
@@ -45,7 +49,7 @@ async def events(job_id: JobId, services: ServicesDep) -> StreamingResponse:
     settings = services.settings
     interval = min(max(settings.progress_interval, 0.1), 1.0)
     try:
-        stream = job_events(read, slots, interval, str(settings.stopping_file))
+        stream = job_events(read, whole, slots, interval, str(settings.stopping_file))
         # no-store: a proxy must not cache a live stream; X-Accel-Buffering: nginx passes it through
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -67,4 +71,4 @@ def cost_curve(job_id: JobId, services: ServicesDep) -> Response:
         raise job_not_found() from None
     svg = cost_svg(job.costs, title=f"cost of job {job.id} ({job.status})")
     # a running job's curve grows: never cached; a finished one's is final, but small
-    return Response(svg, media_type=SVG, headers={"Cache-Control": "no-cache"})
+    return svg_response(svg, "no-cache")

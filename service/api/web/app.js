@@ -4,6 +4,7 @@
 
 const TOKEN_KEY = "catvnoncat.token";
 const EXPLAIN_CHUNK = 8; // images per explained request (the service's limit is CATSVC_MAX_EXPLAIN_BATCH)
+let explainChunk = EXPLAIN_CHUNK; // lowered to the service's limit when a 413 names a smaller one
 const PRESETS = {
   quick: { recipe: "course", layer_dims: [12288, 7, 1], iterations: 300 },
   course: { recipe: "course" },
@@ -56,6 +57,33 @@ function showError(el, err) {
   if (err.code) text += ` (${err.code})`;
   if (err.status === 401 || err.status === 403) text += " — see Tokens above.";
   el.textContent = text;
+}
+
+// a 422 that names a field of ``form``: its message beside that field, marked invalid and focused
+function showFieldError(form, err) {
+  const field = err.body && err.body.field;
+  const el = typeof field === "string" ? form.querySelector(`[name="${CSS.escape(field)}"]`) : null;
+  if (!el || !el.id) return false;
+  const details = el.closest("details");
+  if (details) details.open = true;
+  const msg = make("span", { class: "error field-error", id: `${el.id}-error`, role: "alert" });
+  showError(msg, err);
+  el.after(msg);
+  el.setAttribute("aria-invalid", "true");
+  el.setAttribute("data-describedby", el.getAttribute("aria-describedby") || "");
+  el.setAttribute("aria-describedby", msg.id);
+  el.focus();
+  return true;
+}
+
+function clearFieldErrors(form) {
+  for (const msg of form.querySelectorAll(".field-error")) msg.remove();
+  for (const el of form.querySelectorAll("[aria-invalid]")) {
+    el.removeAttribute("aria-invalid");
+    const before = el.getAttribute("data-describedby");
+    if (before) el.setAttribute("aria-describedby", before); else el.removeAttribute("aria-describedby");
+    el.removeAttribute("data-describedby");
+  }
 }
 
 function make(tag, props = {}, ...children) {
@@ -154,13 +182,21 @@ async function predictFiles(files) {
   if (!list.length) return;
   showError($("predict-error"), null);
   $("results").replaceChildren();
-  for (let i = 0; i < list.length; i += EXPLAIN_CHUNK) {
+  for (let i = 0; i < list.length;) {
+    const batch = list.slice(i, i + explainChunk);
     const form = new FormData();
-    for (const f of list.slice(i, i + EXPLAIN_CHUNK)) form.append("file", f, f.name || "photo");
+    for (const f of batch) form.append("file", f, f.name || "photo");
     try {
       const answer = await api("POST", "/predict?explain=true", { form });
       for (const p of answer.predictions) $("results").append(resultCard(p, answer.version, answer.synthetic));
+      i += batch.length;
     } catch (e) {
+      // a service whose CATSVC_MAX_EXPLAIN_BATCH is below ours: its 413 names the limit; send fewer
+      const limit = e.body && e.body.limit;
+      if (e.code === "BATCH_TOO_LARGE" && Number.isInteger(limit) && limit >= 1 && limit < batch.length) {
+        explainChunk = limit;
+        continue;
+      }
       showError($("predict-error"), e);
       return;
     }
@@ -267,7 +303,7 @@ function trainingFields() {
     if (!v) continue;
     if (el.name === "layer_dims") fields.layer_dims = v.split(",").map((n) => Number(n.trim()));
     else if (el.name === "architecture") {
-      try { fields.architecture = JSON.parse(v); } catch (e) { throw new ApiError(0, { error: "architecture: not valid JSON", code: "INVALID_CONFIG" }); }
+      try { fields.architecture = JSON.parse(v); } catch (e) { throw new ApiError(0, { error: "architecture: not valid JSON", code: "INVALID_CONFIG", field: "architecture" }); }
     }
     else if (el.type === "number") fields[el.name] = Number(v);
     else fields[el.name] = v;
@@ -349,6 +385,7 @@ function setupTrain() {
   $("train-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     showError($("train-error"), null);
+    clearFieldErrors($("train-form"));
     $("start").disabled = true;
     try {
       const fields = trainingFields();
@@ -358,7 +395,7 @@ function setupTrain() {
       watch(job.id);
     } catch (e) {
       $("start").disabled = false;
-      showError($("train-error"), e);
+      if (!showFieldError($("train-form"), e)) showError($("train-error"), e);
     }
   });
   $("cancel").addEventListener("click", async () => {
