@@ -1,0 +1,57 @@
+"""The one place that picks the shared state's implementation from the settings:
+the data directory (the default), or Redis and an object store (``CATSVC_REDIS_URL``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .datasets import DatasetCatalog
+from .jobs import JobQueue
+from .storage import StorageProbe
+from .store import ModelStore
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from .protocols import JobQueueProtocol, ModelStoreProtocol, ProbeProtocol
+
+
+@dataclass(frozen=True)
+class State:
+    """The shared state of one process."""
+
+    store: ModelStoreProtocol
+    queue: JobQueueProtocol
+    catalog: DatasetCatalog
+    probe: ProbeProtocol  # whether it can be written now (readiness, POST /train)
+
+
+def open_state(settings: Settings) -> State:
+    """The state the settings name; opening needs no server (each connects on first use)."""
+    if settings.cluster:
+        return _cluster(settings)
+    return State(
+        store=ModelStore(settings.data_dir),
+        queue=JobQueue(settings.jobs_db),
+        catalog=DatasetCatalog.from_settings(settings),
+        probe=StorageProbe(settings.writable_dirs),
+    )
+
+
+def _cluster(settings: Settings) -> State:
+    # imported here: the embedded default needs neither redis nor boto3 loaded
+    from .cluster.connect import redis_client, s3_client
+    from .cluster.pointer import ActivePointer
+    from .cluster.probe import ClusterProbe
+    from .cluster.redis_jobs import RedisJobQueue
+    from .cluster.s3_store import S3ModelStore
+    from .cluster.s3_uploads import S3Uploads
+
+    patient, quick, s3 = redis_client(settings), redis_client(settings, patient=False), s3_client(settings)
+    prefix, bucket = settings.cluster_prefix, settings.s3_bucket
+    pointer = ActivePointer(patient, quick, f"{prefix}:active")
+    return State(
+        store=S3ModelStore(s3, bucket, prefix, patient, pointer, settings.data_dir / "cache" / "models"),
+        queue=RedisJobQueue(patient, prefix, settings.job_heartbeat),
+        catalog=DatasetCatalog.from_settings(settings, S3Uploads(s3, bucket, prefix)),
+        probe=ClusterProbe(quick, s3, bucket),
+    )
