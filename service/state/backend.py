@@ -40,7 +40,7 @@ def open_state(settings: Settings) -> State:
 def _cluster(settings: Settings) -> State:
     # imported here: the embedded default needs neither redis nor boto3 loaded
     from .cluster.connect import redis_client, s3_client
-    from .cluster.pointer import ActivePointer
+    from .cluster.pointer import ActivePointer, shared
     from .cluster.probe import ClusterProbe
     from .cluster.redis_jobs import RedisJobQueue
     from .cluster.s3_store import S3ModelStore
@@ -48,7 +48,8 @@ def _cluster(settings: Settings) -> State:
 
     patient, quick, s3 = redis_client(settings), redis_client(settings, patient=False), s3_client(settings)
     prefix, bucket = settings.cluster_prefix, settings.s3_bucket
-    pointer = ActivePointer(patient, quick, f"{prefix}:active")
+    assert settings.redis_url is not None
+    pointer = shared(settings.redis_url, f"{prefix}:active", lambda: ActivePointer(patient, quick, f"{prefix}:active"))
     return State(
         store=S3ModelStore(s3, bucket, prefix, patient, pointer, settings.data_dir / "cache" / "models"),
         queue=RedisJobQueue(patient, prefix, settings.job_heartbeat),

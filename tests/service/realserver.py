@@ -65,10 +65,11 @@ def course_npz(seed: int = 0, hidden: int = 3) -> bytes:
     return buf.getvalue()
 
 
-def seed_models(data_dir: Path, count: int = 1) -> list[int]:
-    """``count`` small model versions in a fresh data directory, the last one active
-    (so the server starts ready, with no first job to train)."""
-    store = ModelStore(data_dir)
+def seed_models(data_dir: Path, count: int = 1, store: Any = None) -> list[int]:
+    """``count`` small model versions in a fresh data directory (or ``store``: the one a
+    test's settings name), the last one active (so the server starts ready, with no first
+    job to train)."""
+    store = store or ModelStore(data_dir)
     versions = []
     for seed in range(count):
         parameters, metadata = load_parameters(course_npz(seed))

@@ -9,7 +9,8 @@ model off the request path before requests see the new stamp. While the subscrip
 network cut), each request reads the key itself instead (the fallback), through a
 client that never waits, and keeps the model it has if Redis does not answer. On every
 (re)subscription the thread reads the key once: a switch made while it was away is not
-missed.
+missed. A process has one pointer per Redis and prefix (:func:`shared`), so a switch it
+makes itself (an API worker's activation, an in-process trainer's) it sees at once.
 """
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ class ActivePointer:
     def set(self, version: int) -> None:
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self.key, version).publish(self.channel, version).execute()
+        # this process sees its own switch at once (its next request loads it), not only
+        # when its subscription hears it back
+        self._heard = self._last_read = version
 
     # -- the per-request view
     def on_switch(self, callback: Callable[[int | None], None]) -> None:
@@ -117,3 +121,15 @@ def _version(raw: bytes | str | None) -> int | None:
         return None
     text = raw.decode() if isinstance(raw, bytes) else raw
     return int(text) if text.isdigit() else None
+
+
+_SHARED: dict[tuple[str, str], ActivePointer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(url: str, key: str, make: Callable[[], ActivePointer]) -> ActivePointer:
+    """This process's pointer of ``key`` on the Redis at ``url``, made once by ``make``."""
+    with _SHARED_LOCK:
+        if (url, key) not in _SHARED:
+            _SHARED[(url, key)] = make()
+        return _SHARED[(url, key)]

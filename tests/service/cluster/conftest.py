@@ -1,9 +1,7 @@
-"""Cluster mode's servers, started once for the session and stopped at its end (even when
-a test fails), and settings that point at them under a prefix of the test's own."""
+"""Settings of cluster-mode processes (the servers' fixtures are tests/service/conftest.py's)."""
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,38 +9,6 @@ import pytest
 
 from service.settings import Settings
 
-from .servers import BUCKET, KEY, SECRET, RedisServer, S3Server
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    server = S3Server().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def prefix() -> str:
-    """Keys of this test only: the servers are shared by the session."""
-    return f"t{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def cluster_env(redis_server: RedisServer, s3_server: S3Server, prefix: str) -> dict[str, str]:
-    """The CATSVC_* variables of a cluster-mode process."""
-    return {"CATSVC_REDIS_URL": redis_server.url, "CATSVC_S3_URL": s3_server.url, "CATSVC_S3_BUCKET": BUCKET,
-            "CATSVC_S3_ACCESS_KEY": KEY, "CATSVC_S3_SECRET_KEY": SECRET, "CATSVC_CLUSTER_PREFIX": prefix}
 
 
 @pytest.fixture

@@ -103,7 +103,7 @@ def test_a_trainer_killed_mid_job_fails_it_interrupted_and_the_other_takes_the_n
         cluster: Cluster, redis_server: RedisServer) -> None:
     a = cluster.apis[0].client()
     job_id = a.post("/train", json={"dataset": "synthetic", **LONG}).json()["id"]
-    wait_until(lambda: a.get(f"/train/{job_id}").json()["done"] > 0, 60, "the long job to run")
+    wait_until(lambda: a.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, 60, "the long job to run")
     (runner,) = cluster.ran(job_id)
     (other,) = [t for t in cluster.trainers if t is not runner]
     os.killpg(runner.proc.pid, signal.SIGKILL)  # type: ignore[union-attr]  # the machine is gone
@@ -120,8 +120,8 @@ def test_a_redis_restart_mid_job_loses_nothing(cluster: Cluster, redis_server: R
     a, b = (api.client() for api in cluster.apis)
     before = a.get("/models").json()
     job_id = a.post("/train", json={"dataset": "synthetic", "layer_dims": [12288, 4, 1],
-                                    "iterations": 40_000}).json()["id"]
-    wait_until(lambda: a.get(f"/train/{job_id}").json()["done"] > 0, 60, "the job to run")
+                                    "iterations": 100_000}).json()["id"]
+    wait_until(lambda: a.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, 60, "the job to run")
     redis_server.stop()  # SIGTERM: redis-server writes its append-only file and exits
     time.sleep(1.0)
     assert predict_version(b) == next(m["version"] for m in before["models"] if m["active"])  # still served
