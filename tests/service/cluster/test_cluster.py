@@ -122,6 +122,7 @@ def test_a_redis_restart_mid_job_loses_nothing(cluster: Cluster, redis_server: R
     job_id = a.post("/train", json={"dataset": "synthetic", "layer_dims": [12288, 4, 1],
                                     "iterations": 100_000}).json()["id"]
     wait_until(lambda: a.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, 60, "the job to run")
+    assert a.get(f"/train/{job_id}").json()["status"] == "running"
     redis_server.stop()  # SIGTERM: redis-server writes its append-only file and exits
     time.sleep(1.0)
     assert predict_version(b) == next(m["version"] for m in before["models"] if m["active"])  # still served
