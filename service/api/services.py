@@ -26,7 +26,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        state = open_state(settings)
+        state = open_state(settings, patient=False)  # a request gets 503, not a wait on a server that is down
         state.queue.reap()  # cluster mode: every replica watches for jobs whose trainer vanished
         return cls(
             settings=settings,

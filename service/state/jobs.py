@@ -268,10 +268,12 @@ class JobQueue:
         return job
 
     # -- trainer side
-    def claim(self) -> Job | None:
-        """Move the oldest queued job to running and return it; None if the queue is empty."""
+    def claim(self, job_id: str | None = None) -> Job | None:
+        """Move ``job_id`` (default: the oldest queued job) to running and return it; None if
+        it is not queued, or the queue is empty."""
         with self._tx() as db:
-            row = db.execute("SELECT id FROM jobs WHERE status = ? ORDER BY seq LIMIT 1", (QUEUED,)).fetchone()
+            row = db.execute("SELECT id FROM jobs WHERE status = ? AND (? IS NULL OR id = ?) ORDER BY seq LIMIT 1",
+                             (QUEUED, job_id, job_id)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET status = ?, started_at = ? WHERE id = ?", (RUNNING, time.time(), row["id"]))

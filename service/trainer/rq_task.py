@@ -14,7 +14,7 @@ TRAINERS: list[Trainer] = []  # the trainer of this process, set by service.trai
 def run(job_id: str) -> str:
     """Claim and run job ``job_id``; its status (or "skipped": cancelled before it started)."""
     trainer = TRAINERS[0]
-    job = trainer.queue.claim(job_id)  # type: ignore[call-arg]  # cluster mode's queue claims by id
+    job = trainer.queue.claim(job_id)
     if job is None:
         return "skipped"
     return trainer.run_claimed(job).status

@@ -1,16 +1,19 @@
 """The clients of cluster mode, from the settings; their failures as StorageUnavailable.
 
-Redis: one client per process and purpose. Commands retry through a restart of the
-server (``Retry``, backing off to 0.5 s, ~10 s in all), so that a job in flight and the
-records it writes ride out ``redis-server`` being restarted; the API's per-request
-pointer check uses a client that does not retry (:func:`redis_client` ``patient=False``),
-so a request never waits on a server that is down. S3: boto3, path-style addressing (MinIO
-and moto need it), a few retries, short timeouts.
+Redis: one client per process and purpose. A trainer's commands retry through a restart
+of the server (``Retry``, backing off to 0.5 s, ~10 s in all), so that a job in flight and
+the records it writes ride out ``redis-server`` being restarted; an API worker's retry for
+about a second (``brief``), then answer 503 rather than hold a request; the per-request
+pointer check never retries (``quick``). redis-py's pools reconnect after a fork by
+themselves. S3: boto3, path-style addressing (MinIO and moto need it), a few retries, short
+timeouts, and a client of each process's own (:class:`ForkSafe`): a job's process is
+forked from the trainer, and a boto3 client's pooled connections must not be shared with it.
 """
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -25,22 +28,42 @@ from ..storage import UNREACHABLE, StorageUnavailable
 if TYPE_CHECKING:
     from ...settings import Settings
 
-REDIS_RETRIES = 24  # with the backoff below: about 10 s of a server that does not answer
+# with the backoff below: about 10 s, 1 s or nothing of a server that does not answer
+REDIS_RETRIES = {"patient": 24, "brief": 4, "quick": 0}
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 S3_ERRORS = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
              botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
 
 
-def redis_client(settings: Settings, *, patient: bool = True) -> redis.Redis:
+def redis_client(settings: Settings, how: str = "patient") -> redis.Redis:
+    """A client that retries as ``how`` says: "patient", "brief" or "quick" (REDIS_RETRIES)."""
     assert settings.redis_url is not None
-    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES if patient else 0)
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES[how])
     return redis.Redis.from_url(
         settings.redis_url, retry=retry, retry_on_error=list(REDIS_ERRORS),
-        socket_connect_timeout=2.0, socket_timeout=None if patient else 2.0, health_check_interval=30,
+        # a patient client's blocking reads (RQ's BLPOP) may wait long; the others never do
+        socket_connect_timeout=2.0, socket_timeout=None if how == "patient" else 5.0, health_check_interval=30,
     )
 
 
+class ForkSafe:
+    """A boto3 client made again in a process forked since (its attributes are the client's)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._pid, self._client = os.getpid(), make()
+
+    def __getattr__(self, name: str) -> Any:
+        if os.getpid() != self._pid:
+            self._pid, self._client = os.getpid(), self._make()
+        return getattr(self._client, name)
+
+
 def s3_client(settings: Settings) -> Any:
+    return ForkSafe(lambda: _s3_client(settings))
+
+
+def _s3_client(settings: Settings) -> Any:
     config = botocore.config.Config(
         s3={"addressing_style": "path"}, connect_timeout=2, read_timeout=30,
         retries={"max_attempts": 3, "mode": "standard"},

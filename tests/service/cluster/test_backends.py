@@ -12,6 +12,8 @@ import pytest
 from model_core import load_parameters
 from service.settings import Settings
 from service.state.backend import open_state
+from service.state.cluster.connect import redis_client
+from service.state.cluster.pointer import ActivePointer
 from service.state.cluster.s3_store import METADATA_FILE, MODEL_FILE
 from service.state.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobFinished, QueueFull
 from service.state.retention import Retention
@@ -106,30 +108,33 @@ def test_retention_keeps_the_active_version(make_cluster_settings: MakeSettings)
 
 
 def test_a_switch_reaches_a_subscriber_without_a_redis_read_per_request(
-        make_cluster_settings: MakeSettings, redis_server: RedisServer) -> None:
-    writer = open_state(make_cluster_settings()).store
-    reader = open_state(make_cluster_settings()).store
+        make_cluster_settings: MakeSettings, redis_server: RedisServer, prefix: str) -> None:
+    settings = make_cluster_settings()
+    writer = open_state(settings).store
+    # another process's pointer (this process's stores share one)
+    reader = ActivePointer(redis_client(settings), redis_client(settings, "quick"), f"{prefix}:active")
     add_version(writer, 0)
     add_version(writer, 1)
     writer.activate(1)
     heard: list[object] = []
     reader.on_switch(heard.append)
     deadline = time.monotonic() + 5
-    while reader.active_stamp() != 1 and time.monotonic() < deadline:
+    while reader.stamp() != 1 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert reader.active_stamp() == 1
+    assert reader.stamp() == 1
     stats = redis_server.client().info("commandstats")
     before = stats.get("cmdstat_get", {}).get("calls", 0)
     for _ in range(200):
-        assert reader.active_stamp() == 1
+        assert reader.stamp() == 1
     after = redis_server.client().info("commandstats").get("cmdstat_get", {}).get("calls", 0)
     assert after - before < 5  # 200 requests' checks read memory, not Redis
     start = time.monotonic()
     writer.activate(2)
-    while reader.active_stamp() != 2 and time.monotonic() - start < 5:
+    while reader.stamp() != 2 and time.monotonic() - start < 5:
         time.sleep(0.005)
-    assert reader.active_stamp() == 2 and time.monotonic() - start < 1.0
+    assert reader.stamp() == 2 and time.monotonic() - start < 1.0
     assert heard[-1] == 2
+    reader.close()
 
 
 def test_job_records_through_their_states(make_cluster_settings: MakeSettings) -> None:

@@ -116,6 +116,23 @@ def test_a_trainer_killed_mid_job_fails_it_interrupted_and_the_other_takes_the_n
     assert cluster.ran(next_id) == [other]
 
 
+def test_a_cancel_from_the_other_replica_stops_the_job_and_a_stopped_trainer_records_its_own(
+        cluster: Cluster) -> None:
+    a, b = (api.client() for api in cluster.apis)
+    job_id = a.post("/train", json={"dataset": "synthetic", **LONG}).json()["id"]
+    wait_until(lambda: a.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, 60, "the long job to run")
+    assert b.delete(f"/train/{job_id}").status_code == 202
+    job = wait_job(a, job_id, timeout=10)
+    assert (job["status"], job["reason"]) == ("cancelled", "cancelled"), job
+    # SIGTERM to a trainer mid-job: it stops the job and records why, then exits
+    job_id = a.post("/train", json={"dataset": "synthetic", **LONG}).json()["id"]
+    wait_until(lambda: a.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, 60, "the next long job to run")
+    (runner,) = cluster.ran(job_id)
+    assert runner.terminate() == 0
+    job = a.get(f"/train/{job_id}").json()
+    assert (job["status"], job["reason"]) == ("cancelled", "shutdown"), job
+
+
 def test_a_redis_restart_mid_job_loses_nothing(cluster: Cluster, redis_server: RedisServer) -> None:
     a, b = (api.client() for api in cluster.apis)
     before = a.get("/models").json()
