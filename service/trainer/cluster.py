@@ -58,7 +58,7 @@ def serve(settings: Settings) -> None:
             break
         except StorageUnavailable as e:
             log.error("cannot start: %s; trying again in %g s", e, STORAGE_RETRY)
-            trainer._stop.wait(STORAGE_RETRY)
+            trainer.pause(STORAGE_RETRY)
     if stopping:
         return
     trainer.queue.reap()

@@ -141,6 +141,10 @@ class Trainer:
         """Ask the loop to stop; a running job's process is killed within job_process.POLL."""
         self._stop.set()
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if stop() is called meanwhile."""
+        self._stop.wait(seconds)
+
     def serve(self) -> None:
         """Run jobs until stop() is called; while the data directory cannot be written, wait."""
         while not self._stop.is_set():
