@@ -106,6 +106,23 @@ class Settings(BaseSettings):
     # the data set of the first training job; None: train_catvnoncat if present, else synthetic
     default_dataset: str | None = None
 
+    # -- cluster mode (README, "Cluster mode"): with a Redis URL, the job queue, the job
+    # records and the active-version pointer live in Redis, model versions and uploaded data
+    # sets in an S3-compatible object store; unset, everything is in data_dir (the default)
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+    # the object store's endpoint (MinIO, Ceph...); unset: AWS S3's own, found by boto3
+    s3_url: str | None = Field(None, pattern=r"^https?://")
+    s3_bucket: str = Field("catvnoncat", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_region: str = "us-east-1"
+    # the object store's credentials; unset: boto3's own chain (AWS_* variables, an instance role)
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    # keys in Redis and the object store start with this: several services may share them
+    cluster_prefix: str = Field("catsvc", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # seconds a running job's heartbeat lives: a trainer silent for that long (killed, its
+    # machine lost) has its job recorded failed, interrupted
+    job_heartbeat: float = Field(10.0, ge=1, le=600)
+
     # -- limits (each is named in the 413 / 422 / 429 that enforces it)
     max_upload_bytes: int = Field(16 * MiB, ge=1024)  # a /predict or PUT /params body
     max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)  # width * height of one image
@@ -178,6 +195,11 @@ class Settings(BaseSettings):
         check_usable_token(v.get_secret_value())
         return v
 
+    @field_validator("redis_url", "s3_url", "s3_access_key", "s3_secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        return None if v == "" else v  # CATSVC_REDIS_URL= (as in .env.example): the embedded default
+
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split_commas(cls, v: Any) -> Any:
@@ -229,6 +251,11 @@ class Settings(BaseSettings):
             return frozenset((*LOCAL_HOSTS, host_name(self.host, 0)))
         except ValueError:  # an address uvicorn will refuse anyway; nothing to add
             return frozenset(LOCAL_HOSTS)
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the shared state is in Redis and the object store (else in data_dir)."""
+        return self.redis_url is not None
 
     @property
     def jobs_db(self) -> Path:

@@ -86,7 +86,10 @@ def prepare_data_dir(settings: Settings) -> None:
     """Create the data directory, remove what a crash left half-written, mark jobs that
     were running as interrupted and queue the first job if there is no model.
 
-    Runs before any child starts, so nothing is being written at that moment.
+    Runs before any child starts, so nothing is being written at that moment. In cluster
+    mode the data directory holds only this machine's temporary files and caches: the
+    shared state's recovery is each trainer's (it retries while Redis or the object store
+    are down, and other machines' trainers may be running jobs), so nothing here waits on them.
     """
     with writing(settings.data_dir):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,8 @@ def prepare_data_dir(settings: Settings) -> None:
     if settings.metrics:  # under tmp/ (the default) it is gone already; elsewhere its files are
         with writing(settings.data_dir):
             metrics.clean(settings)
+    if settings.cluster:
+        return
     trainer = Trainer(settings)
     # recovery and the first job now, before any worker can answer "no job queued"
     trainer.start_up()
@@ -105,16 +110,23 @@ def remove_partial(settings: Settings) -> None:
 
     Raises StorageUnavailable when the data directory cannot be written.
     """
-    ModelStore(settings.data_dir).remove_partial()
-    DatasetCatalog.from_settings(settings).remove_partial()
+    if settings.cluster:
+        shutil.rmtree(settings.data_dir / "cache", ignore_errors=True)  # versions read from the object store
+    else:
+        ModelStore(settings.data_dir).remove_partial()
+        DatasetCatalog.from_settings(settings).remove_partial()
     shutil.rmtree(settings.tmp_dir, ignore_errors=True)
     with writing(settings.data_dir):
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)  # exists still if it could not be removed
 
 
+ROLES = ("api", "trainer")
+
+
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
         self.settings = settings
+        self.roles = roles  # what this machine runs: both (the default), or one (cluster mode)
         # plain flags, not threading.Event: set from a signal handler, which must not take a lock
         self._stopping = False
         self._hurry = False
@@ -155,10 +167,13 @@ class Supervisor:
         log_open_doors(s)
         become_subreaper()
         # the trainer first: it recovers interrupted jobs and queues the first one
-        self.trainer = self._start_trainer()
-        self.api = self._start_api()  # it says "serving on ..." once its port answers
-        log.info("started the API process (pid %d) and the trainer (pid %d), data directory %s",
-                 self.api.pid, self.trainer.pid, s.data_dir.resolve())
+        if "trainer" in self.roles:
+            self.trainer = self._start_trainer()
+        if "api" in self.roles:
+            self.api = self._start_api()  # it says "serving on ..." once its port answers
+        log.info("started %s, data directory %s", " and ".join(
+            f"the {name} (pid {p.pid})" for name, p in (("API process", self.api), ("trainer", self.trainer))
+            if p is not None), s.data_dir.resolve())
         code = self._watch()
         self._shutdown()
         return code
@@ -171,7 +186,6 @@ class Supervisor:
 
     def _watch(self) -> int:
         """Look after the children until a signal comes (0) or the API cannot be kept up (non-zero)."""
-        assert self.api is not None and self.trainer is not None
         trainer_started = time.monotonic()
         api_deaths: list[float] = []  # when the API process died, within the window
         api_due: float | None = None  # when to start the API process again
@@ -198,7 +212,7 @@ class Supervisor:
                 self._stop_strays()  # its old workers hold the port
                 self.api, api_due = self._start_api(), None
                 log.info("API process started again (pid %d)", self.api.pid)
-            if self.trainer.poll() is not None and now - trainer_started > RESTART_DELAY:
+            if self.trainer is not None and self.trainer.poll() is not None and now - trainer_started > RESTART_DELAY:
                 if self._stop_signal_landed():
                     break
                 log.error("the trainer exited with code %s; restarting it", self.trainer.returncode)
@@ -346,11 +360,22 @@ def log_open_doors(settings: Settings) -> None:
              "any" if hosts is None else ", ".join(sorted(hosts)))
 
 
+def roles(argv: list[str]) -> tuple[str, ...]:
+    """``python -m service [api | trainer]``: both processes, or one of them."""
+    if not argv:
+        return ROLES
+    if len(argv) == 1 and argv[0] in ROLES:
+        return (argv[0],)
+    print("usage: python -m service [api | trainer]  (no argument: both)", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
+    chosen = roles(sys.argv[1:])
     settings = load_settings()
     setup_logging(settings.log_level)
     settings = generated_admin_token(settings)
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(settings, chosen)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     raise SystemExit(supervisor.run())

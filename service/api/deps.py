@@ -7,8 +7,7 @@ from fastapi import Depends, Request
 
 from ..settings import Settings
 from ..state.datasets import DatasetCatalog
-from ..state.jobs import JobQueue
-from ..state.store import ModelStore
+from ..state.protocols import JobQueueProtocol, ModelStoreProtocol
 from .model_cache import ModelCache
 from .services import Services
 
@@ -21,7 +20,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.services.settings
 
 
-def get_store(request: Request) -> ModelStore:
+def get_store(request: Request) -> ModelStoreProtocol:
     return request.app.state.services.store
 
 
@@ -29,7 +28,7 @@ def get_models(request: Request) -> ModelCache:
     return request.app.state.services.models
 
 
-def get_queue(request: Request) -> JobQueue:
+def get_queue(request: Request) -> JobQueueProtocol:
     return request.app.state.services.queue
 
 
@@ -39,7 +38,7 @@ def get_catalog(request: Request) -> DatasetCatalog:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[ModelStore, Depends(get_store)]
+StoreDep = Annotated[ModelStoreProtocol, Depends(get_store)]
 ModelsDep = Annotated[ModelCache, Depends(get_models)]
-QueueDep = Annotated[JobQueue, Depends(get_queue)]
+QueueDep = Annotated[JobQueueProtocol, Depends(get_queue)]
 CatalogDep = Annotated[DatasetCatalog, Depends(get_catalog)]

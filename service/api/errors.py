@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from model_core import ConfigError, DataError, ModelCoreError, ParameterFileError
 
 from ..state import metrics
-from ..state.jobs import JobQueue
+from ..state.protocols import JobQueueProtocol
 from ..state.logs import request_id
 from ..state.storage import StorageUnavailable
 from .responses import json_response
@@ -302,7 +302,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal_error)
 
 
-def no_model(queue: JobQueue, code: str) -> ApiError:
+def no_model(queue: JobQueueProtocol, code: str) -> ApiError:
     """Why there is no model yet, and what the client can do about it (the 503 of /predict and /health/ready)."""
     pending = queue.pending()
     if pending:

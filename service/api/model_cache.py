@@ -2,18 +2,23 @@
 
 A request calls :meth:`ModelCache.current` once and keeps the returned
 :class:`LoadedModel` to the end, so a switch of version while it runs cannot mix two
-models or break it. The check costs one ``stat`` of the pointer file.
+models or break it. The check costs one ``stat`` of the pointer file (embedded), or
+nothing (cluster mode: the pointer's subscription keeps the stamp in memory, and loads a
+new version on its own thread as soon as a switch is published, so that no request pays
+the object store's read).
 """
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from model_core import Model
 
 from ..state import metrics
-from ..state.store import ModelStore
+from ..state.protocols import ModelStoreProtocol
+from ..state.storage import StorageUnavailable
 
 log = logging.getLogger("service.models")
 
@@ -35,11 +40,19 @@ class LoadedModel:
 
 
 class ModelCache:
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(self, store: ModelStoreProtocol) -> None:
         self._store = store
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: Any = None
         self._current: LoadedModel | None = None
         self._lock = threading.Lock()
+        store.on_switch(self._switched)
+
+    def _switched(self, stamp: Any) -> None:
+        """Load the version a switch names, on the pointer's thread, before any request sees
+        its stamp: requests keep being served by the model they have meanwhile."""
+        with self._lock:
+            if stamp != self._stamp:
+                self._refresh(stamp)
 
     def current(self) -> LoadedModel | None:
         """The active model, or None while there is none."""
@@ -51,8 +64,13 @@ class ModelCache:
                 self._refresh(stamp)
             return self._current
 
-    def _refresh(self, stamp: tuple[int, int] | None) -> None:
-        version = self._store.active_version()
+    def _refresh(self, stamp: Any) -> None:
+        try:
+            version = self._store.active_version()
+        except StorageUnavailable as e:  # cluster mode, Redis down: keep serving what is loaded
+            log.warning("cannot read the active version (%s); keeping version %s", e,
+                        self._current.version if self._current else None)
+            return
         if version is None:
             self._current = None
         elif self._current is None or self._current.version != version:

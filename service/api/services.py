@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import Settings
+from ..state.backend import open_state
 from ..state.datasets import DatasetCatalog
-from ..state.jobs import JobQueue
-from ..state.storage import StorageProbe
-from ..state.store import ModelStore
+from ..state.protocols import JobQueueProtocol, ModelStoreProtocol, ProbeProtocol
 from .compute import ComputePool, ForwardCosts
 from .model_cache import ModelCache
 from .streams import StreamSlots
@@ -16,11 +15,11 @@ from .streams import StreamSlots
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: ModelStore
+    store: ModelStoreProtocol
     models: ModelCache
-    queue: JobQueue
+    queue: JobQueueProtocol
     catalog: DatasetCatalog
-    storage: StorageProbe  # whether the data directory can be written (readiness, POST /train)
+    storage: ProbeProtocol  # whether the shared state can be written (readiness, POST /train)
     pool: ComputePool  # the threads /predict decodes and predicts on
     forward_costs: ForwardCosts  # how fast each model version predicts: whether a request may run inline
     event_streams: StreamSlots  # the open GET /train/{id}/events streams of this worker
@@ -29,14 +28,15 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        store = ModelStore(settings.data_dir)
+        state = open_state(settings, patient=False)  # a request gets 503, not a wait on a server that is down
+        state.queue.reap()  # cluster mode: every replica watches for jobs whose trainer vanished
         return cls(
             settings=settings,
-            store=store,
-            models=ModelCache(store),
-            queue=JobQueue(settings.jobs_db),
-            catalog=DatasetCatalog.from_settings(settings),
-            storage=StorageProbe(settings.writable_dirs),
+            store=state.store,
+            models=ModelCache(state.store),
+            queue=state.queue,
+            catalog=state.catalog,
+            storage=state.probe,
             pool=ComputePool(settings.predict_threads, settings.predict_queue),
             forward_costs=ForwardCosts(),
             event_streams=StreamSlots(settings.max_event_streams),

@@ -6,22 +6,19 @@
   named after its stem (``train_catvnoncat.h5`` -> ``train_catvnoncat``). A set named
   ``train_<x>`` is evaluated on ``test_<x>`` when that sits beside it (the course's
   ``test_catvnoncat.h5`` for ``train_catvnoncat``): its accuracy is the job's dev metric.
-* uploads (``POST /datasets``): ``<data_dir>/datasets/<id>/data.npz`` (X uint8, Y) plus
-  ``meta.json``; the id is the start of the data's sha256, so uploading the same data
-  twice gives the same id.
+* uploads (``POST /datasets``), in an :class:`UploadStoreProtocol`: the data directory's
+  ``datasets/<id>/`` (:mod:`.uploads`) or the object store (:mod:`.cluster.s3_uploads`);
+  the id is the start of the data's sha256, so uploading the same data twice gives the
+  same id.
 
 Names from a request are looked up in these listings, never joined into a path.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
-import os
 import re
-import shutil
 import threading
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,17 +28,16 @@ import numpy as np
 from model_core import DataError, dataset_sha256, load_dataset
 
 from . import synthetic
-from .storage import writing
+from .uploads import UPLOAD_ID, UploadDir
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from .protocols import UploadStoreProtocol
 
 log = logging.getLogger("service.datasets")
 
 SYNTHETIC = synthetic.NAME
 _FILE_SUFFIXES = (".h5", ".hdf5", ".npz", ".zip")
-_UPLOAD_ID = re.compile(r"^[0-9a-f]{16}$")
-DATA_FILE, META_FILE = "data.npz", "meta.json"
 
 
 @dataclass(frozen=True)
@@ -80,24 +76,22 @@ class Limits:
 
 
 class DatasetCatalog:
-    def __init__(self, uploads_dir: Path, datasets_dir: Path | None, limits: Limits) -> None:
-        self.uploads_dir = Path(uploads_dir)
+    def __init__(self, uploads: UploadStoreProtocol | Path, datasets_dir: Path | None, limits: Limits) -> None:
+        self.uploads = UploadDir(uploads) if isinstance(uploads, Path) else uploads
         self.datasets_dir = Path(datasets_dir) if datasets_dir else None
         self.limits = limits
-        with writing(self.uploads_dir):
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
         # file data sets are read once per process and remembered by (path, size, mtime)
         self._file_info: dict[tuple[str, int, int], DatasetInfo] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DatasetCatalog:
+    def from_settings(cls, settings: Settings, uploads: UploadStoreProtocol | None = None) -> DatasetCatalog:
         limits = Limits(
             max_bytes=settings.max_dataset_bytes,
             max_members=settings.max_dataset_members,
             max_pixels=settings.max_image_pixels,
         )
-        return cls(settings.uploads_dir, settings.datasets_dir, limits)
+        return cls(uploads or settings.uploads_dir, settings.datasets_dir, limits)
 
     # -- names
     def files(self) -> dict[str, Path]:
@@ -112,12 +106,12 @@ class DatasetCatalog:
                 p.is_dir() and (p / "cat").is_dir() and (p / "non-cat").is_dir()
             )
             name = p.stem if p.is_file() else p.name
-            if is_set and name != SYNTHETIC and not _UPLOAD_ID.match(name):
+            if is_set and name != SYNTHETIC and not UPLOAD_ID.match(name):
                 found.setdefault(name, p)
         return found
 
     def exists(self, key: str) -> bool:
-        return key == SYNTHETIC or key in self.files() or self._upload_dir(key) is not None
+        return key == SYNTHETIC or key in self.files() or self.uploads.info(key) is not None
 
     def default(self, configured: str | None) -> str:
         """The first job's data set: the configured one, else the course's, else synthetic."""
@@ -141,7 +135,7 @@ class DatasetCatalog:
             except DataError as e:
                 # an operator's broken file: left out of the list; a job on it fails saying why
                 log.warning("data set %r is unreadable: %s", name, e)
-        uploads = [self._upload_info(p) for p in self.uploads_dir.iterdir() if _UPLOAD_ID.match(p.name)]
+        uploads = self.uploads.infos()
         return infos + sorted(uploads, key=lambda i: i.created_at or "", reverse=True)
 
     # -- loading
@@ -157,12 +151,11 @@ class DatasetCatalog:
                 return TrainingData(info, X, Y)
             _, X_dev, Y_dev = self._file_dataset(info.dev, files[info.dev], files, want_arrays=True)
             return TrainingData(info, X, Y, X_dev, Y_dev)
-        directory = self._upload_dir(key)
-        if directory is None:
+        upload = self.uploads.info(key)
+        if upload is None:
             raise UnknownDataset(key)
-        with np.load(directory / DATA_FILE, allow_pickle=False) as npz:
-            X, Y = npz["X"], npz["Y"]
-        return TrainingData(self._upload_info(directory), X, Y)
+        X, Y = self.uploads.arrays(key)
+        return TrainingData(upload, X, Y)
 
     def sizes(self, key: str) -> tuple[int, int]:
         """(m, m_dev): the examples of ``key`` and of its dev set (0 without one), for a job's
@@ -174,10 +167,10 @@ class DatasetCatalog:
             info = self._file_dataset(key, files[key], files)[0]
             m_dev = self._file_dataset(info.dev, files[info.dev], files)[0].m if info.dev else 0
             return info.m, m_dev
-        directory = self._upload_dir(key)
-        if directory is None:
+        upload = self.uploads.info(key)
+        if upload is None:
             raise UnknownDataset(key)
-        return self._upload_info(directory).m, 0
+        return upload.m, 0
 
     def _synthetic_info(self) -> DatasetInfo:
         return DatasetInfo(
@@ -207,15 +200,6 @@ class DatasetCatalog:
         return load_dataset(path, max_bytes=lim.max_bytes, max_members=lim.max_members, max_pixels=lim.max_pixels)
 
     # -- uploads
-    def _upload_dir(self, key: str) -> Path | None:
-        if not _UPLOAD_ID.match(key):
-            return None
-        directory = self.uploads_dir / key
-        return directory if (directory / META_FILE).is_file() else None
-
-    def _upload_info(self, directory: Path) -> DatasetInfo:
-        return DatasetInfo(**json.loads((directory / META_FILE).read_text()))
-
     def add_upload(self, path: Path, filename: str | None) -> tuple[DatasetInfo, bool]:
         """Read an uploaded file (any format load_dataset takes) and keep it as uint8 npz.
 
@@ -225,34 +209,20 @@ class DatasetCatalog:
         X, Y = self._read(path)
         sha = dataset_sha256(X, Y)
         upload_id = sha[:16]
-        existing = self._upload_dir(upload_id)
+        existing = self.uploads.info(upload_id)
         if existing is not None:
-            return self._upload_info(existing), False
+            return existing, False
         info = DatasetInfo(
             id=upload_id, kind="upload", m=int(X.shape[1]), cats=int(Y.sum()), sha256=sha,
             filename=_safe_filename(filename),
             created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
-        staging = self.uploads_dir / f".tmp-{uuid.uuid4().hex}"
-        with writing(self.uploads_dir):  # read-only or full: StorageUnavailable
-            staging.mkdir()
-            try:
-                with open(staging / DATA_FILE, "wb") as f:
-                    np.savez(f, X=X, Y=Y)
-                    f.flush()
-                    os.fsync(f.fileno())
-                (staging / META_FILE).write_text(json.dumps(info.to_dict()))
-                os.rename(staging, self.uploads_dir / upload_id)
-            except OSError:
-                shutil.rmtree(staging, ignore_errors=True)
-                if self._upload_dir(upload_id) is None:  # not a concurrent twin upload
-                    raise
+        self.uploads.put(info, X, Y)
         return info, True
 
     def remove_partial(self) -> None:
-        """Delete staging directories left by a crash; call only while no one writes."""
-        for p in self.uploads_dir.glob(".tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
+        """Delete what a crashed upload left; call only while no one writes."""
+        self.uploads.remove_partial()
 
 
 _SYNTHETIC_SHA: list[str] = []

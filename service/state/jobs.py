@@ -12,6 +12,8 @@ full) raises :class:`service.state.storage.StorageUnavailable` and changes nothi
 from __future__ import annotations
 
 import builtins  # JobQueue.list shadows the type in its class's annotations
+import contextlib
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -120,6 +122,13 @@ class Job:
             fields["request_id"] = self.options["request_id"]
         fields.update(more)
         log.info("job %s", self.status, extra={"fields": fields})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> Job:
+        return cls(**fields)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -279,10 +288,12 @@ class JobQueue:
         return job
 
     # -- trainer side
-    def claim(self) -> Job | None:
-        """Move the oldest queued job to running and return it; None if the queue is empty."""
+    def claim(self, job_id: str | None = None) -> Job | None:
+        """Move ``job_id`` (default: the oldest queued job) to running and return it; None if
+        it is not queued, or the queue is empty."""
         with self._tx() as db:
-            row = db.execute("SELECT id FROM jobs WHERE status = ? ORDER BY seq LIMIT 1", (QUEUED,)).fetchone()
+            row = db.execute("SELECT id FROM jobs WHERE status = ? AND (? IS NULL OR id = ?) ORDER BY seq LIMIT 1",
+                             (QUEUED, job_id, job_id)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET status = ?, started_at = ? WHERE id = ?", (RUNNING, time.time(), row["id"]))
@@ -329,7 +340,10 @@ class JobQueue:
         return job
 
     def fail_interrupted(self) -> int:
-        """Mark jobs left ``running`` by a process that died as failed; return how many."""
+        """Mark jobs left ``running`` by a process that died as failed; return how many.
+
+        Every running job's trainer is gone when this runs: the data directory's lock says
+        no other service uses it, and the trainer is started after this."""
         with self._tx() as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = ?", (RUNNING,))]
             db.execute(
@@ -341,6 +355,15 @@ class JobQueue:
         for job_id in ids:
             self.get(job_id).log_transition()
         return len(ids)
+
+
+    def exclusive(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Nothing to exclude: one trainer per data directory."""
+        return contextlib.nullcontext()
+
+    def reap(self) -> None:
+        """Nothing to watch: one service owns the data directory (its lock), and its start-up
+        records the jobs a dead trainer left running (:meth:`fail_interrupted`)."""
 
 
 def progress_plan(config: TrainConfig) -> tuple[int, str]:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 READ_ONLY, NO_SPACE = "read_only", "no_space"
+UNREACHABLE = "unreachable"  # cluster mode: Redis or the object store does not answer
 MiB = 1024 * 1024
 MIN_FREE_BYTES = 1 * MiB  # less than this free and not even a small model version fits
 PROBE_TTL = 1.0  # seconds a probe's answer is reused: readiness is asked often, this changes rarely
@@ -34,10 +35,13 @@ _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
 
 
 class StorageUnavailable(RuntimeError):
-    """The data directory cannot be written; ``kind`` is READ_ONLY or NO_SPACE."""
+    """The data directory cannot be written; ``kind`` is READ_ONLY or NO_SPACE (or, in
+    cluster mode, UNREACHABLE: a server of the shared state does not answer)."""
 
     def __init__(self, kind: str, detail: str) -> None:
-        if kind == NO_SPACE:
+        if kind == UNREACHABLE:
+            message = f"the service's shared state cannot be reached ({detail}): try again when it is back"
+        elif kind == NO_SPACE:
             message = (f"the service's data directory has no space left ({detail}): nothing can be saved "
                        "until an operator frees space")
         else:

@@ -31,10 +31,9 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -47,10 +46,8 @@ from model_core import (
     serialize,
 )
 
+from .retention import Retention
 from .storage import writing
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 log = logging.getLogger("service.store")
 
@@ -81,23 +78,6 @@ class VersionUnreadable(Exception):
 
 class VersionActive(Exception):
     """The active version cannot be deleted."""
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How many versions, and how many bytes of them, to keep (the active one and those a
-    job produced within ``recent_job_seconds`` are always kept)."""
-
-    count: int
-    bytes: int
-    recent_job_seconds: float = 3600.0
-    # any version this young is kept: another process may have just added it and be about to
-    # activate it (add, activate and the clean-up are three steps, each under the lock)
-    fresh_seconds: float = 10.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Retention:
-        return cls(count=settings.keep_versions, bytes=settings.keep_version_bytes)
 
 
 class ModelStore:
@@ -183,6 +163,9 @@ class ModelStore:
                 os.replace(tmp, self.active_file)
                 _fsync_dir(self.root)
 
+    def on_switch(self, callback: Callable[[Any], None]) -> None:
+        """Nothing to call: each request stats the pointer (one ``stat``, no server)."""
+
     # -- removing
     def delete(self, version: int) -> None:
         """Remove a version (never the active one); its number is never given again.
@@ -211,30 +194,14 @@ class ModelStore:
     def enforce_retention(self, retention: Retention, keep: tuple[int, ...] = ()) -> list[int]:
         """Delete the oldest versions beyond ``retention`` (never the active one, those in
         ``keep``, e.g. the one just added, or a recent job's); return the ones deleted."""
-        deleted: list[int] = []
         with self._locked(), writing(self.root):
             active = self.active_version()
-            sizes = {v: self._size(v) for v in self.versions()}
             now = time.time()
 
             def kept(v: int) -> bool:
-                # a version another process has just added and may be about to activate is
-                # young: it is kept as a recent job's is
-                return (v == active or v in keep or self._age(v, now) < retention.fresh_seconds
-                        or self._recent_job(v, now, retention.recent_job_seconds))
+                return retention.kept(v, self._age(v, now), active, keep, self._metadata_or_none)
 
-            for v in sorted(sizes):  # oldest first
-                if len(sizes) <= retention.count and sum(sizes.values()) <= retention.bytes:
-                    break
-                if kept(v):
-                    continue
-                self._delete(v)
-                del sizes[v]
-                deleted.append(v)
-        if deleted:
-            log.info("deleted model version(s) %s: beyond the retention (CATSVC_KEEP_VERSIONS, "
-                     "CATSVC_KEEP_VERSION_BYTES)", deleted)
-        return deleted
+            return retention.apply({v: self._size(v) for v in self.versions()}, kept, self._delete)
 
     def _size(self, version: int) -> int:
         try:
@@ -242,15 +209,11 @@ class ModelStore:
         except FileNotFoundError:  # deleted by another process meanwhile
             return 0
 
-    def _recent_job(self, version: int, now: float, seconds: float) -> bool:
-        """Whether a training job produced ``version`` less than ``seconds`` ago (by the
-        file's own time: an upload's record could claim any)."""
+    def _metadata_or_none(self, version: int) -> dict[str, Any] | None:
         try:
-            meta = self.metadata(version)
+            return self.metadata(version)
         except (VersionNotFound, VersionUnreadable):
-            return False
-        source = meta.get("source") or {}
-        return source.get("kind") == "job" and self._age(version, now) < seconds
+            return None
 
     def _age(self, version: int, now: float) -> float:
         """Seconds since the version's parameter file was written (infinite if it has none)."""

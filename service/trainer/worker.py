@@ -33,12 +33,14 @@ from model_core import (
 
 from ..settings import Settings, env_name
 from ..state import metrics
+from ..state.backend import open_state
 from ..state.datasets import SYNTHETIC, DatasetCatalog, DatasetInfo, UnknownDataset
-from ..state.jobs import CANCELLED, FAILED, SUCCEEDED, Job, JobQueue, progress_plan
+from ..state.jobs import CANCELLED, FAILED, SUCCEEDED, Job, progress_plan
 from ..state.logs import request_id, setup_logging
 from ..state.procs import die_with_parent, limit_blas_threads
 from ..state.storage import StorageUnavailable
-from ..state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
+from ..state.protocols import JobQueueProtocol, ModelStoreProtocol
+from ..state.store import Retention, VersionNotFound, VersionUnreadable
 from .job_process import JobDied, JobFailed, JobProcess, Send, cap_address_space
 
 log = logging.getLogger("service.trainer")
@@ -86,14 +88,15 @@ class Trainer:
         self,
         settings: Settings,
         *,
-        queue: JobQueue | None = None,
-        store: ModelStore | None = None,
+        queue: JobQueueProtocol | None = None,
+        store: ModelStoreProtocol | None = None,
         catalog: DatasetCatalog | None = None,
     ) -> None:
         self.settings = settings
-        self.queue = queue or JobQueue(settings.jobs_db)
-        self.store = store or ModelStore(settings.data_dir)
-        self.catalog = catalog or DatasetCatalog.from_settings(settings)
+        if queue is None or store is None or catalog is None:
+            state = open_state(settings)
+            queue, store, catalog = queue or state.queue, store or state.store, catalog or state.catalog
+        self.queue, self.store, self.catalog = queue, store, catalog
         self._stop = threading.Event()
 
     # -- life cycle
@@ -102,7 +105,8 @@ class Trainer:
         interrupted = self.queue.fail_interrupted()
         if interrupted:
             log.warning("%d job(s) were running when the service stopped: marked failed (interrupted)", interrupted)
-        return self.ensure_first_model()
+        with self.queue.exclusive("first-model"):  # cluster mode: one trainer of many does it
+            return self.ensure_first_model()
 
     def ensure_first_model(self) -> Job | None:
         """With no model and no pending job, enqueue a job on the default data set."""
@@ -138,6 +142,10 @@ class Trainer:
         """Ask the loop to stop; a running job's process is killed within job_process.POLL."""
         self._stop.set()
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if stop() is called meanwhile."""
+        self._stop.wait(seconds)
+
     def serve(self) -> None:
         """Run jobs until stop() is called; while the data directory cannot be written, wait."""
         while not self._stop.is_set():
@@ -162,6 +170,10 @@ class Trainer:
         job = self.queue.claim()  # each transition is logged by the queue
         if job is None:
             return None
+        return self.run_claimed(job)
+
+    def run_claimed(self, job: Job) -> Job:
+        """Run a job this trainer has claimed; return it finished."""
         # the job's log lines carry the id of the request that queued it
         token = request_id.set(job.options.get("request_id"))
         try:
@@ -341,9 +353,15 @@ def main() -> None:
     # on top of its own footprint; each job's process gets its own (job_process.py)
     cap = cap_address_space(settings.trainer_memory)
     try:
-        trainer = Trainer(settings)
         metrics.start(settings)
         metrics.job_idle()
+        if settings.cluster:
+            from .cluster import serve  # RQ and redis: loaded only in cluster mode
+
+            serve(settings)
+            log.info("trainer stopped")
+            return
+        trainer = Trainer(settings)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: trainer.stop())
         trainer.start_up()

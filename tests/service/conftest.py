@@ -3,6 +3,8 @@ small data sets and real image files made with Pillow."""
 from __future__ import annotations
 
 import io
+import os
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,15 +23,34 @@ from service.settings import Settings  # noqa: E402
 from service.state.synthetic import make_synthetic  # noqa: E402
 from service.trainer.worker import Trainer  # noqa: E402
 
+from .cluster.servers import BUCKET, KEY, SECRET, RedisServer, S3Server  # noqa: E402
+
+# CATSVC_TEST_BACKEND=cluster (.ci/run's second pass): the tests that build the app and the
+# trainer in-process from `make_settings` run on Redis and the S3 server instead of files;
+# those marked embedded_only (they look at the data directory's files) are skipped there
+BACKEND = os.environ.get("CATSVC_TEST_BACKEND", "embedded")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "cluster":
+        skip = pytest.mark.skip(reason="looks at the embedded backend's files (CATSVC_TEST_BACKEND=cluster)")
+        for item in items:
+            if item.get_closest_marker("embedded_only"):
+                item.add_marker(skip)
+
+
 # a network small enough that a job takes a few hundredths of a second
 SMALL = {"layer_dims": [12288, 4, 1], "iterations": 20}
 FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP", "bmp": "BMP"}
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    cluster = request.getfixturevalue("cluster_env") if BACKEND == "cluster" else {}
+
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
+        values: dict[str, Any] = {k.removeprefix("CATSVC_").lower(): v for k, v in cluster.items()}
+        values |= {
             "data_dir": tmp_path / "data",
             "datasets_dir": None,
             "progress_interval": 0.01,
@@ -42,6 +63,37 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return Settings(**values)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Keys of this test only: the servers are shared by the session."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cluster_env(redis_server: RedisServer, s3_server: S3Server, prefix: str) -> dict[str, str]:
+    """The CATSVC_* variables of a cluster-mode process."""
+    return {"CATSVC_REDIS_URL": redis_server.url, "CATSVC_S3_URL": s3_server.url, "CATSVC_S3_BUCKET": BUCKET,
+            "CATSVC_S3_ACCESS_KEY": KEY, "CATSVC_S3_SECRET_KEY": SECRET, "CATSVC_CLUSTER_PREFIX": prefix}
 
 
 @pytest.fixture

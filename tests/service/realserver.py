@@ -65,10 +65,11 @@ def course_npz(seed: int = 0, hidden: int = 3) -> bytes:
     return buf.getvalue()
 
 
-def seed_models(data_dir: Path, count: int = 1) -> list[int]:
-    """``count`` small model versions in a fresh data directory, the last one active
-    (so the server starts ready, with no first job to train)."""
-    store = ModelStore(data_dir)
+def seed_models(data_dir: Path, count: int = 1, store: Any = None) -> list[int]:
+    """``count`` small model versions in a fresh data directory (or ``store``: the one a
+    test's settings name), the last one active (so the server starts ready, with no first
+    job to train)."""
+    store = store or ModelStore(data_dir)
     versions = []
     for seed in range(count):
         parameters, metadata = load_parameters(course_npz(seed))
@@ -85,11 +86,12 @@ class Server:
     command that execs it (setpriv, unshare), so that the supervisor keeps its pid."""
 
     def __init__(self, data_dir: Path, log: Path, port: int | None = None, prefix: Sequence[str] = (), *,
-                 address_space: int | None = None, **settings: Any) -> None:
+                 address_space: int | None = None, args: Sequence[str] = (), **settings: Any) -> None:
         """``address_space``: an RLIMIT_AS cap (bytes) on every process of the service, for
         tests that send memory bombs: a regression then fails inside the cage."""
         self.data_dir, self.log, self.prefix = data_dir, log, list(prefix)
         self.address_space = address_space
+        self.args = list(args)  # e.g. ["api"] or ["trainer"]: python -m service's role
         self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
         # no data sets directory unless a test gives one: ./data, the default, is the checkout's
@@ -107,7 +109,7 @@ class Server:
     def launch(self) -> Self:
         """Start the process, without waiting for it to answer."""
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "service"], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "service", *self.args], cwd=ROOT, env=self.env,
                                          stdout=out, stderr=out, start_new_session=True,
                                          preexec_fn=self._cage if self.address_space else None)
         return self

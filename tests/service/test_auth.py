@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.api.errors import Code
 from service.settings import Settings
+from service.state.backend import open_state
 
 from .realserver import course_npz, seed_models
 
@@ -117,7 +118,7 @@ def test_beyond_loopback_without_a_token_the_admin_endpoints_are_403(
     make_settings: Callable[..., Settings], method: str, path: str, body: dict
 ) -> None:
     settings = make_settings(host="0.0.0.0")
-    seed_models(settings.data_dir)
+    seed_models(settings.data_dir, store=open_state(settings).store)
     with TestClient(create_app(settings)) as c:
         r = c.request(method, path, **body)
         assert r.status_code == 403

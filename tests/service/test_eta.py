@@ -111,6 +111,9 @@ def check_within_a_factor_of_two(pairs: list[tuple[float, float]], etas: list[fl
             assert eta >= truth / 2, (eta, truth, pairs)
 
 
+# the job's end includes publishing its version: on the object store (moto, in this test's own
+# process) that adds about half a second the ETA of the training steps does not know of
+@pytest.mark.embedded_only
 def test_a_synthetic_job_has_an_eta_within_a_factor_of_two(make_settings) -> None:
     # ~2 s of Adam steps (the dense engine) on the synthetic set, made in the job's process first
     settings = make_settings(progress_interval=PROGRESS_INTERVAL)

@@ -58,6 +58,7 @@ def test_wrong_metadata_is_refused_naming_the_field(client: TestClient, model_ve
     assert client.get("/models").json() == before  # nothing stored, the active one unchanged
 
 
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_an_unreadable_version_is_listed_and_can_be_deleted(client: TestClient, model_version: int) -> None:
     store: ModelStore = client.app.state.services.store  # type: ignore[attr-defined]
     assert upload(client, course_npz(seed=2)).status_code == 201  # version 2, active
@@ -103,6 +104,7 @@ def test_include_values_is_bounded(limited: TestClient) -> None:
     assert limited.get("/params/download").status_code == 200  # the whole file, always
 
 
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_retention_keeps_the_newest(limited: TestClient) -> None:
     store: ModelStore = limited.app.state.services.store  # type: ignore[attr-defined]
     for seed in range(5):

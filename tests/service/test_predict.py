@@ -341,6 +341,7 @@ def test_a_new_active_version_answers_the_next_request(client: TestClient, train
     assert client.post("/predict", json=instances([9] * N)).json()["version"] == second != first
 
 
+@pytest.mark.embedded_only  # reads the version's file in the data directory
 def test_probabilities_match_the_model(client: TestClient, model_version: int, settings: Settings) -> None:
     from model_core import Model
 

@@ -48,13 +48,13 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
 
 
 def test_every_setting_is_documented() -> None:
-    documented = set(re.findall(r"^\| `CATSVC_([A-Z_]+)` \|", README.read_text(), flags=re.MULTILINE))
+    documented = set(re.findall(r"^\| `CATSVC_([A-Z0-9_]+)` \|", README.read_text(), flags=re.MULTILINE))
     assert documented == {name.upper() for name in Settings.model_fields}
 
 
 def test_every_setting_is_in_env_example() -> None:
     text = (README.parent / ".env.example").read_text()
-    listed = set(re.findall(r"^(?:# )?CATSVC_([A-Z_]+)=", text, flags=re.MULTILINE))
+    listed = set(re.findall(r"^(?:# )?CATSVC_([A-Z0-9_]+)=", text, flags=re.MULTILINE))
     assert listed == {name.upper() for name in Settings.model_fields}
 
 

@@ -249,6 +249,7 @@ def test_the_queue_is_bounded(make_settings, dataset_id: str) -> None:
         assert r.headers["retry-after"]
 
 
+@pytest.mark.embedded_only  # removes the upload's directory by hand
 def test_a_job_whose_data_set_vanished_fails_with_the_reason(client: TestClient, trainer: Trainer,
                                                              settings, dataset_id: str) -> None:
     import shutil

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from fastapi.testclient import TestClient
 
 from model_core import TrainConfig
@@ -51,6 +52,7 @@ def test_the_first_job_does_not_replace_a_model_uploaded_meanwhile(client: TestC
     assert len(client.get("/models").json()["models"]) == 2
 
 
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_a_job_running_when_the_process_died_reads_interrupted(settings: Settings, client: TestClient,
                                                                dataset_id: str) -> None:
     job_id = client.post("/train", json={"dataset": dataset_id, **SMALL}).json()["id"]
@@ -87,6 +89,7 @@ def test_jobs_run_one_at_a_time_in_order(client: TestClient, trainer: Trainer, d
 
 
 
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_with_no_pointer_the_newest_readable_version_is_activated(trainer: Trainer) -> None:
     """A crash between a version and its activation, the newest version unreadable: the
     start-up serves the newest one that can be served, and does not crash."""

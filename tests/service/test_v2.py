@@ -21,6 +21,7 @@ from service.api.app import create_app
 from service.api.errors import Code
 from service.api.v2.request import parse_request
 from service.settings import Settings
+from service.state.backend import open_state
 from service.state.store import ModelStore
 
 from .conftest import image_bytes
@@ -49,7 +50,7 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
     def make(seed: bool = True, **overrides: object) -> TestClient:
         s = make_settings(**overrides)
         if seed:
-            seed_models(s.data_dir, count=2)
+            seed_models(s.data_dir, count=2, store=open_state(s).store)
         clients.append(TestClient(create_app(s)).__enter__())
         return clients[-1]
 
@@ -111,6 +112,7 @@ def test_not_ready_while_the_service_stops(v2: TestClient) -> None:
     assert (r.status_code, r.content) == (400, b"")
 
 
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_an_unreadable_version_is_not_ready_not_listed_and_409_to_infer(v2: TestClient) -> None:
     (store_of(v2).models_dir / "1" / "metadata.json").write_text("{}")
     assert v2.get("/v2/models/catvnoncat/versions/1/ready").status_code == 400

@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from model_core import cost_svg
 
-from ...state.store import ModelStore, VersionActive, VersionNotFound, VersionUnreadable
+from ...state.protocols import ModelStoreProtocol
+from ...state.store import VersionActive, VersionNotFound, VersionUnreadable
 from ..auth import PREDICT_SECURITY, AdminAuth, check_predict
 from ..deps import ServicesDep, StoreDep
 from ..errors import ApiError, Code, error_responses
@@ -38,7 +39,7 @@ def model_unreadable(e: VersionUnreadable) -> ApiError:
     )
 
 
-def model_out(store: ModelStore, version: int, active: int | None) -> ModelOut:
+def model_out(store: ModelStoreProtocol, version: int, active: int | None) -> ModelOut:
     meta: dict[str, Any] = store.metadata(version)
     return ModelOut(
         version=version,
@@ -52,7 +53,7 @@ def model_out(store: ModelStore, version: int, active: int | None) -> ModelOut:
     )
 
 
-def listed(store: ModelStore, version: int, active: int | None) -> ModelOut | None:
+def listed(store: ModelStoreProtocol, version: int, active: int | None) -> ModelOut | None:
     """A version's entry in the listing; an unreadable one says so instead of failing it."""
     try:
         return model_out(store, version, active)

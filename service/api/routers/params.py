@@ -15,7 +15,8 @@ from starlette.responses import Response
 
 from model_core import N_FEATURES, ParameterFileError, load_parameters, parameter_shapes
 
-from ...state.store import ModelStore, Retention, VersionNotFound, VersionUnreadable
+from ...state.protocols import ModelStoreProtocol
+from ...state.store import Retention, VersionNotFound, VersionUnreadable
 from ..auth import AdminAuth
 from ..errors import ApiError, Code, error_responses, from_model_core, no_model
 from ..limits import MAX_PARAM_ARRAYS, env_name, params_too_large, read_body
@@ -63,7 +64,7 @@ def resolve_version(services: Services, version: int | None) -> int:
 
 
 def params_summary(
-    store: ModelStore, version: int, include_values: bool = False, max_values: int | None = None
+    store: ModelStoreProtocol, version: int, include_values: bool = False, max_values: int | None = None
 ) -> dict[str, Any]:
     """The version's record for GET/PUT /params; 409 if it is unreadable, 413 if its values
     are asked for and it has more than ``max_values`` weights."""
@@ -206,7 +207,7 @@ async def put_params(
 
 
 def _store_upload(
-    store: ModelStore, body: bytes, content_type: str, max_params_bytes: int, retention_settings: Retention,
+    store: ModelStoreProtocol, body: bytes, content_type: str, max_params_bytes: int, retention_settings: Retention,
     activate: bool,
 ) -> int:
     try:

@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from model_core import ParameterFileError
 
-from ...state.store import ModelStore, VersionNotFound, VersionUnreadable
+from ...state.protocols import ModelStoreProtocol
+from ...state.store import VersionNotFound, VersionUnreadable
 from ..model_cache import LoadedModel, ModelCache
 
 MAX_VERSIONS = 4
@@ -35,7 +36,7 @@ def nbytes(loaded: LoadedModel) -> int:
 
 
 class VersionCache:
-    def __init__(self, store: ModelStore, active: ModelCache, *, max_versions: int = MAX_VERSIONS,
+    def __init__(self, store: ModelStoreProtocol, active: ModelCache, *, max_versions: int = MAX_VERSIONS,
                  max_bytes: int = MAX_BYTES) -> None:
         self._store, self._active = store, active
         self.max_versions, self.max_bytes = max_versions, max_bytes
@@ -51,7 +52,8 @@ class VersionCache:
         current = self._active.current()
         if current is not None and current.version == version:
             return current
-        self._store.model_path(version)  # VersionNotFound: also for a cached version deleted since
+        if not self._store.exists(version):  # also for a cached version deleted since
+            raise VersionNotFound(version)
         loaded = self._cache.get(version)
         if loaded is not None:
             self._cache.move_to_end(version)

@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from ..jobs import QUEUED, JobQueue
+from ..jobs import QUEUED
+from ..protocols import JobQueueProtocol
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the text format every Prometheus reads
 _LIVE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
@@ -41,7 +42,7 @@ class QueueDepth:
     """``catsvc_jobs_queued``: the jobs waiting, counted in the job database at each scrape
     (no process holds the number: API workers queue jobs, the trainer takes them)."""
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueueProtocol) -> None:
         self.queue = queue
 
     def collect(self) -> Iterator[Metric]:
@@ -49,7 +50,7 @@ class QueueDepth:
         yield GaugeMetricFamily("catsvc_jobs_queued", "Training jobs waiting in the queue", value=queued)
 
 
-def render(directory: Path, queue: JobQueue) -> bytes:
+def render(directory: Path, queue: JobQueueProtocol) -> bytes:
     """The Prometheus text of the whole service."""
     forget_dead(directory)
     registry = CollectorRegistry()

@@ -1,0 +1,92 @@
+"""The clients of cluster mode, from the settings; their failures as StorageUnavailable.
+
+Redis: one client per process and purpose. A trainer's commands retry through a restart
+of the server (``Retry``, backing off to 0.5 s, ~10 s in all), so that a job in flight and
+the records it writes ride out ``redis-server`` being restarted; an API worker's retry for
+about a second (``brief``), then answer 503 rather than hold a request; the per-request
+pointer check never retries (``quick``). redis-py's pools reconnect after a fork by
+themselves. S3: boto3, path-style addressing (MinIO and moto need it), a few retries, short
+timeouts, and a client of each process's own (:class:`ForkSafe`): a job's process is
+forked from the trainer, and a boto3 client's pooled connections must not be shared with it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..storage import UNREACHABLE, StorageUnavailable
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+
+# with the backoff below: about 10 s, 1 s or nothing of a server that does not answer
+REDIS_RETRIES = {"patient": 24, "brief": 4, "quick": 0}
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+S3_ERRORS = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+             botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
+
+
+def redis_client(settings: Settings, how: str = "patient") -> redis.Redis:
+    """A client that retries as ``how`` says: "patient", "brief" or "quick" (REDIS_RETRIES)."""
+    assert settings.redis_url is not None
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES[how])
+    return redis.Redis.from_url(
+        settings.redis_url, retry=retry, retry_on_error=list(REDIS_ERRORS),
+        # a patient client's blocking reads (RQ's BLPOP) may wait long; the others never do
+        socket_connect_timeout=2.0, socket_timeout=None if how == "patient" else 5.0, health_check_interval=30,
+    )
+
+
+class ForkSafe:
+    """A boto3 client made again in a process forked since (its attributes are the client's)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._pid, self._client = os.getpid(), make()
+
+    def __getattr__(self, name: str) -> Any:
+        if os.getpid() != self._pid:
+            self._pid, self._client = os.getpid(), self._make()
+        return getattr(self._client, name)
+
+
+def s3_client(settings: Settings) -> Any:
+    return ForkSafe(lambda: _s3_client(settings))
+
+
+def _s3_client(settings: Settings) -> Any:
+    config = botocore.config.Config(
+        s3={"addressing_style": "path"}, connect_timeout=2, read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    keys = {}
+    if settings.s3_access_key is not None and settings.s3_secret_key is not None:
+        keys = {"aws_access_key_id": settings.s3_access_key.get_secret_value(),
+                "aws_secret_access_key": settings.s3_secret_key.get_secret_value()}
+    return boto3.session.Session().client(
+        "s3", endpoint_url=settings.s3_url, region_name=settings.s3_region, config=config, **keys)
+
+
+def is_missing(e: botocore.exceptions.ClientError) -> bool:
+    """Whether an S3 error says the key is not there."""
+    return e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+@contextlib.contextmanager
+def reaching(what: str) -> Iterator[None]:
+    """Turn a server that does not answer into StorageUnavailable (503 STORAGE_UNAVAILABLE)."""
+    try:
+        yield
+    except REDIS_ERRORS as e:
+        raise StorageUnavailable(UNREACHABLE, f"{what}: Redis does not answer") from e
+    except S3_ERRORS as e:
+        raise StorageUnavailable(UNREACHABLE, f"{what}: the object store does not answer") from e
