@@ -38,11 +38,21 @@ def never() -> bool:
 
 
 def job_process() -> int:
-    """The one child of this process: the job's (forked by whichever thread ran the job)."""
+    """The one forked child of this process: the job's (forked by whichever thread ran the
+    job). Programs the session started (cluster mode's redis-server) run other executables."""
+    me = os.readlink("/proc/self/exe")
     children = [int(c) for task in os.listdir("/proc/self/task")
                 for c in open(f"/proc/self/task/{task}/children").read().split()]
-    assert len(children) == 1, children
-    return children[0]
+    forked = [c for c in children if _exe(c) == me]
+    assert len(forked) == 1, (children, forked)
+    return forked[0]
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:  # gone meanwhile
+        return None
 
 
 def gone(pid: int) -> bool:
