@@ -198,6 +198,28 @@ class RedisJobQueue:
                 raw, _ = pipe.get(self._key(job_id)).pexpire(self._alive(job_id), int(self.heartbeat * 1000)).execute()
         return bool(raw and json.loads(raw)["cancel_requested"])
 
+    @contextlib.contextmanager
+    def keep_alive(self, job_id: str) -> Iterator[None]:
+        """Renew ``job_id``'s heartbeat every heartbeat / 3 from a thread, while the block runs:
+        its trainer's own work (publishing the version: the upload, the models lock, the
+        retention) asks nothing of the queue, and may last longer than a heartbeat."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat / 3):
+                try:  # SET, not PEXPIRE: a heartbeat that lapsed meanwhile is renewed too
+                    self.redis.set(self._alive(job_id), 1, px=int(self.heartbeat * 1000))
+                except Exception as e:  # Redis down: the next beat tries again
+                    log.debug("renewing job %s's heartbeat failed: %s", job_id, e)
+
+        thread = threading.Thread(target=beat, name="job-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def finish(self, job_id: str, status: str, *, model_version: int | None = None,
                metrics: dict[str, Any] | None = None, costs: builtins.list[builtins.list[float]] | None = None,
                done: int | None = None, reason: str | None = None, message: str | None = None) -> Job:

@@ -1,0 +1,54 @@
+"""Cluster mode's faults found in review, each against the real servers."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from model_core import TrainConfig
+from service.settings import Settings
+from service.state.backend import open_state
+from service.state.datasets import SYNTHETIC
+from service.state.jobs import SUCCEEDED, progress_plan
+from service.trainer import rq_task
+from service.trainer.worker import Trainer
+
+from .servers import RedisServer
+
+MakeSettings = Callable[..., Settings]
+SMALL = {"layer_dims": [12288, 4, 1], "iterations": 20}
+
+
+def test_a_job_whose_publishing_waits_longer_than_its_heartbeat_is_not_reaped(
+        make_cluster_settings: MakeSettings, redis_server: RedisServer, prefix: str) -> None:
+    # publishing (the upload, the models lock, the retention) is the trainer's own work, after
+    # the job's process: a slow object store or a busy lock must not get a live job reaped
+    settings = make_cluster_settings(job_heartbeat=1)
+    trainer = Trainer(settings)
+    replica = open_state(make_cluster_settings(job_heartbeat=1)).queue
+    config = TrainConfig.from_dict(SMALL)
+    total, unit = progress_plan(config)
+    job = replica.enqueue(SYNTHETIC, config.to_dict(), total=total, unit=unit, max_queued=5)
+    # another process holds the models lock for 3 heartbeats: the activation waits for it
+    lock = redis_server.client().lock(f"{prefix}:models-lock", timeout=30, thread_local=False)
+    assert lock.acquire(blocking=False)
+    releaser = threading.Timer(3.0, lock.release)
+    stop = threading.Event()
+
+    def reap() -> None:  # what every replica does, every heartbeat / 2
+        while not stop.wait(0.2):
+            replica.fail_interrupted()
+
+    reaper = threading.Thread(target=reap)
+    releaser.start()
+    reaper.start()
+    try:
+        rq_task.TRAINERS[:] = [trainer]
+        status = rq_task.run(job.id)
+    finally:
+        stop.set()
+        reaper.join()
+        releaser.join()
+        rq_task.TRAINERS.clear()
+    record = replica.get(job.id)
+    assert (status, record.status, record.reason) == (SUCCEEDED, SUCCEEDED, None)
+    assert record.model_version == 1 and trainer.store.active_version() == 1
