@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+
 
 from model_core import TrainConfig
 from service.settings import Settings
 from service.state.backend import open_state
+from service.state.cluster.connect import redis_client
+from service.state.cluster.pointer import ActivePointer
 from service.state.datasets import SYNTHETIC
 from service.state.jobs import SUCCEEDED, progress_plan
 from service.trainer import rq_task
 from service.trainer.worker import Trainer
 
+from ..realserver import wait_until
 from .servers import RedisServer
+from .test_backends import add_version
 
 MakeSettings = Callable[..., Settings]
 SMALL = {"layer_dims": [12288, 4, 1], "iterations": 20}
@@ -52,3 +58,28 @@ def test_a_job_whose_publishing_waits_longer_than_its_heartbeat_is_not_reaped(
     record = replica.get(job.id)
     assert (status, record.status, record.reason) == (SUCCEEDED, SUCCEEDED, None)
     assert record.model_version == 1 and trainer.store.active_version() == 1
+
+
+def test_a_subscriber_keeps_the_version_it_heard_when_redis_goes_down(
+        make_cluster_settings: MakeSettings, redis_server: RedisServer, prefix: str) -> None:
+    # the stamp must not change when the subscription drops: a changed stamp makes every
+    # request's model check read the pointer again, through a second of retries, on the event loop
+    settings = make_cluster_settings()
+    writer = open_state(settings).store
+    reader = ActivePointer(redis_client(settings), redis_client(settings, "quick"), f"{prefix}:active")
+    add_version(writer, 0)
+    writer.activate(1)
+    reader.on_switch(lambda _: None)
+    # as an API worker: subscribed (at start-up) before its first request asks
+    wait_until(lambda: reader._subscribed.is_set() or None, 5, "the subscription")
+    assert reader.stamp() == 1
+    redis_server.stop()
+    try:
+        wait_until(lambda: not reader._subscribed.is_set() or None, 5, "the subscription to drop")
+        for _ in range(20):
+            start = time.monotonic()
+            assert reader.stamp() == 1
+            assert time.monotonic() - start < 0.1
+    finally:
+        redis_server.start()
+        reader.close()
