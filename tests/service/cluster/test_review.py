@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
+import pytest
 
 from model_core import TrainConfig
 from service.settings import Settings
@@ -17,6 +20,7 @@ from service.trainer import rq_task
 from service.trainer.worker import Trainer
 
 from ..realserver import wait_until
+from .cluster import Cluster
 from .servers import RedisServer
 from .test_backends import add_version
 
@@ -58,6 +62,53 @@ def test_a_job_whose_publishing_waits_longer_than_its_heartbeat_is_not_reaped(
     record = replica.get(job.id)
     assert (status, record.status, record.reason) == (SUCCEEDED, SUCCEEDED, None)
     assert record.model_version == 1 and trainer.store.active_version() == 1
+
+
+@pytest.fixture
+def small_cluster(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, cluster_env)
+    try:
+        c.trainer()
+        c.api()  # ready: the trainer has trained the first model
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.mark.timeout(300)
+def test_metrics_while_redis_is_down_answer_and_never_hold_the_event_loop(
+        small_cluster: Cluster, redis_server: RedisServer) -> None:
+    api = small_cluster.apis[0]
+    with api.client() as c, api.client() as scraper:
+        assert "catsvc_jobs_queued" in scraper.get("/metrics").text
+        redis_server.stop()
+        try:
+            answers: list[httpx.Response] = []
+            done = threading.Event()
+
+            def scrape() -> None:  # Prometheus, every few hundredths of a second here
+                while not done.is_set():
+                    answers.append(scraper.get("/metrics"))
+
+            thread = threading.Thread(target=scrape)
+            thread.start()
+            slowest = 0.0
+            try:
+                end = time.monotonic() + 3.0
+                while time.monotonic() < end:
+                    start = time.monotonic()
+                    assert c.get("/health/live").status_code == 200
+                    slowest = max(slowest, time.monotonic() - start)
+                    time.sleep(0.02)
+            finally:
+                done.set()
+                thread.join()
+        finally:
+            redis_server.start()
+    # the worker's own counts are what an outage needs seen; only the queue's depth is unknown
+    assert answers and all(r.status_code == 200 for r in answers), [r.text for r in answers[:3]]
+    assert "catsvc_http_request_duration_seconds_count" in answers[-1].text and "catsvc_jobs_queued" not in answers[-1].text
+    assert slowest < 0.3  # Redis's retries (a second) ran off the event loop
 
 
 def test_a_subscriber_keeps_the_version_it_heard_when_redis_goes_down(
