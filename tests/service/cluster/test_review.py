@@ -8,8 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from model_core import TrainConfig
+from service.api.app import create_app
 from service.settings import Settings
 from service.state.backend import open_state
 from service.state.cluster.connect import redis_client
@@ -134,3 +136,24 @@ def test_a_subscriber_keeps_the_version_it_heard_when_redis_goes_down(
     finally:
         redis_server.start()
         reader.close()
+
+
+def test_an_event_stream_rides_out_a_redis_restart(make_cluster_settings: MakeSettings,
+                                                   redis_server: RedisServer) -> None:
+    settings = make_cluster_settings()
+    queue = open_state(make_cluster_settings()).queue  # the trainer's side
+    job = queue.enqueue(SYNTHETIC, {}, total=10, unit="iteration", max_queued=5)
+    queue.claim(job.id)
+    queue.report_progress(job.id, 2, 0.6, [[0, 0.7], [1, 0.6]])
+    with TestClient(create_app(settings)) as client, client.stream("GET", f"/train/{job.id}/events") as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        assert next(lines) == "event: progress"
+        redis_server.stop()
+        try:
+            time.sleep(2.5)  # the stream keeps reading, and Redis keeps not answering
+        finally:
+            redis_server.start()
+        queue.finish(job.id, SUCCEEDED, model_version=None, done=10)
+        rest = list(lines)  # the stream goes on, then ends with the job
+    assert "event: end" in rest, rest
