@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 # with the backoff below: about 10 s, 1 s or nothing of a server that does not answer
 REDIS_RETRIES = {"patient": 24, "brief": 4, "quick": 0}
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# Redis up, but refusing writes: full (maxmemory), a read-only replica, a failed save
+# (stop-writes-on-bgsave-error), an ACL that forbids it; the server's state, not a bug of ours
+REDIS_REFUSAL_ERRORS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError,
+                        redis.exceptions.NoPermissionError)
+REDIS_REFUSALS = ("MISCONF", "OOM", "READONLY", "NOPERM")
 S3_ERRORS = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
              botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
 
@@ -88,5 +93,9 @@ def reaching(what: str) -> Iterator[None]:
         yield
     except REDIS_ERRORS as e:
         raise StorageUnavailable(UNREACHABLE, f"{what}: Redis does not answer") from e
+    except redis.ResponseError as e:
+        if not str(e).startswith(REDIS_REFUSALS) and not isinstance(e, REDIS_REFUSAL_ERRORS):
+            raise  # a bug of ours, not the server's state
+        raise StorageUnavailable(UNREACHABLE, f"{what}: Redis refuses writes ({e})") from e
     except S3_ERRORS as e:
         raise StorageUnavailable(UNREACHABLE, f"{what}: the object store does not answer") from e

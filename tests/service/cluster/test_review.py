@@ -157,3 +157,20 @@ def test_an_event_stream_rides_out_a_redis_restart(make_cluster_settings: MakeSe
         queue.finish(job.id, SUCCEEDED, model_version=None, done=10)
         rest = list(lines)  # the stream goes on, then ends with the job
     assert "event: end" in rest, rest
+
+
+def test_a_redis_that_refuses_writes_is_a_503_not_a_500(make_cluster_settings: MakeSettings,
+                                                        redis_server: RedisServer) -> None:
+    # Redis full (maxmemory reached, no eviction): its "OOM command not allowed" is the
+    # shared state out of space, as a full disk is in the embedded default
+    admin = redis_server.client()
+    with TestClient(create_app(make_cluster_settings())) as client:
+        admin.config_set("maxmemory", 1)
+        try:
+            r = client.post("/train", json={"dataset": SYNTHETIC, **SMALL})
+        finally:
+            admin.config_set("maxmemory", 0)
+        assert r.status_code == 503, r.text
+        body = r.json()
+        assert body["code"] == "STORAGE_UNAVAILABLE" and "Redis" in body["error"], body
+        assert client.post("/train", json={"dataset": SYNTHETIC, **SMALL}).status_code == 202
