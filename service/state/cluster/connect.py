@@ -81,9 +81,17 @@ def _s3_client(settings: Settings) -> Any:
         "s3", endpoint_url=settings.s3_url, region_name=settings.s3_region, config=config, **keys)
 
 
+PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")  # If-None-Match: * refused
+
+
+def _code(e: botocore.exceptions.ClientError) -> str | None:
+    code = e.response.get("Error", {}).get("Code")
+    return None if code is None else str(code)
+
+
 def is_missing(e: botocore.exceptions.ClientError) -> bool:
     """Whether an S3 error says the key is not there."""
-    return e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+    return _code(e) in ("404", "NoSuchKey", "NotFound")
 
 
 @contextlib.contextmanager
@@ -99,3 +107,11 @@ def reaching(what: str) -> Iterator[None]:
         raise StorageUnavailable(UNREACHABLE, f"{what}: Redis refuses writes ({e})") from e
     except S3_ERRORS as e:
         raise StorageUnavailable(UNREACHABLE, f"{what}: the object store does not answer") from e
+    except botocore.exceptions.ClientError as e:
+        if is_missing(e) or _code(e) in PRECONDITION_FAILED:
+            raise  # answers the caller reads: no such key, a key already written
+        # no bucket, credentials refused, the store's own 5xx: its state, not a bug of ours
+        # (the code and message only: never the request, its signature or the keys)
+        error = e.response.get("Error", {})
+        raise StorageUnavailable(UNREACHABLE, f"{what}: the object store refuses ({error.get('Code')}: "
+                                              f"{error.get('Message')})") from e

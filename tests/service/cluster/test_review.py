@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,6 +22,7 @@ from service.state.jobs import SUCCEEDED, progress_plan
 from service.trainer import rq_task
 from service.trainer.worker import Trainer
 
+from ..conftest import npz_bytes
 from ..realserver import wait_until
 from .cluster import Cluster
 from .servers import RedisServer
@@ -174,3 +176,15 @@ def test_a_redis_that_refuses_writes_is_a_503_not_a_500(make_cluster_settings: M
         body = r.json()
         assert body["code"] == "STORAGE_UNAVAILABLE" and "Redis" in body["error"], body
         assert client.post("/train", json={"dataset": SYNTHETIC, **SMALL}).status_code == 202
+
+
+def test_an_object_store_that_refuses_is_a_503_not_a_500(make_cluster_settings: MakeSettings,
+                                                         small_data: tuple[np.ndarray, np.ndarray]) -> None:
+    # the bucket is not there (not made yet, or a wrong CATSVC_S3_BUCKET): each request that
+    # needs the object store says so, as readiness does, in the error shape
+    with TestClient(create_app(make_cluster_settings(s3_bucket="no-such-bucket"))) as client:
+        answers = [client.get("/models"), client.get("/datasets"),
+                   client.post("/datasets", files={"file": ("small.npz", npz_bytes(*small_data))})]
+    for r in answers:
+        assert r.status_code == 503 and r.json()["code"] == "STORAGE_UNAVAILABLE", r.text
+        assert "object store refuses (NoSuchBucket" in r.json()["error"]
