@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # with the backoff below: about 10 s, 1 s or nothing of a server that does not answer
 REDIS_RETRIES = {"patient": 24, "brief": 4, "quick": 0}
+QUICK_TIMEOUT = 0.25  # seconds the quick client waits to connect, and for an answer
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 # Redis up, but refusing writes: full (maxmemory), a read-only replica, a failed save
 # (stop-writes-on-bgsave-error), an ACL that forbids it; the server's state, not a bug of ours
@@ -44,10 +45,14 @@ def redis_client(settings: Settings, how: str = "patient") -> redis.Redis:
     """A client that retries as ``how`` says: "patient", "brief" or "quick" (REDIS_RETRIES)."""
     assert settings.redis_url is not None
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES[how])
+    # a patient client's blocking reads (RQ's BLPOP) may wait long; the others never do, and
+    # the quick one (the per-request pointer read and readiness's PING, on the event loop)
+    # gives up on a Redis that accepts and does not answer (stopped, swapping) at once
+    timeout = QUICK_TIMEOUT if how == "quick" else 2.0
     return redis.Redis.from_url(
         settings.redis_url, retry=retry, retry_on_error=list(REDIS_ERRORS),
-        # a patient client's blocking reads (RQ's BLPOP) may wait long; the others never do
-        socket_connect_timeout=2.0, socket_timeout=None if how == "patient" else 5.0, health_check_interval=30,
+        socket_connect_timeout=timeout, socket_timeout={"patient": None, "brief": 5.0}.get(how, timeout),
+        health_check_interval=30,
     )
 
 

@@ -1,6 +1,7 @@
 """Cluster mode's faults found in review, each against the real servers."""
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -188,3 +189,24 @@ def test_an_object_store_that_refuses_is_a_503_not_a_500(make_cluster_settings: 
     for r in answers:
         assert r.status_code == 503 and r.json()["code"] == "STORAGE_UNAVAILABLE", r.text
         assert "object store refuses (NoSuchBucket" in r.json()["error"]
+
+
+def test_the_per_request_pointer_read_never_waits_on_a_hung_redis(
+        make_cluster_settings: MakeSettings, redis_server: RedisServer, prefix: str) -> None:
+    # a Redis that accepts connections and does not answer (stopped, swapping, a network
+    # that drops replies): the fallback read runs on the event loop, so it must give up fast
+    settings = make_cluster_settings()
+    assert redis_server.proc is not None
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        pointer = ActivePointer(redis_client(settings), redis_client(settings, "quick"), f"{prefix}:active")
+        probe = open_state(settings, patient=False).probe
+        for _ in range(3):
+            start = time.monotonic()
+            assert pointer.stamp() is None
+            assert probe.problem() is not None  # readiness (on the event loop too)
+            assert time.monotonic() - start < 1.0
+            time.sleep(1.0)  # the probe's answer lives a second
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+        pointer.close()
