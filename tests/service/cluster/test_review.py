@@ -210,3 +210,24 @@ def test_the_per_request_pointer_read_never_waits_on_a_hung_redis(
     finally:
         redis_server.proc.send_signal(signal.SIGCONT)
         pointer.close()
+
+
+def test_a_job_whose_trainer_died_as_it_took_it_does_not_stay_queued(make_cluster_settings: MakeSettings) -> None:
+    # a trainer killed between RQ handing it the job (BLMOVE) and its claim: RQ's own
+    # clean-up gives its job up as failed; the record must not stay `queued` for ever
+    from rq import SimpleWorker
+    from rq.utils import now
+
+    queue = open_state(make_cluster_settings()).queue
+    job = queue.enqueue(SYNTHETIC, {}, total=1, unit="iteration", max_queued=5)
+    rq_queue = queue.rq  # type: ignore[attr-defined]
+    taken = rq_queue.dequeue_any([rq_queue], None, connection=rq_queue.connection)
+    assert taken is not None and taken[0].id == job.id  # ... and the trainer dies here
+    assert queue.fail_interrupted() == 0  # RQ has not given it up yet: it may be claimed still
+    intermediate = rq_queue.intermediate_queue
+    rq_queue.connection.set(intermediate.get_first_seen_key(job.id), now().timestamp() - 120)
+    intermediate.cleanup(SimpleWorker([rq_queue], connection=rq_queue.connection), rq_queue)  # RQ's, after a minute
+    assert queue.fail_interrupted() == 1
+    record = queue.get(job.id)
+    assert (record.status, record.reason) == ("failed", "interrupted")
+    assert queue.pending() == []
