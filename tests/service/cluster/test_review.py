@@ -220,7 +220,7 @@ def test_a_job_whose_trainer_died_as_it_took_it_does_not_stay_queued(make_cluste
 
     queue = open_state(make_cluster_settings()).queue
     job = queue.enqueue(SYNTHETIC, {}, total=1, unit="iteration", max_queued=5)
-    rq_queue = queue.rq  # type: ignore[attr-defined]
+    rq_queue = queue.rq  # type: ignore[attr-defined]  # cluster mode's queue is an RQ queue
     taken = rq_queue.dequeue_any([rq_queue], None, connection=rq_queue.connection)
     assert taken is not None and taken[0].id == job.id  # ... and the trainer dies here
     assert queue.fail_interrupted() == 0  # RQ has not given it up yet: it may be claimed still
