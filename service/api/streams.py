@@ -20,6 +20,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from ..state.jobs import FINISHED, Job, JobNotFound
+from ..state.storage import StorageUnavailable
 from .errors import ApiError, Code
 from .limits import env_name
 from .responses import dumps
@@ -78,23 +79,27 @@ async def job_events(read: Callable[[int], Job], whole: Callable[[], Job], slots
         sent, last, quiet_since, started = 0, None, time.monotonic(), time.monotonic()
         while True:
             try:
-                job = await run_in_threadpool(read, sent)
+                job: Job | None = await run_in_threadpool(read, sent)
             except JobNotFound:  # gone meanwhile: nothing more to say
                 return
-            data = progress_data(job)
-            # the ETA alone counts down at every read: it travels with the next real change
-            key = {**data, "eta_seconds": None, "costs": []}
-            if key != last or data["costs"]:
-                yield event("progress", data)
-                sent += len(data["costs"])
-                last, quiet_since = key, time.monotonic()
-            if job.status in FINISHED:
-                try:
-                    job = await run_in_threadpool(whole)
-                except JobNotFound:
-                    return
-                yield event("end", job_out(job).model_dump(mode="json"))
-                return
+            except StorageUnavailable:  # cluster mode, Redis restarting: read again at the next tick
+                job = None  # (the answer has started: an error can no longer be sent)
+            if job is not None:
+                data = progress_data(job)
+                # the ETA alone counts down at every read: it travels with the next real change
+                key = {**data, "eta_seconds": None, "costs": []}
+                if key != last or data["costs"]:
+                    yield event("progress", data)
+                    sent += len(data["costs"])
+                    last, quiet_since = key, time.monotonic()
+                if job.status in FINISHED:
+                    try:
+                        yield event("end", job_out(await run_in_threadpool(whole)).model_dump(mode="json"))
+                        return
+                    except JobNotFound:
+                        return
+                    except StorageUnavailable:
+                        pass  # the next tick reads it again
             now = time.monotonic()
             if os.path.exists(stopping_file) or now - started > MAX_SECONDS:
                 return

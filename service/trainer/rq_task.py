@@ -17,4 +17,7 @@ def run(job_id: str) -> str:
     job = trainer.queue.claim(job_id)
     if job is None:
         return "skipped"
-    return trainer.run_claimed(job).status
+    # the heartbeat beats through the whole run, publishing included (not only while the
+    # job's process trains): a live trainer's job is never reaped as interrupted
+    with trainer.queue.keep_alive(job_id):  # type: ignore[attr-defined]  # cluster mode's queue
+        return trainer.run_claimed(job).status

@@ -3,6 +3,7 @@ in the text format; open unless CATSVC_METRICS_TOKEN is set (README, "Metrics").
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...state import metrics
@@ -29,5 +30,7 @@ async def metrics_endpoint(request: Request) -> Response:
     if not metrics.enabled:
         raise ApiError(404, Code.NOT_FOUND, "metrics are off (CATSVC_METRICS=false)")
     services.models.current()  # this worker looks at the active pointer first: the gauge is fresh
-    body = render(services.settings.metrics_directory, services.queue)
+    # off the event loop: the queue's depth is a Redis read in cluster mode (retried for a
+    # second while Redis is down), and the files' merge reads every process's file
+    body = await run_in_threadpool(render, services.settings.metrics_directory, services.queue)
     return Response(body, media_type=CONTENT_TYPE)

@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 
 # with the backoff below: about 10 s, 1 s or nothing of a server that does not answer
 REDIS_RETRIES = {"patient": 24, "brief": 4, "quick": 0}
+QUICK_TIMEOUT = 0.25  # seconds the quick client waits to connect, and for an answer
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# Redis up, but refusing writes: full (maxmemory), a read-only replica, a failed save
+# (stop-writes-on-bgsave-error), an ACL that forbids it; the server's state, not a bug of ours
+REDIS_REFUSAL_ERRORS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError,
+                        redis.exceptions.NoPermissionError)
+REDIS_REFUSALS = ("MISCONF", "OOM", "READONLY", "NOPERM")
 S3_ERRORS = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
              botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
 
@@ -39,10 +45,14 @@ def redis_client(settings: Settings, how: str = "patient") -> redis.Redis:
     """A client that retries as ``how`` says: "patient", "brief" or "quick" (REDIS_RETRIES)."""
     assert settings.redis_url is not None
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES[how])
+    # a patient client's blocking reads (RQ's BLPOP) may wait long; the others never do, and
+    # the quick one (the per-request pointer read and readiness's PING, on the event loop)
+    # gives up on a Redis that accepts and does not answer (stopped, swapping) at once
+    timeout = QUICK_TIMEOUT if how == "quick" else 2.0
     return redis.Redis.from_url(
         settings.redis_url, retry=retry, retry_on_error=list(REDIS_ERRORS),
-        # a patient client's blocking reads (RQ's BLPOP) may wait long; the others never do
-        socket_connect_timeout=2.0, socket_timeout=None if how == "patient" else 5.0, health_check_interval=30,
+        socket_connect_timeout=timeout, socket_timeout={"patient": None, "brief": 5.0}.get(how, timeout),
+        health_check_interval=30,
     )
 
 
@@ -76,9 +86,17 @@ def _s3_client(settings: Settings) -> Any:
         "s3", endpoint_url=settings.s3_url, region_name=settings.s3_region, config=config, **keys)
 
 
+PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")  # If-None-Match: * refused
+
+
+def _code(e: botocore.exceptions.ClientError) -> str | None:
+    code = e.response.get("Error", {}).get("Code")
+    return None if code is None else str(code)
+
+
 def is_missing(e: botocore.exceptions.ClientError) -> bool:
     """Whether an S3 error says the key is not there."""
-    return e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+    return _code(e) in ("404", "NoSuchKey", "NotFound")
 
 
 @contextlib.contextmanager
@@ -88,5 +106,17 @@ def reaching(what: str) -> Iterator[None]:
         yield
     except REDIS_ERRORS as e:
         raise StorageUnavailable(UNREACHABLE, f"{what}: Redis does not answer") from e
+    except redis.ResponseError as e:
+        if not str(e).startswith(REDIS_REFUSALS) and not isinstance(e, REDIS_REFUSAL_ERRORS):
+            raise  # a bug of ours, not the server's state
+        raise StorageUnavailable(UNREACHABLE, f"{what}: Redis refuses writes ({e})") from e
     except S3_ERRORS as e:
         raise StorageUnavailable(UNREACHABLE, f"{what}: the object store does not answer") from e
+    except botocore.exceptions.ClientError as e:
+        if is_missing(e) or _code(e) in PRECONDITION_FAILED:
+            raise  # answers the caller reads: no such key, a key already written
+        # no bucket, credentials refused, the store's own 5xx: its state, not a bug of ours
+        # (the code and message only: never the request, its signature or the keys)
+        error = e.response.get("Error", {})
+        raise StorageUnavailable(UNREACHABLE, f"{what}: the object store refuses ({error.get('Code')}: "
+                                              f"{error.get('Message')})") from e

@@ -113,7 +113,9 @@ class ActivePointer:
                 callback(version)
             except Exception:  # a model that cannot load: the request path says so again
                 log.exception("loading the new active version failed")
-        self._heard = version
+        # the fallback starts from it too: a subscription that drops leaves the stamp as it
+        # was (a changed stamp made every request read the pointer again, through the retries)
+        self._heard = self._last_read = version
 
 
 def _version(raw: bytes | str | None) -> int | None:

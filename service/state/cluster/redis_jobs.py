@@ -41,6 +41,7 @@ log = logging.getLogger("service.jobs")
 TASK = "service.trainer.rq_task.run"  # by name: service.state never imports the trainer
 INTERRUPTED = ("its trainer stopped answering while it ran (killed, or its machine lost); "
                "start it again with POST /train")
+LOST = "its trainer stopped answering as it took the job, before it started; start it again with POST /train"
 
 
 class RedisJobQueue:
@@ -198,6 +199,28 @@ class RedisJobQueue:
                 raw, _ = pipe.get(self._key(job_id)).pexpire(self._alive(job_id), int(self.heartbeat * 1000)).execute()
         return bool(raw and json.loads(raw)["cancel_requested"])
 
+    @contextlib.contextmanager
+    def keep_alive(self, job_id: str) -> Iterator[None]:
+        """Renew ``job_id``'s heartbeat every heartbeat / 3 from a thread, while the block runs:
+        its trainer's own work (publishing the version: the upload, the models lock, the
+        retention) asks nothing of the queue, and may last longer than a heartbeat."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat / 3):
+                try:  # SET, not PEXPIRE: a heartbeat that lapsed meanwhile is renewed too
+                    self.redis.set(self._alive(job_id), 1, px=int(self.heartbeat * 1000))
+                except Exception as e:  # Redis down: the next beat tries again
+                    log.debug("renewing job %s's heartbeat failed: %s", job_id, e)
+
+        thread = threading.Thread(target=beat, name="job-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def finish(self, job_id: str, status: str, *, model_version: int | None = None,
                metrics: dict[str, Any] | None = None, costs: builtins.list[builtins.list[float]] | None = None,
                done: int | None = None, reason: str | None = None, message: str | None = None) -> Job:
@@ -228,8 +251,30 @@ class RedisJobQueue:
             pipe.zrem(self._running, job.id)
             return _with(job, status=FAILED, finished_at=time.time(), reason="interrupted", message=INTERRUPTED)
 
+        return self._fail_each(gone, step) + self._fail_lost()
+
+    def _fail_lost(self) -> int:
+        """Record failed (``interrupted``) the queued jobs RQ gave up: their trainer died as
+        it took them, before its claim (RQ's clean-up fails such a job after a minute or
+        more); a queued record's RQ job is written with it, so one failed or gone is lost."""
+        with reaching("reading the queued jobs"):
+            queued = [i.decode() for i in self.redis.zrange(self._queued, 0, -1)]
+            rq_jobs = rq.job.Job.fetch_many(queued, connection=self.redis) if queued else []
+        lost = [i for i, rq_job in zip(queued, rq_jobs)
+                if rq_job is None or rq_job.get_status(refresh=False) == rq.job.JobStatus.FAILED]
+
+        def step(job: Job, pipe: Any) -> Job | None:
+            if job.status != QUEUED:
+                return None  # claimed or cancelled meanwhile
+            pipe.zrem(self._queued, job.id)
+            return _with(job, status=FAILED, finished_at=time.time(), reason="interrupted", message=LOST)
+
+        return self._fail_each(lost, step)
+
+    def _fail_each(self, ids: builtins.list[str], step: Callable[[Job, Any], Job | None]) -> int:
+        """Run ``step`` on each record of ``ids``; how many it changed."""
         failed = 0
-        for job_id in gone:
+        for job_id in ids:
             job = self._change(job_id, step)
             if job is not None:
                 job.log_transition()

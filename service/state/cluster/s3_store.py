@@ -37,7 +37,7 @@ from model_core import MAX_METADATA_BYTES, Model, ParameterFileError, check_meta
 
 from ..retention import Retention
 from ..store import VersionActive, VersionNotFound, VersionUnreadable
-from .connect import is_missing, reaching
+from .connect import PRECONDITION_FAILED, is_missing, reaching
 from .pointer import ActivePointer
 
 log = logging.getLogger("service.store")
@@ -246,7 +246,7 @@ class S3ModelStore:
             with reaching("writing a model version"):
                 self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
         except botocore.exceptions.ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if e.response.get("Error", {}).get("Code") in PRECONDITION_FAILED:
                 return False
             raise
         return True

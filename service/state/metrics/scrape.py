@@ -13,6 +13,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from ..jobs import QUEUED
 from ..protocols import JobQueueProtocol
+from ..storage import StorageUnavailable
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the text format every Prometheus reads
 _LIVE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
@@ -46,7 +47,10 @@ class QueueDepth:
         self.queue = queue
 
     def collect(self) -> Iterator[Metric]:
-        queued = sum(1 for job in self.queue.pending() if job.status == QUEUED)
+        try:
+            queued = sum(1 for job in self.queue.pending() if job.status == QUEUED)
+        except StorageUnavailable:  # cluster mode, Redis down: every other metric still answers
+            return
         yield GaugeMetricFamily("catsvc_jobs_queued", "Training jobs waiting in the queue", value=queued)
 
 
