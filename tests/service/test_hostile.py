@@ -71,8 +71,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     seed_models(tmp / "data")
     # one prediction thread: the memory bound below is of one decode at a time; each of
     # CATSVC_PREDICT_THREADS threads may hold a decoded image of its own (and glibc keeps an
-    # arena per thread), which two threads took past it under load (113 MiB)
-    with Server(tmp / "data", tmp / "server.log", address_space=CAGE, predict_threads=1, **LIMITS) as s:
+    # arena per thread), which two threads took past it under load (113 MiB). No metrics:
+    # their mapped files count in the RSS too, and this module's many routes, statuses and
+    # codes grow them (the worker's peak grew 82 MiB without, 92 and 101 MiB with them)
+    with Server(tmp / "data", tmp / "server.log", address_space=CAGE, predict_threads=1, metrics=False,
+                **LIMITS) as s:
         yield s
 
 
