@@ -170,7 +170,9 @@ class Server:
         return lines
 
     def __enter__(self) -> Self:
-        return self.start()
+        # `with Server(...).start() as s` must not start a second one (the first would run on,
+        # orphaned, after the block)
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         if not self.exited():
