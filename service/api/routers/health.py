@@ -24,7 +24,10 @@ async def live() -> Live:
     "from the moment the service is asked to stop, and while its data directory is read-only or full",
     responses=error_responses(503),
 )
-async def ready(models: ModelsDep, queue: QueueDep, settings: SettingsDep, services: ServicesDep) -> Ready:
+# a plain def: FastAPI runs it on its thread pool, since in cluster mode the storage probe
+# (Redis PING, S3 HEAD), the first load of a version and the no-model message reach the
+# servers, and an unreachable object store must not stall /health/live and every request
+def ready(models: ModelsDep, queue: QueueDep, settings: SettingsDep, services: ServicesDep) -> Ready:
     if os.path.exists(settings.stopping_file):  # made by the supervisor on SIGTERM
         raise ApiError(
             503, Code.SHUTTING_DOWN,

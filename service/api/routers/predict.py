@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from model_core import N_FEATURES
@@ -121,7 +122,7 @@ async def predict(request: Request) -> Response:
     settings = services.settings
     loaded = services.models.current()  # kept to the end: a version switch cannot touch it
     if loaded is None:
-        raise no_model(services.queue, Code.NO_MODEL)
+        raise await run_in_threadpool(no_model, services.queue, Code.NO_MODEL)  # reads the queue: Redis in cluster mode
     content_type = request.headers.get("content-type", "")
     kind = media_type(content_type)
     if kind not in ("multipart/form-data", "application/json"):

@@ -147,7 +147,8 @@ async def create_job(request: Request, response: Response, services: ServicesDep
         raise _json_expected()  # `curl -X POST .../train` (nothing at all) is fine: the defaults
     dataset, activate, recipe_name, config = parse_train_request(body, settings.max_layers)
     check_parameters(config, settings.max_parameters)
-    problem = services.storage.problem()
+    # the storage probe and the queue are Redis and S3 in cluster mode: off the event loop
+    problem = await run_in_threadpool(services.storage.problem)
     if problem is not None:  # its model could not be saved: say so now, not when it has trained
         raise problem
     name = dataset or services.catalog.default(settings.default_dataset)
@@ -160,8 +161,9 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     check_memory(config, m, m_dev, settings.trainer_memory)
     total, unit = progress_plan(config)
     try:
-        job = services.queue.enqueue(
-            name, config.to_dict(), total=total, unit=unit, max_queued=settings.max_queued_jobs,
+        job = await run_in_threadpool(
+            services.queue.enqueue, name, config.to_dict(), total=total, unit=unit,
+            max_queued=settings.max_queued_jobs,
             options={"activate": activate, "request_id": request_id.get(), "recipe": recipe_name},
         )
     except QueueFull as e:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from model_core import __version__ as model_core_version
@@ -71,7 +72,7 @@ async def live() -> Response:
 async def ready(request: Request) -> Response:
     services: Services = request.app.state.services
     try:
-        await health.ready(services.models, services.queue, services.settings, services)
+        await run_in_threadpool(health.ready, services.models, services.queue, services.settings, services)
     except ApiError:
         return _empty(400)
     return _empty(200)
@@ -93,7 +94,8 @@ async def version_ready(request: Request, model_name: ModelName, model_version: 
     # the record, not a load: this endpoint is open, and must not let anyone make a worker
     # load version after version (up to CATSVC_MAX_PARAMS_BYTES each); infer loads on demand
     try:
-        _version_record(request.app.state.services, model_name, model_version)
+        # the record is an object-store read in cluster mode: off the event loop
+        await run_in_threadpool(_version_record, request.app.state.services, model_name, model_version)
     except ApiError as e:
         return _empty(404 if e.status == 404 else 400)
     return _empty(200)
@@ -105,15 +107,17 @@ async def server_metadata() -> dict[str, Any]:
     return {"name": "catvnoncat", "version": model_core_version, "extensions": EXTENSIONS}
 
 
+# the metadata routes are plain defs (FastAPI's thread pool): they list and read the store,
+# which is the object store in cluster mode
 @router.get("/models/{model_name}", summary="Model metadata: its versions, inputs and outputs",
             response_model=ModelMetadata, responses=error_responses(404))
-async def model_metadata(request: Request, model_name: ModelName) -> dict[str, Any]:
+def model_metadata(request: Request, model_name: ModelName) -> dict[str, Any]:
     return _metadata(request.app.state.services, model_name)
 
 
 @router.get("/models/{model_name}/versions/{model_version}", summary="Model metadata, for one version",
             response_model=ModelMetadata, responses=error_responses(404, 409))
-async def version_metadata(request: Request, model_name: ModelName, model_version: ModelVersion) -> dict[str, Any]:
+def version_metadata(request: Request, model_name: ModelName, model_version: ModelVersion) -> dict[str, Any]:
     services: Services = request.app.state.services
     _version_record(services, model_name, model_version)
     return _metadata(services, model_name)
@@ -246,7 +250,7 @@ async def _model(request: Request, model_name: str, version: str | None) -> Load
     if version is None:
         loaded = services.models.current()
         if loaded is None:
-            raise no_model(services.queue, Code.NO_MODEL)
+            raise await run_in_threadpool(no_model, services.queue, Code.NO_MODEL)  # the queue: Redis in cluster mode
         return loaded
     versions: VersionCache = request.app.state.model_versions
     number = _number(model_name, version)
