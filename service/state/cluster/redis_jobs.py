@@ -34,6 +34,7 @@ import redis
 import rq
 
 from ..jobs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Job, JobFinished, JobNotFound, QueueFull
+from ..storage import UNREACHABLE, StorageUnavailable
 from .connect import REDIS_ERRORS, reaching
 
 log = logging.getLogger("service.jobs")
@@ -282,11 +283,15 @@ class RedisJobQueue:
         return failed
 
     @contextlib.contextmanager
-    def exclusive(self, name: str) -> Iterator[None]:
-        """A Redis lock named ``name`` across every trainer (held 60 s at most)."""
+    def exclusive(self, name: str, wait: float = 60.0) -> Iterator[None]:
+        """A Redis lock named ``name`` across every trainer (held 60 s at most). Raises
+        StorageUnavailable if another holds it for ``wait`` seconds: the caller retries
+        later rather than doing what the lock is there to make one trainer do."""
         with reaching("taking a lock"):
-            lock = self.redis.lock(f"{self.prefix}:lock:{name}", timeout=60, blocking_timeout=60)
-            lock.acquire()
+            lock = self.redis.lock(f"{self.prefix}:lock:{name}", timeout=60, blocking_timeout=wait)
+            taken = lock.acquire()
+        if not taken:
+            raise StorageUnavailable(UNREACHABLE, f"the lock {name!r} is held by another trainer after {wait:g} s")
         try:
             yield
         finally:

@@ -17,7 +17,7 @@ from service.state.cluster.pointer import ActivePointer
 from service.state.cluster.s3_store import METADATA_FILE, MODEL_FILE
 from service.state.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobFinished, QueueFull
 from service.state.retention import Retention
-from service.state.storage import UNREACHABLE
+from service.state.storage import UNREACHABLE, StorageUnavailable
 from service.state.store import VersionActive, VersionNotFound
 
 from ..realserver import course_npz
@@ -158,6 +158,20 @@ def test_job_records_through_their_states(make_cluster_settings: MakeSettings) -
     with pytest.raises(JobFinished):
         other.cancel(a.id)
     assert queue.pending() == []
+
+
+def test_a_lock_another_trainer_holds_is_not_taken_for_held(make_cluster_settings: MakeSettings) -> None:
+    settings = make_cluster_settings()
+    queue, other = open_state(settings).queue, open_state(settings).queue  # two trainers
+    entered = []
+    with other.exclusive("first-model"):
+        with pytest.raises(StorageUnavailable, match="held by another trainer"):
+            with queue.exclusive("first-model", wait=0.3):  # type: ignore[call-arg]  # cluster mode's queue
+                entered.append(True)
+    assert entered == []  # the body that only one trainer may run did not run
+    with queue.exclusive("first-model", wait=0.3):  # type: ignore[call-arg]
+        entered.append(True)  # released: taken at once
+    assert entered == [True]
 
 
 def test_a_silent_trainer_s_job_fails_interrupted(make_cluster_settings: MakeSettings) -> None:
