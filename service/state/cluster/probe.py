@@ -2,6 +2,7 @@
 bucket), at most once per PROBE_TTL, for /health/ready and POST /train."""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -17,12 +18,25 @@ class ClusterProbe:
         self._redis, self._s3, self.bucket, self.ttl = quick, s3, bucket, ttl
         self._checked_at = -ttl
         self._problem: StorageUnavailable | None = None
+        # one probe at a time: a server that accepts and never answers holds a probe for
+        # its read timeout, and callers must neither pile up threads behind it nor wait
+        self._probing = threading.Lock()
+        self._started = 0.0
 
     def problem(self) -> StorageUnavailable | None:
-        now = time.monotonic()
-        if now - self._checked_at >= self.ttl:
+        if time.monotonic() - self._checked_at < self.ttl:
+            return self._problem
+        if not self._probing.acquire(blocking=False):  # another thread's probe is waiting
+            waited = time.monotonic() - self._started
+            if waited >= self.ttl:
+                return StorageUnavailable(UNREACHABLE, f"Redis or the object store has not answered for {waited:.0f} s")
+            return self._problem
+        try:
+            self._started = time.monotonic()
             self._problem = self._check()
             self._checked_at = time.monotonic()
+        finally:
+            self._probing.release()
         return self._problem
 
     def _check(self) -> StorageUnavailable | None:

@@ -65,5 +65,9 @@ def test_a_stalled_object_store_does_not_block_the_event_loop(tmp_path: Path, cl
             r = answered_within(c, "POST", "/predict", 0.25, files={"file": ("a.png", image_bytes())})
             assert r.status_code == 503 and r.json()["code"] == "NO_MODEL", r.text
             assert answered_within(c, "GET", "/v2/health/live", 0.1).status_code == 200
+            # readiness itself does not queue behind the probe in flight: it says what it waits on
+            r = answered_within(c, "GET", "/health/ready", 0.25)
+            assert r.status_code == 503 and r.json()["reason"] == "unreachable", r.text
+            assert "has not answered for" in r.json()["error"], r.text
     finally:
         cluster.stop()
