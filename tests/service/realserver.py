@@ -171,8 +171,8 @@ class Server:
 
     def __enter__(self) -> Self:
         # `with Server(...).start() as s` must not start a second one (the first would run on,
-        # orphaned, after the block)
-        return self if self.proc is not None else self.start()
+        # orphaned, after the block); `with server:` after a kill starts it again
+        return self if not self.exited() else self.start()
 
     def __exit__(self, *exc: object) -> None:
         if not self.exited():
