@@ -28,7 +28,8 @@ class ClusterProbe:
             return self._problem
         if not self._probing.acquire(blocking=False):  # another thread's probe is waiting
             waited = time.monotonic() - self._started
-            if waited >= self.ttl:
+            # _started before _checked_at: the holder has not stamped its start yet
+            if self._started > self._checked_at and waited >= self.ttl:
                 return StorageUnavailable(UNREACHABLE, f"Redis or the object store has not answered for {waited:.0f} s")
             return self._problem
         try:
