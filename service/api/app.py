@@ -1,6 +1,8 @@
 """The FastAPI application: only wiring. ``create_app`` is uvicorn's factory."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -74,6 +76,12 @@ class App(FastAPI):
         )
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.services.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings.log_level)
@@ -85,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         docs_url=None,  # service.docs serves /docs and /redoc with their own assets
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.services = Services.build(settings)
     metrics.start(settings, api_worker=True)

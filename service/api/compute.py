@@ -76,6 +76,10 @@ class ComputePool:
         future.add_done_callback(lambda _: self._slots.release())
         return await asyncio.wrap_future(future)
 
+    def close(self) -> None:
+        """No new work; the threads end once what runs has (not waited for here)."""
+        self._executor.shutdown(wait=False)
+
 
 class ForwardCosts:
     """The fastest forward pass seen of each model version, in seconds per example.

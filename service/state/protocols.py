@@ -44,6 +44,8 @@ class ModelStoreProtocol(Protocol):
     def on_switch(self, callback: Callable[[Any], None]) -> None:
         """Call ``callback(stamp)`` (on another thread) when the pointer changed, before
         :meth:`active_stamp` returns that stamp, if the backend can tell."""
+    def close(self) -> None:
+        """Stop what watches the pointer for this store (its thread and connection)."""
 
 
 class JobQueueProtocol(Protocol):

@@ -166,6 +166,9 @@ class ModelStore:
     def on_switch(self, callback: Callable[[Any], None]) -> None:
         """Nothing to call: each request stats the pointer (one ``stat``, no server)."""
 
+    def close(self) -> None:
+        """Nothing watches the pointer here."""
+
     # -- removing
     def delete(self, version: int) -> None:
         """Remove a version (never the active one); its number is never given again.

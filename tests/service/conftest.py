@@ -23,6 +23,7 @@ from service.settings import Settings  # noqa: E402
 from service.state.synthetic import make_synthetic  # noqa: E402
 from service.trainer.worker import Trainer  # noqa: E402
 
+from . import realserver  # noqa: E402
 from .cluster.servers import BUCKET, KEY, SECRET, RedisServer, S3Server  # noqa: E402
 
 # CATSVC_TEST_BACKEND=cluster (.ci/run's second pass): the tests that build the app and the
@@ -60,6 +61,9 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
             "allowed_hosts": ("testserver",),
         }
         values.update(overrides)
+        if cluster and "cluster_prefix" not in overrides:
+            # the namespace of the data directory, as seed_models and a real Server use it
+            values["cluster_prefix"] = realserver.backend_settings(Path(values["data_dir"]))["cluster_prefix"]
         return Settings(**values)
 
     return make
@@ -81,6 +85,18 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=BACKEND == "cluster")
+def cluster_real_servers(redis_server: RedisServer, s3_server: S3Server) -> Iterator[None]:
+    """CATSVC_TEST_BACKEND=cluster: the real servers (realserver.Server, seed_models) run on
+    the session's redis-server and S3 server too, each in a namespace of its own."""
+    realserver.CLUSTER.update(CATSVC_REDIS_URL=redis_server.url, CATSVC_S3_URL=s3_server.url,
+                              CATSVC_S3_BUCKET=BUCKET, CATSVC_S3_ACCESS_KEY=KEY, CATSVC_S3_SECRET_KEY=SECRET)
+    try:
+        yield
+    finally:
+        realserver.CLUSTER.clear()
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ need real processes, sockets and signals. Every wait is bounded."""
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import io
 import json
 import os
@@ -22,6 +24,10 @@ import numpy as np
 import pytest
 
 from model_core import load_parameters
+from service.settings import Settings
+from service.state.backend import State, open_state
+from service.state.jobs import JobQueue
+from service.state.protocols import JobQueueProtocol, ModelStoreProtocol
 from service.state.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +38,21 @@ N_X = 12288
 INSTANCE_JSON = b'{"instances": [[' + b",".join([b"0"] * N_X) + b"]]}"
 
 T = TypeVar("T")
+
+# CATSVC_TEST_BACKEND=cluster (.ci/run's second pass): the CATSVC_* variables of the session's
+# redis-server and S3 server but the prefix (tests/service/conftest.py fills this in); every
+# Server and seed_models then runs on them, in a namespace of its data directory's own
+CLUSTER: dict[str, str] = {}
+
+
+def cluster_env(data_dir: Path) -> dict[str, str]:
+    """The cluster-mode variables of a server whose data directory is ``data_dir`` ({} when
+    the tests run embedded). The prefix comes from the directory, so that ``seed_models(d)``
+    and ``Server(d, ...)`` meet in one namespace, and no two tests share one."""
+    if not CLUSTER:
+        return {}
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return CLUSTER | {"CATSVC_CLUSTER_PREFIX": f"t{digest}"}
 
 
 def free_port() -> int:
@@ -65,11 +86,36 @@ def course_npz(seed: int = 0, hidden: int = 3) -> bytes:
     return buf.getvalue()
 
 
+def backend_settings(data_dir: Path) -> dict[str, Any]:
+    """:func:`cluster_env` as Settings fields ({} when the tests run embedded): for an
+    in-process app on ``data_dir``, in the namespace its Server would use."""
+    return {k.removeprefix("CATSVC_").lower(): v for k, v in cluster_env(data_dir).items()}
+
+
+@functools.cache
+def _cluster_state(data_dir: Path) -> State:
+    # another process: a data directory of its own beside (the S3 store's cache); one per
+    # directory, so that a test's checks do not open a client (and a socket) each
+    own = data_dir.with_name(data_dir.name + "-reader")
+    return open_state(Settings(**backend_settings(data_dir), data_dir=own, datasets_dir=None))
+
+
+def store_of(data_dir: Path) -> ModelStoreProtocol:
+    """The model store of a Server on ``data_dir``, as another process opens it: that
+    directory's files, or (cluster) its namespace on the S3 server and Redis."""
+    return _cluster_state(data_dir).store if CLUSTER else ModelStore(data_dir)
+
+
+def queue_of(data_dir: Path) -> JobQueueProtocol:
+    """The job queue of a Server on ``data_dir``: its SQLite file, or (cluster) Redis."""
+    return _cluster_state(data_dir).queue if CLUSTER else JobQueue(data_dir / "jobs.sqlite")
+
+
 def seed_models(data_dir: Path, count: int = 1, store: Any = None) -> list[int]:
     """``count`` small model versions in a fresh data directory (or ``store``: the one a
     test's settings name), the last one active (so the server starts ready, with no first
     job to train)."""
-    store = store or ModelStore(data_dir)
+    store = store or store_of(data_dir)
     versions = []
     for seed in range(count):
         parameters, metadata = load_parameters(course_npz(seed))
@@ -96,6 +142,7 @@ class Server:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
         # no data sets directory unless a test gives one: ./data, the default, is the checkout's
         self.env["CATSVC_DATASETS_DIR"] = str(data_dir.parent / "no-datasets")
+        self.env.update(cluster_env(data_dir))
         self.env.update(CATSVC_PORT=str(self.port), CATSVC_DATA_DIR=str(data_dir), CATSVC_WORKERS="2",
                         CATSVC_PROGRESS_INTERVAL="0.05", CATSVC_POLL_INTERVAL="0.1")
         for name, value in settings.items():
@@ -200,6 +247,16 @@ def cmdline(pid: int) -> str:
 RAW_BOUND = 20.0  # seconds a raw-socket test waits for the server to answer and close
 
 
+def ready(sock: socket.socket, timeout: float, read: bool = True, write: bool = False) -> tuple[bool, bool]:
+    """(readable, writable), of what is asked, within ``timeout`` seconds. poll, not select:
+    select() refuses a descriptor above 1023, and a long suite's process holds more than that."""
+    poller = select.poll()
+    poller.register(sock, (select.POLLIN if read else 0) | (select.POLLOUT if write else 0))
+    events = poller.poll(timeout * 1000)
+    flags = events[0][1] if events else 0
+    return bool(flags & (select.POLLIN | select.POLLHUP | select.POLLERR)), bool(flags & select.POLLOUT)
+
+
 def connect(server: Server, source: str | None = None) -> socket.socket:
     """A raw TCP connection to the server, from the loopback address ``source`` if given."""
     return socket.create_connection(("127.0.0.1", server.port), timeout=5,
@@ -212,7 +269,7 @@ def read_to_eof(sock: socket.socket, bound: float = RAW_BOUND) -> bytes:
     received = b""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
-        if not select.select([sock], [], [], 0.5)[0]:
+        if not ready(sock, 0.5)[0]:
             continue
         try:
             chunk = sock.recv(65536)

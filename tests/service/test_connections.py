@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import resource
-import select
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from service.api.http.connections import HIGH_WATER, LOG_EVERY, SILENT_DEADLINE,
 from service.api.errors import Code
 from service.state.procs import raise_open_file_limit
 
-from .realserver import (INSTANCE_JSON, ROOT, Server, connect, free_port, parse, read_to_eof, seed_models,
+from .realserver import (INSTANCE_JSON, ROOT, Server, connect, free_port, parse, read_to_eof, ready, seed_models,
                          wait_until)
 
 pytestmark = pytest.mark.timeout(120)
@@ -116,7 +115,7 @@ def served_from(server: Server, source: str) -> int:
 
 def is_open(sock: socket.socket) -> bool:
     """Nothing from the server yet, neither data nor a close."""
-    return not select.select([sock], [], [], 0)[0]
+    return not ready(sock, 0)[0]
 
 
 @pytest.fixture

@@ -35,12 +35,9 @@ def test_the_course_files_are_the_default_with_test_as_dev(make_settings, course
         # the shapes of a network of layers, from its architecture: W1 a 3x3 conv of 3 -> 16 channels
         assert params["shapes"]["W1"] == [3, 3, 3, 16] and params["shapes"]["W5"] == [1, 64]
         # it serves: an image and its pixels get the same answer, and it is model_core's
-        from model_core import Model
-        from service.state.store import ModelStore
-
         png = image_bytes("PNG", (80, 60), seed=4)
         r = c.post("/predict", files={"file": ("a.png", png)})
         assert r.status_code == 200 and r.json()["version"] == params["version"]
-        model = Model.load(ModelStore(settings.data_dir).model_path(params["version"]))
+        model = c.app.state.services.store.load(params["version"])  # type: ignore[attr-defined]  # the app's own
         expected = model.predict_proba(image_to_vector(png)[:, None])
         assert abs(r.json()["predictions"][0]["probability"] - float(expected[0])) < 1e-6

@@ -20,7 +20,8 @@ from service.state.store import TEST_PAUSE_ENV
 from .conftest import SMALL
 from .realserver import Server, course_npz, gone, seed_models, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+# the half-written files of the data directory (cluster mode's store: tests/service/cluster)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.embedded_only]
 
 LONG_JOB = {"dataset": "synthetic", "layer_dims": [12288, 4, 1], "iterations": 10_000_000}
 

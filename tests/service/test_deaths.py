@@ -82,6 +82,7 @@ def check_recovered(server: Server, data: Path, job_id: str, versions: list[int]
     return job
 
 
+@pytest.mark.embedded_only  # the data directory's lock and files
 def test_the_children_of_a_killed_supervisor_stop_and_hold_the_lock_until_then(tmp_path: Path) -> None:
     data, marker = tmp_path / "data", tmp_path / "paused"
     versions = seed_models(data)
@@ -119,6 +120,7 @@ def test_the_children_of_a_killed_supervisor_stop_and_hold_the_lock_until_then(t
     assert (job["status"], job["reason"], job["model_version"]) == ("failed", "interrupted", None)
 
 
+@pytest.mark.embedded_only  # the data directory's lock and files
 def test_a_service_started_right_after_a_kill_9_waits_for_the_old_processes(tmp_path: Path) -> None:
     data, marker = tmp_path / "data", tmp_path / "paused"
     versions = seed_models(data)

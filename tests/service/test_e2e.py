@@ -52,8 +52,9 @@ def test_the_real_server_end_to_end(tmp_path: Path) -> None:
     port = free_port()
 
     with running_server(data_dir, port, log) as client:
-        # a fresh machine: the first job (on the synthetic set) is already queued or running
-        first_jobs = client.get("/train").json()["jobs"]
+        # a fresh machine: the trainer queues a first job (on the synthetic set) as it starts,
+        # which may be after the API answers (in cluster mode it is a process of its own)
+        first_jobs = wait_until(lambda: client.get("/train").json()["jobs"], START_TIMEOUT, "the first job")
         assert [j["dataset"] for j in first_jobs] == ["synthetic"]
 
         r = client.post("/datasets", files={"file": ("small.npz", npz_bytes(*make_synthetic(24, seed=4)))})

@@ -148,6 +148,7 @@ def test_retention_never_removes_a_recent_jobs_version(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_on_a_real_server(tmp_path: Path) -> None:
     """The issue's cases against the real service: every listing keeps answering."""
     seed_models(tmp_path / "data", count=2)

@@ -21,13 +21,12 @@ import orjson
 import pytest
 from PIL import Image
 
-from model_core import Model, TrainConfig, build_metadata, image_to_vector, load_parameters, train
+from model_core import TrainConfig, build_metadata, image_to_vector, train
 from service.api.errors import Code
-from service.state.store import ModelStore
 from service.state.synthetic import make_synthetic
 
 from .conftest import image_bytes, npz_bytes
-from .realserver import Server, seed_models, wait_until
+from .realserver import Server, seed_models, store_of, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -49,7 +48,7 @@ def add_cnn(data_dir: Path) -> int:
     config = TrainConfig(architecture=TINY_CNN, input_norm="per_image", tta="flip", dtype="float32", init="he",
                          optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
     parameters, history = train(X, Y, config)
-    return ModelStore(data_dir).add(parameters, build_metadata(config, history, recipe="photos"))
+    return store_of(data_dir).add(parameters, build_metadata(config, history, recipe="photos"))
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +97,7 @@ def test_explain_returns_the_picture_seen_and_a_saliency_map(c: httpx.Client, se
     assert heat.shape == (64, 64) and heat.max() == 255
     # the map is the model's own gradient (model_core's, checked against finite differences there)
     active = r.json()["version"]
-    model = Model(*load_parameters(server.data_dir / "models" / str(active) / "model.npz"))
+    model = store_of(server.data_dir).load(active)
     G = np.abs(model.input_gradient(image_to_vector(photo)[:, None])).reshape(64, 64, 3).max(axis=2)
     assert np.unravel_index(heat.argmax(), heat.shape) == np.unravel_index(G.argmax(), G.shape)
 
@@ -112,7 +111,7 @@ def test_explain_of_a_network_of_layers_is_its_own_gradient(c: httpx.Client, ser
         r = c.post("/predict?explain=true", files={"file": ("b.png", photo)})
         assert r.status_code == 200 and r.json()["version"] == 3, r.text
         heat = png(r.json()["predictions"][0]["saliency_png"]).astype(int)
-        model = Model(*load_parameters(server.data_dir / "models" / "3" / "model.npz"))
+        model = store_of(server.data_dir).load(3)
         assert model.architecture is not None and model.tta == "flip" and model.input_norm == "per_image"
         G = np.abs(model.input_gradient(image_to_vector(photo)[:, None])).reshape(64, 64, 3).max(axis=2)
         expected = np.rint(G * 255 / G.max())
@@ -249,7 +248,7 @@ def test_evaluate_reports_the_metrics_of_the_data_set(c: httpx.Client, server: S
     assert r.status_code == 200, r.text
     body = r.json()
     X, Y = make_synthetic(30, seed=3)
-    model = Model(*load_parameters(server.data_dir / "models" / "1" / "model.npz"))
+    model = store_of(server.data_dir).load(1)
     pred = model.predict_proba(X) > 0.5
     y = Y.ravel().astype(bool)
     tp, fp = int((pred & y).sum()), int((pred & ~y).sum())

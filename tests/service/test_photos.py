@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_core import Model, image_to_vector
-from service.state.store import ModelStore
+from model_core import image_to_vector
 
 from ..conftest import photos_dir
-from .realserver import Server, wait_until
+from .realserver import Server, store_of, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -51,7 +50,7 @@ def test_every_photo_gets_model_cores_answer(server: Server) -> None:
             [answer] = r.json()["predictions"]
             assert answer["label"] in ("cat", "non-cat") and 0.0 <= answer["probability"] <= 1.0
             answers[f] = answer["probability"]
-    model = Model.load(ModelStore(server.data_dir).model_path(version))
+    model = store_of(server.data_dir).load(version)
     # one image at a time, as they were sent; a float32 network (the photos recipe) rounds its
     # last bits by batch and by BLAS threads (the server's worker has one): equal to float32's eps
     expected = np.array([model.predict_proba(image_to_vector(f)[:, None])[0] for f in files])

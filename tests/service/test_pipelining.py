@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import select
 import socket
 import time
 from collections import deque
@@ -21,7 +20,7 @@ from service.api.errors import Code
 from service.api.http.cycle import RequestResponseCycle
 from service.api.http.protocol import GuardedHttpProtocol
 
-from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, rss_high_water_kb
+from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, ready, rss_high_water_kb
 from . import test_framing
 from .test_framing import assert_quiet
 
@@ -107,7 +106,7 @@ def test_a_client_pipelining_without_reading_does_not_grow_the_server(server: Se
         # send without reading, until all is sent or the server takes nothing for a second
         stalled_since = time.monotonic()
         while sent < len(data) and time.monotonic() - stalled_since < 1.0:
-            if select.select([], [sock], [], 0.1)[1]:
+            if ready(sock, 0.1, read=False, write=True)[1]:
                 sent += sock.send(data[sent:sent + 65536])
                 stalled_since = time.monotonic()
         time.sleep(1.0)  # the server parses what it read (not a timing: the bound below holds at any time)
@@ -118,7 +117,7 @@ def test_a_client_pipelining_without_reading_does_not_grow_the_server(server: Se
         received = bytearray()
         deadline = time.monotonic() + RAW_BOUND * 3
         while time.monotonic() < deadline:
-            readable, writable, _ = select.select([sock], [sock] if sent < len(data) else [], [], 0.5)
+            readable, writable = ready(sock, 0.5, write=sent < len(data))
             if writable:
                 sent += sock.send(data[sent:sent + 65536])
             if readable:

@@ -18,11 +18,10 @@ import orjson
 import pytest
 
 from service.api.errors import Code
-from service.state.jobs import JobQueue
 from service.state.procs import descendants
 
 from .conftest import SMALL
-from .realserver import Server, rss_high_water_kb, seed_models, wait_until
+from .realserver import Server, queue_of, rss_high_water_kb, seed_models, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -115,6 +114,6 @@ def test_delete_and_shutdown_end_a_job_in_the_middle_of_a_long_step(tmp_path: Pa
         again = c.post("/train", json={"dataset": "large"}).json()["id"]
         wait_until(lambda: descendants(trainer), 30, "the job's process")
         assert server.terminate() == 0
-    job = JobQueue(data / "jobs.sqlite").get(again)
+    job = queue_of(data).get(again)
     assert (job.status, job.reason) == ("cancelled", "shutdown")
     assert not os.path.exists(f"/proc/{trainer}")

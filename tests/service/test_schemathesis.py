@@ -29,7 +29,7 @@ from schemathesis.checks import positive_data_acceptance
 from service.api.app import create_app
 from service.settings import Settings
 
-from .realserver import seed_models
+from .realserver import backend_settings, seed_models
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -41,7 +41,7 @@ METRICS = "metrics-token-0123456789abcdef"
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     data: Path = tmp_path_factory.mktemp("schemathesis") / "data"
     seed_models(data, count=2)
-    app = create_app(Settings(data_dir=data, workers=1, admin_token=ADMIN, predict_token=PREDICT,
+    app = create_app(Settings(**backend_settings(data), data_dir=data, workers=1, admin_token=ADMIN, predict_token=PREDICT,
                               metrics_token=METRICS, max_queued_jobs=4, access_log=False, allowed_hosts=("testserver",)))
     with TestClient(app):  # runs the app's start-up
         yield app

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from service.api.errors import Code
-from service.state.jobs import JobQueue
 
 from .conftest import image_bytes
-from .realserver import Server, seed_models, wait_until
+from .realserver import Server, queue_of, seed_models, store_of, wait_until
 from .test_slow_clients import parse, read_to_eof
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -81,12 +80,12 @@ def test_sigterm_drains_finishes_requests_in_flight_and_cancels_the_job(tmp_path
         assert server.proc.wait(timeout=60) == 0
         upload.close()
 
-    job = JobQueue(data / "jobs.sqlite").get(job_id)
+    job = queue_of(data).get(job_id)
     assert (job.status, job.reason, job.model_version) == ("cancelled", "shutdown", None)
     # nothing half-written: no upload remains, no staging directory, no stopping mark
     assert list((data / "tmp").iterdir()) == []
     assert not list((data / "models").glob(".tmp-*")) and not list((data / "datasets").glob(".tmp-*"))
-    assert sorted(p.name for p in (data / "models").iterdir()) == [str(version)]
+    assert store_of(data).versions() == [version]  # the one seeded: the job wrote none
 
     lines = server.log_lines()
     transitions = [(line["status"], line["request_id"]) for line in lines if line.get("job_id") == job_id]

@@ -5,7 +5,6 @@ generous bounds and assert what the client got, never how long it took.
 """
 from __future__ import annotations
 
-import select
 import socket
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 
 from service.api.errors import Code
 
-from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, seed_models
+from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, ready, seed_models
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,7 +38,7 @@ def trickle(sock: socket.socket, data: bytes, pause: float = 0.1) -> bytes:
     received = b""
     deadline = time.monotonic() + RAW_BOUND
     for byte in data:
-        if select.select([sock], [], [], pause)[0]:
+        if ready(sock, pause)[0]:
             break
         try:
             sock.send(bytes([byte]))

@@ -176,6 +176,7 @@ def stop(server: Server) -> list[str]:
 # -- at run time
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+@pytest.mark.embedded_only  # the data directory itself made read-only or full
 def test_a_read_only_data_directory_answers_503_and_the_service_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"
     seed_models(data, count=2)
@@ -211,6 +212,7 @@ def test_a_read_only_data_directory_answers_503_and_the_service_stops_cleanly(tm
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+@pytest.mark.embedded_only  # the data directory itself made read-only or full
 def test_a_full_data_directory_answers_503_until_space_is_freed(tmp_path: Path) -> None:
     data, seed = tmp_path / "data", tmp_path / "seed"
     data.mkdir()
@@ -233,6 +235,7 @@ def test_a_full_data_directory_answers_503_until_space_is_freed(tmp_path: Path) 
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+@pytest.mark.embedded_only  # the data directory itself made read-only or full
 def test_metrics_on_a_full_data_directory_go_on_without_the_new_series(tmp_path: Path) -> None:
     """The metrics files live under the data directory (tmp/metrics): on a full disk a series
     that needs a file to grow is kept in memory only (one warning); no worker dies (a write
@@ -297,6 +300,7 @@ def not_writable(tmp_path: Path) -> tuple[Path, list[str]]:
     (full_file_system, "no space left"),
     (not_writable, "read-only (permission denied)"),
 ])
+@pytest.mark.embedded_only  # the data directory itself made read-only or full
 def test_a_start_on_a_read_only_or_full_data_directory_says_so_in_one_line(
     tmp_path: Path, make: Callable[[Path], tuple[Path, list[str]]], words: str
 ) -> None:

@@ -26,6 +26,7 @@ def test_a_data_directory_serves_one_service_at_a_time(settings: Settings) -> No
     os.close(lock_data_dir(settings.data_dir))  # free again
 
 
+@pytest.mark.embedded_only  # the data directory's leftovers and its SQLite queue
 def test_preparation_cleans_up_recovers_and_queues_the_first_job(settings: Settings) -> None:
     queue = JobQueue(settings.jobs_db)
     stale = queue.enqueue("synthetic", {}, total=1, unit="iteration", max_queued=5).id

@@ -25,7 +25,7 @@ from service.state.backend import open_state
 from service.state.store import ModelStore
 
 from .conftest import image_bytes
-from .realserver import seed_models
+from .realserver import backend_settings, seed_models
 
 N_X = 12288
 INFER = "/v2/models/catvnoncat/infer"
@@ -307,7 +307,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One app for the whole fuzz run (hypothesis calls the test many times with one set of fixtures)."""
     data = tmp_path_factory.mktemp("v2-fuzz") / "data"
     seed_models(data, count=1)
-    s = Settings(data_dir=data, datasets_dir=None, workers=1, access_log=False, allowed_hosts=("testserver",))
+    s = Settings(**backend_settings(data), data_dir=data, datasets_dir=None, workers=1, access_log=False,
+                 allowed_hosts=("testserver",))
     with TestClient(create_app(s)) as c:
         yield c
 

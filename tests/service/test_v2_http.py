@@ -11,11 +11,9 @@ import numpy as np
 import orjson
 import pytest
 
-from model_core import Model
 from service.api.errors import Code
-from service.state.store import ModelStore
 
-from .realserver import Server, connect, parse, read_to_eof, seed_models
+from .realserver import Server, connect, parse, read_to_eof, seed_models, store_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -44,7 +42,7 @@ def client(server: Server) -> Iterator[httpx.Client]:
 
 def expected(server: Server, version: int, X: np.ndarray) -> np.ndarray:
     """model_core's P(cat) of pixel rows X (m, 12288), as float32."""
-    return Model.load(ModelStore(server.data_dir).model_path(version)).predict_proba(X.T).astype(np.float32)
+    return store_of(server.data_dir).load(version).predict_proba(X.T).astype(np.float32)
 
 
 def binary_request(x: np.ndarray, **fields: object) -> tuple[bytes, dict[str, str]]:

@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_core import Model, image_to_vector
-from service.state.store import ModelStore
+from model_core import image_to_vector
 
 from ..conftest import photos_dir
 from .conftest import image_bytes
-from .realserver import Server, seed_models
+from .realserver import Server, seed_models, store_of
 
 httpclient = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
@@ -58,7 +57,7 @@ def client(server: Server) -> Iterator[httpclient.InferenceServerClient]:
 
 def model_core_proba(server: Server, version: int, X: np.ndarray) -> np.ndarray:
     """P(cat) of pixel columns X (12288, m) by model_core itself, from the version's own file."""
-    return Model.load(ModelStore(server.data_dir).model_path(version)).predict_proba(X)
+    return store_of(server.data_dir).load(version).predict_proba(X)
 
 
 def pixels(n: int, seed: int = 0) -> np.ndarray:

@@ -10,28 +10,29 @@ import pytest
 
 from service.api.model_cache import ModelCache
 from service.api.v2.versions import VersionCache, nbytes, parse_version
+from service.state.protocols import ModelStoreProtocol
 from service.state.store import ModelStore, VersionNotFound, VersionUnreadable
 
-from .realserver import seed_models
+from .realserver import seed_models, store_of
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
+def store(tmp_path: Path) -> ModelStoreProtocol:
     seed_models(tmp_path, count=4)  # versions 1..4, 4 active
-    return ModelStore(tmp_path)
+    return store_of(tmp_path)
 
 
 def get(cache: VersionCache, version: int):  # type: ignore[no-untyped-def]
     return asyncio.run(cache.get(version))
 
 
-def test_the_active_version_is_the_workers_own_copy(store: ModelStore) -> None:
+def test_the_active_version_is_the_workers_own_copy(store: ModelStoreProtocol) -> None:
     active = ModelCache(store)
     cache = VersionCache(store, active)
     assert get(cache, 4) is active.current() and cache.cached() == []
 
 
-def test_other_versions_load_once_and_the_oldest_used_leaves_first(store: ModelStore) -> None:
+def test_other_versions_load_once_and_the_oldest_used_leaves_first(store: ModelStoreProtocol) -> None:
     cache = VersionCache(store, ModelCache(store), max_versions=2)
     first = get(cache, 1)
     assert first.version == 1 and get(cache, 1) is first  # loaded once
@@ -42,7 +43,7 @@ def test_other_versions_load_once_and_the_oldest_used_leaves_first(store: ModelS
     assert cache.cached() == [1, 3]
 
 
-def test_the_bytes_bound(store: ModelStore) -> None:
+def test_the_bytes_bound(store: ModelStoreProtocol) -> None:
     one = nbytes(get(VersionCache(store, ModelCache(store)), 1))
     cache = VersionCache(store, ModelCache(store), max_bytes=2 * one)
     for version in (1, 2, 3):
@@ -52,7 +53,7 @@ def test_the_bytes_bound(store: ModelStore) -> None:
     assert get(small, 1).version == 1 and small.cached() == []  # too large to keep: answers, not kept
 
 
-def test_a_deleted_version_is_not_found_though_cached(store: ModelStore) -> None:
+def test_a_deleted_version_is_not_found_though_cached(store: ModelStoreProtocol) -> None:
     cache = VersionCache(store, ModelCache(store))
     get(cache, 1)
     store.delete(1)
@@ -62,6 +63,7 @@ def test_a_deleted_version_is_not_found_though_cached(store: ModelStore) -> None
         get(cache, 99)
 
 
+@pytest.mark.embedded_only  # writes the data directory's files by hand
 def test_unreadable_versions(store: ModelStore) -> None:
     (store.models_dir / "1" / "metadata.json").write_text("[]")  # the record fails the schema
     (store.models_dir / "2" / "model.npz").write_bytes(b"PK\x03\x04 not a zip")  # the arrays do

@@ -70,7 +70,12 @@ class ActivePointer:
         return self._last_read
 
     def close(self) -> None:
+        """Stop the subscription (its thread ends within a second and closes its connection)."""
         self._stop.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
 
     def _start(self) -> None:
         if self._started:
@@ -130,8 +135,10 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared(url: str, key: str, make: Callable[[], ActivePointer]) -> ActivePointer:
-    """This process's pointer of ``key`` on the Redis at ``url``, made once by ``make``."""
+    """This process's pointer of ``key`` on the Redis at ``url``, made by ``make`` once, and
+    again after a close (an app that shut down in a process that goes on)."""
     with _SHARED_LOCK:
-        if (url, key) not in _SHARED:
-            _SHARED[(url, key)] = make()
-        return _SHARED[(url, key)]
+        pointer = _SHARED.get((url, key))
+        if pointer is None or pointer.closed:
+            pointer = _SHARED[(url, key)] = make()
+        return pointer

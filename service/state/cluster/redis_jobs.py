@@ -33,6 +33,7 @@ from typing import Any
 import redis
 import rq
 
+from .. import metrics as counters  # `metrics` is a job field here
 from ..jobs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Job, JobFinished, JobNotFound, QueueFull
 from ..storage import UNREACHABLE, StorageUnavailable
 from .connect import REDIS_ERRORS, reaching
@@ -54,6 +55,7 @@ class RedisJobQueue:
         self._all, self._queued, self._running = f"{prefix}:jobs", f"{prefix}:jobs:queued", f"{prefix}:jobs:running"
         self._seq = f"{prefix}:job-seq"
         self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def _key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
@@ -159,6 +161,8 @@ class RedisJobQueue:
             except REDIS_ERRORS:
                 pass
         job.log_transition(cancel_requested=True)
+        if job.status == CANCELLED:  # it never ran: no training time (as the embedded queue counts)
+            counters.job_finished(CANCELLED, job.reason, None)
         return job
 
     # -- trainer side
@@ -235,9 +239,12 @@ class RedisJobQueue:
                          metrics=metrics, costs=job.costs if costs is None else costs,
                          done=job.done if done is None else done, reason=reason, message=message)
 
-        self._change(job_id, step)
+        changed = self._change(job_id, step)
         job = self.get(job_id)
         job.log_transition()
+        if changed is not None:  # this call ended it: counted once, by the trainer that ran it
+            ran = job.finished_at - job.started_at if job.finished_at and job.started_at else None
+            counters.job_finished(job.status, job.reason, ran)
         return job
 
     def fail_interrupted(self) -> int:
@@ -305,15 +312,16 @@ class RedisJobQueue:
             self._reaper.start()
 
     def _reap_forever(self) -> None:
-        while True:
-            time.sleep(self.heartbeat / 2)
+        while not self._closed.wait(self.heartbeat / 2):
             try:
                 self.fail_interrupted()
             except Exception as e:  # Redis down: the next round tries again
                 log.debug("reaping interrupted jobs failed: %s", e)
 
     def close(self) -> None:
-        """Nothing to close: the connection pool is shared and closes with the process."""
+        """Stop the reaper thread, if started (the connection pool is shared, and closes with
+        the process)."""
+        self._closed.set()
 
 
 def _with(job: Job, **fields: Any) -> Job:

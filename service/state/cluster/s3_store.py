@@ -153,6 +153,10 @@ class S3ModelStore:
     def on_switch(self, callback: Callable[[Any], None]) -> None:
         self._pointer.on_switch(callback)
 
+    def close(self) -> None:
+        """Stop the pointer's subscription: a store opened again in this process gets a new one."""
+        self._pointer.close()
+
     def activate(self, version: int) -> None:
         with self._locked():
             if not self.exists(version):

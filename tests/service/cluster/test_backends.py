@@ -210,3 +210,38 @@ def test_the_probe_names_the_object_store_when_it_is_down(make_cluster_settings:
         assert problem is not None and problem.kind == UNREACHABLE and "object store" in problem.message
     finally:
         s3_server.restart()
+
+
+def test_an_app_shut_down_stops_its_threads_and_a_new_one_hears_switches(make_cluster_settings: MakeSettings) -> None:
+    """The reaper and the pointer's subscription end with the app (each held a Redis
+    connection: a process that builds apps one after another ran out of descriptors), and
+    an app opened again in the same process subscribes anew."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    def ours() -> list[str]:
+        return sorted(t.name for t in threading.enumerate() if t.name in ("active-pointer", "job-reaper"))
+
+    before = ours()
+    settings = make_cluster_settings()
+    store = open_state(settings).store
+    first = add_version(store)
+    store.activate(first)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/models").status_code == 200
+        assert ours() == sorted([*before, "active-pointer", "job-reaper"])
+    deadline = time.monotonic() + 5  # the subscription's read waits 1 s at most
+    while ours() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ours() == before
+    with TestClient(create_app(settings)) as c:
+        assert c.post("/predict", json={"instances": [[0] * 12288]}).headers["x-model-version"] == str(first)
+        assert "active-pointer" in ours()  # subscribed again, not left on the per-request fallback
+        other = open_state(make_cluster_settings()).store  # another process of the namespace
+        second = add_version(other, 1)
+        other.activate(second)
+        deadline = time.monotonic() + 5
+        while c.post("/predict", json={"instances": [[0] * 12288]}).headers["x-model-version"] != str(second):
+            assert time.monotonic() < deadline, "the second app never heard the switch"
+            time.sleep(0.05)
