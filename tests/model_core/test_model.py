@@ -5,8 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model_core import initialize_parameters, predict_proba
+from model_core import initialize_parameters, input_gradient, predict_proba
+from model_core.architecture import check_architecture, parameter_shapes
 from model_core.config import TrainConfig
+from model_core.initializers import initialize_layers
 from model_core.model import Model, build_metadata
 
 
@@ -49,3 +51,19 @@ def test_a_saved_model_loads_back_the_same(tmp_path: Path) -> None:
         np.testing.assert_array_equal(loaded.parameters[key], value)
     X = np.random.RandomState(0).randint(0, 256, (12, 5))
     np.testing.assert_array_equal(loaded.predict_proba(X), Model(parameters, record).predict_proba(X))
+
+
+def test_a_layer_networks_input_gradient_goes_through_its_architecture() -> None:
+    """Model.input_gradient passes the metadata's architecture on, as predict_proba does."""
+    specs = check_architecture([
+        {"type": "input", "n_H": 4, "n_W": 4, "n_C": 3},
+        {"type": "conv2d", "n_C": 2, "f": 3, "pad": 1, "activation": "relu"},
+        {"type": "global_avg_pool"},
+        {"type": "dense", "n": 1, "activation": "sigmoid"},
+    ])
+    parameters = initialize_layers(parameter_shapes(specs), "he", seed=2)
+    model = Model(parameters, {"input_norm": "scale", "architecture": specs})
+    X = np.random.RandomState(3).uniform(0, 255, size=(48, 2))  # (n_H n_W n_C, m)
+    G = model.input_gradient(X)
+    assert G.shape == (48, 2) and np.abs(G).max() > 0
+    np.testing.assert_array_equal(G, input_gradient(X, parameters, input_norm="scale", architecture=specs))

@@ -80,6 +80,23 @@ def test_a_float32_full_batch_run_computes_its_costs_in_float32(engine: str, opt
     assert not all(float(np.float32(c)) == c for c in runs["float64"])  # the test can tell
 
 
+def test_a_float32_mini_batch_run_computes_its_costs_in_float32() -> None:
+    """The batch's labels stay float32 too: with one batch an epoch (batch_size >= m) and no
+    L2, an epoch's cost is its batch's cross-entropy times m over m, exact, so a float32
+    number (one whose labels were cast to float64 almost never is)."""
+    rng = np.random.RandomState(3)
+    X, Y = rng.randint(0, 256, size=(300, 40)).astype(np.uint8), (np.arange(40) % 2).reshape(1, 40)
+    runs = {}
+    for dtype in ("float32", "float64"):
+        config = TrainConfig(layer_dims=(300, 5, 1), dtype=dtype, init="he", optimizer="adam",
+                             learning_rate=0.01, epochs=3, batch_size=64)
+        _, history = train(X, Y, config, engine="dense")
+        runs[dtype] = [c for _, c in history["costs"]]
+    assert len(runs["float32"]) == 3
+    assert all(float(np.float32(c)) == c for c in runs["float32"])
+    assert not all(float(np.float32(c)) == c for c in runs["float64"])  # the test can tell
+
+
 LR_HINT = "try a smaller learning_rate (got 0.5)"
 SCALED_HINT = ", or init 'course' or 'he' (randn * 0.01 fades the signal layer by layer)"
 ZEROS_HINT = "init 'zeros' gives every hidden unit the same weights and no gradient: use another init"
