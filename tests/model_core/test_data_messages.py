@@ -76,6 +76,11 @@ def test_max_pixels_may_be_none_and_reaches_folder_and_zip_images(tmp_path: Path
         load_dataset(zipped, max_pixels=80 * 80 - 1)
 
 
+def test_a_missing_path_is_named_in_its_refusal(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "train.h5"
+    assert str(refused(missing)) == f"no such file or directory: {str(missing)!r}"
+
+
 def test_a_fifo_is_not_a_data_set(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     assert str(refused(tmp_path / "pipe")) == f"{tmp_path / 'pipe'}: not a regular file or folder; expected {ACCEPTED_KINDS}"

@@ -16,7 +16,7 @@ from PIL import Image
 
 from model_core import ConfigError, DataError, NotAnImageError, image_to_vector, images_to_matrix, load_dataset
 from model_core.image_metadata import MAX_TEXT_BYTES, ImageMetadataError
-from model_core.images import FORMATS, ImageTooLargeError, ImageTooSmallError, stream_to_vector
+from model_core.images import FORMATS, ImageTooLargeError, ImageTooSmallError, image_size, stream_to_vector
 from tests.metadata_bombs import png_with_exif, png_with_text
 
 
@@ -112,17 +112,28 @@ def test_png_text_past_max_text_bytes_is_refused_with_its_message() -> None:
     assert (caught.value.limit, caught.value.value) == ("MAX_TEXT_BYTES", MAX_TEXT_BYTES)
 
 
-def test_a_pillow_warning_other_than_the_bomb_guard_does_not_refuse_the_image() -> None:
-    # a TIFF tag whose data lies past the end: Pillow warns "Truncated File Read" and decodes
+def tiff_with_a_truncated_tag() -> bytes:
+    """A 48x32 TIFF with a tag whose data lies past the end: Pillow warns "Truncated File
+    Read" while it opens it, and decodes it."""
     data = bytearray(encode(Image.fromarray(noise(32, 48)), "TIFF", tiffinfo={0x9001: b"x" * 100}))
     ifd = struct.unpack("<I", data[4:8])[0]
     for i in range(struct.unpack("<H", data[ifd:ifd + 2])[0]):
         entry = ifd + 2 + 12 * i
         if struct.unpack("<H", data[entry:entry + 2])[0] == 0x9001:
             data[entry + 8:entry + 12] = struct.pack("<I", 10**6)
+    return bytes(data)
+
+
+def test_a_pillow_warning_other_than_the_bomb_guard_does_not_refuse_the_image() -> None:
     with pytest.warns(UserWarning, match="Truncated File Read"):
-        vector = image_to_vector(bytes(data))
+        vector = image_to_vector(tiff_with_a_truncated_tag())
     assert vector.shape == (12288,)
+
+
+def test_image_size_reads_through_a_pillow_warning_other_than_the_bomb_guard() -> None:
+    # only the bomb warning is an error: any other one leaves the size readable
+    with pytest.warns(UserWarning, match="Truncated File Read"):
+        assert image_size(tiff_with_a_truncated_tag()) == (48, 32)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -265,3 +276,21 @@ def test_zip_images_take_max_pixels_and_any_size_by_default(tmp_path: Path) -> N
     assert load_dataset(tmp_path / "s.zip", max_pixels=1200)[0].shape == (12288, 2)
     with pytest.raises(ImageTooLargeError, match=r"member #1: image is 40x30 = 1200 pixels"):
         load_dataset(tmp_path / "s.zip", max_pixels=1199)
+
+
+def test_float_gray_is_scaled_in_float64_before_rounding() -> None:
+    # a float32 pixel whose exact value x 255 is 0.50000003: it rounds up to 1; in float32
+    # arithmetic the product is 0.5 exactly, which rint rounds to even, 0
+    values = np.zeros((64, 64), np.float32)
+    values[0, :2] = [1.0, 0.0019607844296842813]
+    assert float(values[0, 1]) * 255.0 > 0.5 and values[0, 1] * np.float32(255.0) == np.float32(0.5)
+    assert gray(high_depth("F", values))[0, :2].tolist() == [255, 1]
+
+
+def test_a_decoder_value_error_is_reported_without_the_files_own_bytes() -> None:
+    # a PGM whose width is "ab": Pillow's ValueError quotes b'ab'; the message names the
+    # source and says why, in model_core's words only
+    with pytest.raises(DataError) as caught:
+        image_to_vector(b"P5\nab 2\n255\n" + bytes(4))
+    assert str(caught.value) == "image bytes: truncated or corrupt image"
+    assert isinstance(caught.value.__cause__, ValueError)

@@ -64,3 +64,19 @@ def test_dropout_without_a_mask_passes_the_gradient_through() -> None:
         grads.append(backward_layers(AL, Y, caches))
     for k in grads[0]:
         np.testing.assert_allclose(grads[1][k], grads[0][k], rtol=1e-12)
+
+
+def test_a_float32_network_stays_float32_through_a_dropout_mask() -> None:
+    # the mask is drawn in the activations' dtype: a float64 mask would turn every layer
+    # above it, and the output, into float64
+    specs = check_architecture([{"type": "input", "n_H": 2, "n_W": 2, "n_C": 1}, {"type": "flatten"},
+                                {"type": "dense", "n": 3, "activation": "relu"},
+                                {"type": "dropout", "keep_prob": 0.5}, {"type": "dense", "n": 1, "activation": "sigmoid"}])
+    rng = np.random.RandomState(6)
+    params = {k: v.astype(np.float32) for k, v in
+              {"W1": rng.randn(3, 4), "b1": rng.randn(3, 1), "W2": rng.randn(1, 3), "b2": rng.randn(1, 1)}.items()}
+    A0 = rng.rand(8, 2, 2, 1).astype(np.float32)
+    AL, caches = forward_layers(A0, params, specs, dropout_rng=np.random.RandomState(7))
+    assert AL.dtype == np.float32
+    mask = caches[2].data
+    assert mask.dtype == np.float32 and set(np.unique(mask).tolist()) <= {0.0, 2.0}

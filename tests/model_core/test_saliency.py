@@ -97,6 +97,25 @@ def test_global_average_pool_network_and_chunks_of_images() -> None:
     np.testing.assert_allclose(G[:, 69:70], one, rtol=1e-12)
 
 
+def test_layers_below_the_first_weighted_one_are_backpropagated_to_the_input() -> None:
+    """A max pool and a flatten before the first dense layer: dA0 is the pool's dA_prev,
+    the image's shape, not the dense layer's dA (where backward_layers stops)."""
+    specs = check_architecture([
+        {"type": "input", "n_H": 4, "n_W": 4, "n_C": 3},
+        {"type": "max_pool", "f": 2, "stride": 2},
+        {"type": "flatten"},
+        {"type": "dense", "n": 3, "activation": "tanh"},
+        {"type": "dense", "n": 1, "activation": "sigmoid"},
+    ])
+    parameters = initialize_layers(parameter_shapes(specs), "he", seed=8)
+    X = images(3, 48, seed=9)
+    G = input_gradient(X, parameters, input_norm="scale", architecture=specs)
+    assert G.shape == X.shape
+    n = numeric(X, np.arange(48), parameters=parameters, input_norm="scale", architecture=specs)
+    assert np.abs(n).max() > 1e-6
+    assert relative_error(G, n) < TOL
+
+
 def test_a_flat_image_under_per_image_has_the_floored_gradient() -> None:
     """Below one grey level of std the divisor is the constant 1: only the mean is subtracted."""
     parameters = initialize_parameters([12288, 4, 1], "he", seed=7)
