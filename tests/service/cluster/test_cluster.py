@@ -97,6 +97,10 @@ def test_two_replicas_two_trainers_and_switches_under_load(cluster: Cluster, sma
     for c in (a, b):
         wait_until(lambda c=c: predict_version(c) == switch_to[-1], 1.0, "the last switch on both replicas")
     assert time.monotonic() - start < 2.0
+    # the figures of the closing note (pytest -s shows them)
+    print(f"\n{SWITCHES} switches in {SWITCH_SECONDS} s, {CLIENTS} clients: {len(answers)} predictions, "
+          f"{len(failures)} failed, versions seen {sorted(set(answers))} of {sorted(existing)}; the last switch "
+          f"on both replicas after {time.monotonic() - start:.3f} s")
 
 
 def test_a_trainer_killed_mid_job_fails_it_interrupted_and_the_other_takes_the_next(
@@ -111,6 +115,7 @@ def test_a_trainer_killed_mid_job_fails_it_interrupted_and_the_other_takes_the_n
     job = wait_job(a, job_id, timeout=30)
     assert (job["status"], job["reason"]) == ("failed", "interrupted"), job
     assert time.monotonic() - killed_at < 30
+    print(f"\nkill -9 of the trainer mid-job: failed/interrupted after {time.monotonic() - killed_at:.1f} s")
     next_id = a.post("/train", json={"dataset": "synthetic", **SMALL}).json()["id"]
     assert wait_job(a, next_id)["status"] == "succeeded"
     assert cluster.ran(next_id) == [other]
