@@ -195,7 +195,8 @@ def test_the_upload_refusals_say_what_to_send() -> None:
 # -- service/api/http/guards.py
 
 @pytest.mark.parametrize(("value", "host"), [(b"LocalHost:8000", b"localhost"), (b"[::1]:8000", b"[::1]"),
-                                             (b"[::1]", b"[::1]"), (b"a.b", b"a.b"), (b"a:1:2", b"a")])
+                                             (b"[::1]", b"[::1]"), (b"a.b", b"a.b"), (b"a:1:2", b"a"),
+                                             (b"[::1]:80]", b"[::1]")])  # a bracketed host ends at its first ]
 def test_host_of_is_lower_case_without_port(value: bytes, host: bytes) -> None:
     assert host_of(value) == host
 
@@ -276,6 +277,9 @@ def head(*lines: str, version: str = "HTTP/1.1") -> bytes:
     (("Transfer-Encoding: gzip, chunked",), framing.BAD_CODING),
     (("Transfer-Encoding: chunked", "Transfer-Encoding: chunked"), framing.BAD_CODING),
     (("Transfer-Encoding: chunked", " x"), framing.BAD_CODING),
+    # OWS is spaces and tabs only (RFC 9110 section 5.6.3): a vertical tab or form feed is not
+    (("Content-Length: 5\x0b",), framing.BAD_LENGTH), (("Content-Length: \x0c5",), framing.BAD_LENGTH),
+    (("Transfer-Encoding: chunked\x0b",), framing.BAD_CODING),
 ])
 def test_check_head(lines: tuple[str, ...], message: str | None) -> None:
     if message is None:
