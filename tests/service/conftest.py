@@ -99,6 +99,17 @@ def cluster_real_servers(redis_server: RedisServer, s3_server: S3Server) -> Iter
         realserver.CLUSTER.clear()
 
 
+@pytest.fixture(autouse=BACKEND == "cluster")
+def stop_pointers() -> Iterator[None]:
+    """CATSVC_TEST_BACKEND=cluster: after each test, the pointer subscriptions its apps and
+    stores started (an app a test never shut down keeps its own): hundreds of threads that
+    wake every second would starve the tests that follow."""
+    yield
+    from service.state.cluster.pointer import close_all
+
+    close_all()
+
+
 @pytest.fixture
 def prefix() -> str:
     """Keys of this test only: the servers are shared by the session."""

@@ -156,13 +156,15 @@ def long_job(client: TestClient, trainer: Trainer, dataset_id: str) -> Iterator[
     """A job that would train for hours, run by ``trainer`` in a thread: (its id, its process),
     once it has made progress. The block must end it; the thread is joined after."""
     job_id = client.post("/train", json={"dataset": dataset_id, **LONG}).json()["id"]
-    worker = threading.Thread(target=trainer.run_once)
+    # a daemon: a trainer that cannot end (its record unwritable) never holds the test run open
+    worker = threading.Thread(target=trainer.run_once, daemon=True)
     worker.start()
     try:
         wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, what="progress")
         yield job_id, job_process()
     except BaseException:
         client.delete(f"/train/{job_id}")  # the test failed: do not leave the job training
+        trainer.stop()  # nor the trainer retrying its record
         raise
     finally:
         worker.join(timeout=60)

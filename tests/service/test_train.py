@@ -219,7 +219,7 @@ def test_cancel_a_running_job_stops_it_without_a_model(client: TestClient, train
     # far more iterations than the test will let it run
     job_id = client.post("/train", json={"dataset": dataset_id, "layer_dims": [12288, 2, 1],
                                          "iterations": 10_000_000}).json()["id"]
-    worker = threading.Thread(target=trainer.run_once)
+    worker = threading.Thread(target=trainer.run_once, daemon=True)
     worker.start()
     try:
         wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["eta_seconds"] is not None,

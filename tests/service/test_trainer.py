@@ -68,7 +68,7 @@ def test_stop_cancels_the_running_job_with_reason_shutdown(client: TestClient, t
                                                            dataset_id: str) -> None:
     job_id = client.post("/train", json={"dataset": dataset_id, "layer_dims": [12288, 2, 1],
                                          "iterations": 10_000_000}).json()["id"]
-    serving = threading.Thread(target=trainer.serve)
+    serving = threading.Thread(target=trainer.serve, daemon=True)
     serving.start()
     try:
         wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["iteration"] > 0, what="progress")

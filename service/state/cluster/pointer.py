@@ -123,6 +123,16 @@ class ActivePointer:
         self._heard = self._last_read = version
 
 
+def close_all() -> None:
+    """Stop every pointer of this process: for a process that opens many namespaces and
+    cannot reach each of their owners (a test suite's, between tests)."""
+    with _SHARED_LOCK:
+        pointers = list(_SHARED.values())
+        _SHARED.clear()
+    for pointer in pointers:
+        pointer.close()
+
+
 def _version(raw: bytes | str | None) -> int | None:
     if raw is None:
         return None
