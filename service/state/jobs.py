@@ -111,6 +111,12 @@ class Job:
     message: str | None
     cancel_requested: bool
 
+    def count_finished(self) -> None:
+        """The finished job in the metrics: its status, reason and training time (none if it
+        never started: cancelled while queued). Called once, by whoever ended it."""
+        ran = self.finished_at - self.started_at if self.finished_at and self.started_at else None
+        counters.job_finished(self.status, self.reason, ran)
+
     def log_transition(self, **more: Any) -> None:
         """The job's log line (one per state change), with the id of the request that queued it."""
         fields: dict[str, Any] = {"job_id": self.id, "status": self.status, "dataset": self.dataset}
@@ -283,8 +289,8 @@ class JobQueue:
                 raise JobFinished(row["status"])
         job = self.get(job_id)
         job.log_transition(cancel_requested=True)
-        if job.status == CANCELLED:  # it never ran: no training time
-            counters.job_finished(CANCELLED, job.reason, None)
+        if job.status == CANCELLED:  # cancelled while queued: ended here
+            job.count_finished()
         return job
 
     # -- trainer side
@@ -335,8 +341,7 @@ class JobQueue:
         job = self.get(job_id)
         job.log_transition()
         if changed:
-            ran = job.finished_at - job.started_at if job.finished_at and job.started_at else None
-            counters.job_finished(job.status, job.reason, ran)
+            job.count_finished()
         return job
 
     def fail_interrupted(self) -> int:

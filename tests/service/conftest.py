@@ -91,8 +91,7 @@ def s3_server() -> Iterator[S3Server]:
 def cluster_real_servers(redis_server: RedisServer, s3_server: S3Server) -> Iterator[None]:
     """CATSVC_TEST_BACKEND=cluster: the real servers (realserver.Server, seed_models) run on
     the session's redis-server and S3 server too, each in a namespace of its own."""
-    realserver.CLUSTER.update(CATSVC_REDIS_URL=redis_server.url, CATSVC_S3_URL=s3_server.url,
-                              CATSVC_S3_BUCKET=BUCKET, CATSVC_S3_ACCESS_KEY=KEY, CATSVC_S3_SECRET_KEY=SECRET)
+    realserver.CLUSTER.update(servers_env(redis_server, s3_server))
     try:
         yield
     finally:
@@ -119,8 +118,13 @@ def prefix() -> str:
 @pytest.fixture
 def cluster_env(redis_server: RedisServer, s3_server: S3Server, prefix: str) -> dict[str, str]:
     """The CATSVC_* variables of a cluster-mode process."""
+    return servers_env(redis_server, s3_server) | {"CATSVC_CLUSTER_PREFIX": prefix}
+
+
+def servers_env(redis_server: RedisServer, s3_server: S3Server) -> dict[str, str]:
+    """The CATSVC_* variables that name the session's servers (all but the prefix)."""
     return {"CATSVC_REDIS_URL": redis_server.url, "CATSVC_S3_URL": s3_server.url, "CATSVC_S3_BUCKET": BUCKET,
-            "CATSVC_S3_ACCESS_KEY": KEY, "CATSVC_S3_SECRET_KEY": SECRET, "CATSVC_CLUSTER_PREFIX": prefix}
+            "CATSVC_S3_ACCESS_KEY": KEY, "CATSVC_S3_SECRET_KEY": SECRET}
 
 
 @pytest.fixture

@@ -33,7 +33,6 @@ from typing import Any
 import redis
 import rq
 
-from .. import metrics as counters  # `metrics` is a job field here
 from ..jobs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Job, JobFinished, JobNotFound, QueueFull
 from ..storage import UNREACHABLE, StorageUnavailable
 from .connect import REDIS_ERRORS, reaching
@@ -161,8 +160,8 @@ class RedisJobQueue:
             except REDIS_ERRORS:
                 pass
         job.log_transition(cancel_requested=True)
-        if job.status == CANCELLED:  # it never ran: no training time (as the embedded queue counts)
-            counters.job_finished(CANCELLED, job.reason, None)
+        if job.status == CANCELLED:  # cancelled while queued: ended here
+            job.count_finished()
         return job
 
     # -- trainer side
@@ -243,8 +242,7 @@ class RedisJobQueue:
         job = self.get(job_id)
         job.log_transition()
         if changed is not None:  # this call ended it: counted once, by the trainer that ran it
-            ran = job.finished_at - job.started_at if job.finished_at and job.started_at else None
-            counters.job_finished(job.status, job.reason, ran)
+            job.count_finished()
         return job
 
     def fail_interrupted(self) -> int:
