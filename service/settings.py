@@ -4,6 +4,7 @@ README.md ("Settings") documents each one; keep the two in step.
 """
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
     predict_threads: int = Field(2, ge=1, le=64)
     # requests per API worker that may wait for one of those threads; the next gets 503
     predict_queue: int = Field(32, ge=0, le=10_000)
+    # each API worker's event loop. asyncio's serves a saturated worker's connections in turn;
+    # uvloop's saves a few microseconds a request but lets some wait ten times the median
+    # (bench/loop_fairness.py; README, "Speed")
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;
     # the service says which in its log at start-up). Each *_token_file, declared before its
@@ -180,6 +185,13 @@ class Settings(BaseSettings):
     # -- logs
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True  # one JSON line per request
+
+    @field_validator("event_loop")
+    @classmethod
+    def _loop_installed(cls, v: str) -> str:
+        if v == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed here: pip install uvloop, or CATSVC_EVENT_LOOP=asyncio")
+        return v
 
     @field_validator("admin_token", "predict_token", "metrics_token")
     @classmethod

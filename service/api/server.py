@@ -157,6 +157,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         port=settings.port,
         workers=settings.workers,
         http=GuardedHttpProtocol,  # llhttp; header and send deadlines, connection caps, JSON errors
+        loop=settings.event_loop,
         ws="none",  # no WebSocket endpoints: an upgrade request is plain HTTP here
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]  # a float works
@@ -186,9 +187,9 @@ def main() -> None:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
     listen(sockets, config.backlog)
-    log.info("serving on http://%s:%d (%d API worker%s, docs at /docs), data directory %s",
+    log.info("serving on http://%s:%d (%d API worker%s, %s event loop, docs at /docs), data directory %s",
              settings.host, settings.port, settings.workers, "s" if settings.workers != 1 else "",
-             settings.data_dir.resolve())
+             settings.event_loop, settings.data_dir.resolve())
     lock = inherited_fd()
     if lock is not None:
         # the config is pickled into every worker it spawns: so each one holds the lock too

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ def test_defaults() -> None:
     assert s.max_image_pixels == DEFAULT_MAX_PIXELS
     # one image of the largest size fits the request budget; two threads and 32 places per worker
     assert (s.max_request_pixels, s.predict_threads, s.predict_queue) == (DEFAULT_MAX_PIXELS, 2, 32)
+    assert s.event_loop == "asyncio"  # fair to saturated connections (README, "Speed")
 
 
 def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -40,10 +42,20 @@ def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch, 
 
 
 @pytest.mark.parametrize(("name", "value"), [("CATSVC_PORT", "0"), ("CATSVC_WORKERS", "many"),
-                                             ("CATSVC_LOG_LEVEL", "loud"), ("CATSVC_MAX_BATCH", "0")])
+                                             ("CATSVC_LOG_LEVEL", "loud"), ("CATSVC_MAX_BATCH", "0"),
+                                             ("CATSVC_EVENT_LOOP", "libuv")])
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_uvloop_is_refused_where_it_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATSVC_EVENT_LOOP", "uvloop")
+    assert Settings().event_loop == "uvloop"  # installed here, with the service
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # Python's own way to make an import fail
+    with pytest.raises(ValidationError, match="uvloop is not installed here: pip install uvloop, "
+                                              "or CATSVC_EVENT_LOOP=asyncio"):
         Settings()
 
 

@@ -1,0 +1,151 @@
+"""Event loops under saturation: asyncio's against uvloop's, on a server that is only that.
+
+    python bench/loop_fairness.py [--duration 5] [--rounds 3] [--work-us 1000]
+
+Why the service's default is asyncio's loop (CATSVC_EVENT_LOOP). One process serves HTTP
+with a bare ``asyncio.Protocol`` (no framework, no parser: it splits the head at its
+blank line and skips ``Content-Length`` bytes) that spends ``--work-us`` of CPU on each
+request, inside a task, as a saturated API worker does with a small image; wrk (C) keeps 32
+connections busy. Every request waits behind the same work, so a fair loop answers each
+in about 32 x the work (Little's law) and its p99 sits near its median. The same run with
+no work at all measures what the loop itself costs a request (CPU time of the server
+process per request, from ``/proc``, wrk at concurrency 8).
+
+The loops alternate round by round, so that a busy moment of a shared machine falls on
+both; medians over the rounds are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bench package
+
+from bench.serve_bench import _ms, free_port  # noqa: E402  (after the path is set)
+
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+LOOPS = ("asyncio", "uvloop")
+
+
+class BusyProtocol(asyncio.Protocol):
+    """Answers each request after ``work`` seconds of CPU, spent in a task."""
+
+    def __init__(self, work: float) -> None:
+        self.work, self.buffer, self.skip = work, b"", 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            if self.skip:  # the body of the request whose head came
+                taken = min(self.skip, len(self.buffer))
+                self.buffer, self.skip = self.buffer[taken:], self.skip - taken
+                if self.skip:
+                    return
+            head, blank, rest = self.buffer.partition(b"\r\n\r\n")
+            if not blank:
+                return
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            self.buffer, self.skip = rest, int(length.group(1)) if length else 0
+            asyncio.get_running_loop().create_task(self.answer())
+
+    async def answer(self) -> None:
+        end = time.perf_counter() + self.work
+        while time.perf_counter() < end:  # CPU, holding the loop as decoding an image inline does
+            pass
+        self.transport.write(RESPONSE)  # type: ignore[attr-defined]  # a TCP transport
+
+
+def serve(loop_name: str, port: int, work: float) -> None:
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(lambda: BusyProtocol(work), "127.0.0.1", port)
+        await server.serve_forever()
+
+    if loop_name == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def measure(loop_name: str, work: float, concurrency: int, duration: int) -> dict[str, float]:
+    """One server process, one wrk run against it: req/s, p50/p99/max (ms), CPU us/request."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(port), str(work)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit(f"the {loop_name} server did not start")
+                time.sleep(0.05)
+        before = cpu_seconds(proc.pid)
+        out = subprocess.run(["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{duration}s", "--latency",
+                              f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+        cpu = cpu_seconds(proc.pid) - before
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    latency = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
+    worst = _ms(re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M).group(1))
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency["50"],
+            "p99": latency["99"], "max": worst, "cpu_us": cpu / max(requests, 1) * 1e6}
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, the loops alternating (default 3)")
+    ap.add_argument("--work-us", type=float, default=1000, help="CPU per request in the saturated runs (default 1000)")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for r in range(args.rounds):
+        for loop_name in LOOPS if r % 2 == 0 else LOOPS[::-1]:
+            for kind, work, concurrency in (("saturated", args.work_us * 1e-6, 32), ("bare", 0.0, 8)):
+                result = measure(loop_name, work, concurrency, args.duration)
+                runs.setdefault((loop_name, kind), []).append(result)
+                print(f"round {r + 1} {loop_name:<8} {kind:<9} c={concurrency:<3} {result['rps']:>8.0f} req/s  "
+                      f"p50 {result['p50']:>7.2f}  p99 {result['p99']:>7.2f}  max {result['max']:>7.2f} ms  "
+                      f"cpu {result['cpu_us']:>6.1f} us/req", flush=True)
+
+    def median(loop_name: str, kind: str, key: str) -> float:
+        return statistics.median(x[key] for x in runs[(loop_name, kind)])
+
+    print(f"\nmedians over {args.rounds} rounds; saturated: {args.work_us:g} us of CPU a request, 32 connections")
+    print("| loop | req/s | p50 | p99 | max | loop's own CPU per request (no work, c=8) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for loop_name in LOOPS:
+        print(f"| {loop_name} | {median(loop_name, 'saturated', 'rps'):.0f} | {median(loop_name, 'saturated', 'p50'):.1f} ms"
+              f" | {median(loop_name, 'saturated', 'p99'):.1f} ms | {median(loop_name, 'saturated', 'max'):.1f} ms"
+              f" | {median(loop_name, 'bare', 'cpu_us'):.1f} us |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
