@@ -4,12 +4,15 @@
 
 Why the service's default is asyncio's loop (CATSVC_EVENT_LOOP). One process serves HTTP
 with a bare ``asyncio.Protocol`` (no framework, no parser: it splits the head at its
-blank line and skips ``Content-Length`` bytes) that spends ``--work-us`` of CPU on each
-request, inside a task, as a saturated API worker does with a small image; wrk (C) keeps 32
+blank line and skips ``Content-Length`` bytes) that spins for ``--work-us`` on each
+request (CPU, as long as nothing preempts it), inside a task, as a saturated API worker
+does with a small image; wrk (C) keeps 32
 connections busy. Every request waits behind the same work, so a fair loop answers each
 in about 32 x the work (Little's law) and its p99 sits near its median. The same run with
 no work at all measures what the loop itself costs a request (CPU time of the server
-process per request, from ``/proc``, wrk at concurrency 8).
+process per request, from ``/proc``, wrk at concurrency 8): the loop's share and the
+bare protocol's (its regex, a task per request, the kernel's socket work), whose
+difference between the two loops is the loop's.
 
 The loops alternate round by round, so that a busy moment of a shared machine falls on
 both; medians over the rounds are printed.
@@ -27,10 +30,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bench package
-
-from bench.serve_bench import _ms, free_port  # noqa: E402  (after the path is set)
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
 LOOPS = ("asyncio", "uvloop")
@@ -87,6 +86,10 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(loop_name: str, work: float, concurrency: int, duration: int) -> dict[str, float]:
     """One server process, one wrk run against it: req/s, p50/p99/max (ms), CPU us/request."""
+    # imported here, not at the top: the server process (this file, --serve) stays a bare loop
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bench package
+    from bench.serve_bench import _ms, free_port
+
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(port), str(work)])
     try:
@@ -101,11 +104,19 @@ def measure(loop_name: str, work: float, concurrency: int, duration: int) -> dic
                 time.sleep(0.05)
         before = cpu_seconds(proc.pid)
         out = subprocess.run(["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{duration}s", "--latency",
-                              f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+                              "--timeout", "10s", f"http://127.0.0.1:{port}/"],
+                             capture_output=True, text=True, check=True).stdout
         cpu = cpu_seconds(proc.pid) - before
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    errors = re.search(r"Socket errors: (.*)|Non-2xx or 3xx responses: (\d+)", out)
+    if errors:  # a request that timed out or failed would be missing from the latencies
+        raise SystemExit(f"wrk against the {loop_name} server: {errors.group(0)}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     latency = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
     worst = _ms(re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M).group(1))

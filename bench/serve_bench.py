@@ -9,8 +9,8 @@ on a free 127.0.0.1 port with that model:
 
 * the service, one API worker (``CATSVC_WORKERS=1``), its settings otherwise default;
 * the service with its default workers (one per core);
-* the service, one API worker on uvloop's event loop (``CATSVC_EVENT_LOOP=uvloop``): the
-  tail at concurrency 32 and the CPU per PNG against the default, asyncio's;
+* the service, one API worker on asyncio's event loop (``CATSVC_EVENT_LOOP=asyncio``): the
+  tail at concurrency 32 and the CPU per PNG against the default, uvloop's;
 * the tutorial app (:mod:`bench.tutorial_app`: ``UploadFile`` + Pillow + NumPy), one
   uvicorn worker, uvicorn's defaults.
 
@@ -241,9 +241,9 @@ def seed_service(data_dir: Path, npz: Path) -> None:
 def servers(work: Path, npz: Path, data: Path | None, workers: int | None) -> dict[str, Server]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
     out = {}
-    # the third: one worker on uvloop's event loop in place of asyncio's, for the tail's row
+    # the third: one worker on asyncio's event loop in place of uvloop's, for the tail's row
     for name, n, extra in (("service", 1, {}), ("service_default", workers, {}),
-                           ("service_uvloop", 1, {"CATSVC_EVENT_LOOP": "uvloop"})):
+                           ("service_asyncio", 1, {"CATSVC_EVENT_LOOP": "asyncio"})):
         data_dir = work / name / "var"
         seed_service(data_dir, npz)
         env = dict(base, CATSVC_DATA_DIR=str(data_dir), CATSVC_DATASETS_DIR=str(data or work / "no-datasets"),
@@ -310,8 +310,8 @@ def compare(apps: dict[str, Server], cases: dict[str, Body], args: argparse.Name
     """The rounds; {(app, kind, concurrency): [results]}."""
     runs: dict[tuple[str, str, int], list[dict]] = {}
     plan = [(app, kind, 8) for kind in KINDS for app in ("service", "tutorial")]
-    plan += [(app, "png", 32) for app in ("service", "service_uvloop", "tutorial")]
-    plan += [("service_uvloop", "png", 8)]
+    plan += [(app, "png", 32) for app in ("service", "service_asyncio", "tutorial")]
+    plan += [("service_asyncio", "png", 8)]
     plan += [(app, kind, 8) for kind in ("png", "json") for app in ("service_default",)]
     for n in range(args.rounds):
         print(f"round {n + 1} of {args.rounds} (load average {load_average()})", flush=True)
@@ -341,10 +341,10 @@ def summary(runs: dict, cases: dict[str, Body], limit: dict[str, float], workers
                             "limit": 1 / limit[kind]})
     s32, t32 = p99[("service", "png", 32)], p99[("tutorial", "png", 32)]
     print(f"| p99 at concurrency 32, PNG | {s32:.1f} ms | {t32:.1f} ms | | |")
-    u32, u8 = p99[("service_uvloop", "png", 32)], cpu[("service_uvloop", "png", 8)]
-    print(f"| p99 at concurrency 32, PNG, CATSVC_EVENT_LOOP=uvloop | {u32:.1f} ms | | | {u8:.0f} us at c=8 | |")
-    out["p99_c32"] = {"service": s32, "tutorial": t32, "service_uvloop": u32}
-    out["uvloop_cpu_us_png"] = u8
+    a32, a8 = p99[("service_asyncio", "png", 32)], cpu[("service_asyncio", "png", 8)]
+    print(f"| p99 at concurrency 32, PNG, CATSVC_EVENT_LOOP=asyncio | {a32:.1f} ms | | | {a8:.0f} us at c=8 | |")
+    out["p99_c32"] = {"service": s32, "tutorial": t32, "service_asyncio": a32}
+    out["asyncio_cpu_us_png"] = a8
     for kind in ("png", "json"):
         d, one = med[("service_default", kind, 8)], med[("service", kind, 8)]
         print(f"| {cases[kind].what}, default workers ({workers}) | {d:.0f} | | {d / one:.2f}x one worker | |")
@@ -420,7 +420,7 @@ def main() -> int:
     npz = work / "params.npz"
     np.savez(npz, **parameters)
     apps = servers(work, npz, data, args.workers)
-    for server in (apps["service"], apps["service_default"], apps["service_uvloop"]):
+    for server in (apps["service"], apps["service_default"], apps["service_asyncio"]):
         server.cwd = args.checkout.resolve()
     try:
         for server in apps.values():

@@ -73,10 +73,11 @@ class Settings(BaseSettings):
     predict_threads: int = Field(2, ge=1, le=64)
     # requests per API worker that may wait for one of those threads; the next gets 503
     predict_queue: int = Field(32, ge=0, le=10_000)
-    # each API worker's event loop. asyncio's serves a saturated worker's connections in turn;
-    # uvloop's saves a few microseconds a request but lets some wait ten times the median
-    # (bench/loop_fairness.py; README, "Speed")
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # each API worker's event loop. uvloop's takes a flood of connections two to three times
+    # faster (the one that keeps a legitimate client served); asyncio's serves a saturated
+    # worker's connections in turn, where uvloop lets some wait ten times the median
+    # (bench/loop_fairness.py; README, "Speed", "The event loop")
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;
     # the service says which in its log at start-up). Each *_token_file, declared before its
@@ -189,6 +190,8 @@ class Settings(BaseSettings):
     @field_validator("event_loop")
     @classmethod
     def _loop_installed(cls, v: str) -> str:
+        # found, not imported: only the API workers import it (the supervisor, the API process
+        # and the trainer run no event loop)
         if v == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ValueError("uvloop is not installed here: pip install uvloop, or CATSVC_EVENT_LOOP=asyncio")
         return v

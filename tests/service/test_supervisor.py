@@ -89,7 +89,7 @@ def test_serving_on_is_logged_once_the_port_answers(tmp_path: Path) -> None:
         # at once, with no retry: the port answers from the moment the line is written
         socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
         line = next(rec for rec in server.log_lines() if rec["msg"].startswith("serving on"))
-        assert line["msg"] == (f"serving on http://127.0.0.1:{server.port} (2 API workers, asyncio event loop, "
+        assert line["msg"] == (f"serving on http://127.0.0.1:{server.port} (2 API workers, uvloop event loop, "
                                "docs at /docs), "
                                f"data directory {(tmp_path / 'data').resolve()}")
         assert line["logger"] == "service.api"
@@ -98,33 +98,40 @@ def test_serving_on_is_logged_once_the_port_answers(tmp_path: Path) -> None:
         server.terminate()
 
 
-
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_the_workers_run_the_event_loop_chosen(tmp_path: Path, loop: str) -> None:
-    """CATSVC_EVENT_LOOP reaches every worker: uvloop's extension is mapped into the two
-    workers with uvloop, into no process of the service with asyncio (the default)."""
-    import io
+    """CATSVC_EVENT_LOOP reaches every worker: uvloop's extension is mapped into exactly the
+    two API workers with uvloop (the default), into no process of the service with asyncio."""
+    from service.state.procs import children
 
-    from PIL import Image
+    from .realserver import Server, cmdline, seed_models, wait_until
 
-    from .realserver import Server, seed_models
+    def maps(pid: int, library: str) -> bool:
+        try:
+            return library in Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            return False
+
+    def workers() -> list[int]:
+        """The API process's two workers once both have loaded the app (numpy mapped: uvicorn
+        sets up its loop before it imports the app), else []."""
+        assert server.proc is not None
+        api = [p for p in children(server.proc.pid) if "service.api" in cmdline(p)]
+        found = [p for p in children(api[0]) if "resource_tracker" not in cmdline(p)] if api else []
+        return found if len(found) == 2 and all(maps(p, "_multiarray_umath") for p in found) else []
 
     seed_models(tmp_path / "data")
-    env = {"event_loop": loop} if loop == "uvloop" else {}
+    env = {"event_loop": loop} if loop == "asyncio" else {}
     server = Server(tmp_path / "data", tmp_path / "server.log", **env).start()
     try:
-        picture = io.BytesIO()
-        Image.new("RGB", (64, 64), (200, 120, 40)).save(picture, "PNG")
-        with server.client() as c:
-            for _ in range(4):  # both workers, most likely; the loop is checked in every process below
-                r = c.post("/predict", files={"file": ("a.png", picture.getvalue(), "image/png")})
-                assert r.status_code == 200, r.text
+        found = wait_until(workers, 60, "both API workers with the app loaded")
         line = next(rec["msg"] for rec in server.log_lines() if rec["msg"].startswith("serving on"))
         assert f"(2 API workers, {loop} event loop," in line
-        mapping = {pid: "/uvloop/" in Path(f"/proc/{pid}/maps").read_text() for pid in server.pids()}
-        assert sum(mapping.values()) == (2 if loop == "uvloop" else 0), mapping
+        on_uvloop = {p for p in server.pids() if maps(p, "/uvloop/")}
+        assert on_uvloop == (set(found) if loop == "uvloop" else set()), [(p, cmdline(p)) for p in server.pids()]
     finally:
         server.terminate()
+
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
