@@ -86,9 +86,7 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(loop_name: str, work: float, concurrency: int, duration: int) -> dict[str, float]:
     """One server process, one wrk run against it: req/s, p50/p99/max (ms), CPU us/request."""
-    # imported here, not at the top: the server process (this file, --serve) stays a bare loop
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bench package
-    from bench.serve_bench import _ms, free_port
+    from bench.serve_bench import free_port, parse_wrk  # here: the --serve process stays a bare loop
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(port), str(work)])
@@ -114,14 +112,12 @@ def measure(loop_name: str, work: float, concurrency: int, duration: int) -> dic
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    errors = re.search(r"Socket errors: (.*)|Non-2xx or 3xx responses: (\d+)", out)
-    if errors:  # a request that timed out or failed would be missing from the latencies
-        raise SystemExit(f"wrk against the {loop_name} server: {errors.group(0)}")
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    latency = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
-    worst = _ms(re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M).group(1))
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency["50"],
-            "p99": latency["99"], "max": worst, "cpu_us": cpu / max(requests, 1) * 1e6}
+    r = parse_wrk(out)
+    if r["socket_errors"] or r["non_2xx"]:  # a request that timed out or failed would be missing from the latencies
+        raise SystemExit(f"wrk against the {loop_name} server: socket errors {r['socket_errors'] or 0}, "
+                         f"non-2xx {r['non_2xx']}")
+    return {"rps": r["rps"], "p50": r["p50_ms"], "p99": r["p99_ms"], "max": r["max_ms"],
+            "cpu_us": cpu / max(r["requests"], 1) * 1e6}
 
 
 def main() -> int:
@@ -133,6 +129,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="rounds, the loops alternating (default 3)")
     ap.add_argument("--work-us", type=float, default=1000, help="CPU per request in the saturated runs (default 1000)")
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bench package
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
@@ -149,7 +146,7 @@ def main() -> int:
         return statistics.median(x[key] for x in runs[(loop_name, kind)])
 
     print(f"\nmedians over {args.rounds} rounds; saturated: {args.work_us:g} us of CPU a request, 32 connections")
-    print("| loop | req/s | p50 | p99 | max | loop's own CPU per request (no work, c=8) |")
+    print("| loop | req/s | p50 | p99 | max | CPU per request with no work (c=8): the loop and the bare protocol |")
     print("| --- | --- | --- | --- | --- | --- |")
     for loop_name in LOOPS:
         print(f"| {loop_name} | {median(loop_name, 'saturated', 'rps'):.0f} | {median(loop_name, 'saturated', 'p50'):.1f} ms"

@@ -141,13 +141,20 @@ def run_wrk(url: str, body: Body, concurrency: int, duration: float, token: str 
            "-s", str(LUA), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     cpu = server.cpu_seconds() - cpu_before if server else 0.0
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
+    result = parse_wrk(out)
+    requests = result["requests"]
+    return {**result, "threads": threads, "cpu_us": cpu / requests * 1e6 if server and requests else None}
+
+
+def parse_wrk(out: str) -> dict:
+    """wrk's report (``--latency``): requests, req/s, p50/p99/max in ms, non-2xx, socket errors."""
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "threads": threads,
-            "cpu_us": cpu / requests * 1e6 if server and requests else None,
+    lat = {p: _ms(re.search(rf"^\s+{p}%\s+(\S+)", out, re.M).group(1)) for p in ("50", "99")}
+    return {"requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": lat["50"], "p99_ms": lat["99"],
+            "max_ms": _ms(re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M).group(1)),
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
 
 

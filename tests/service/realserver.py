@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -28,6 +28,7 @@ from service.settings import Settings
 from service.state.backend import State, open_state
 from service.state.jobs import JobQueue
 from service.state.protocols import JobQueueProtocol, ModelStoreProtocol
+from service.state.procs import children
 from service.state.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,6 +243,13 @@ def cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def api_process(server: Server, not_in: Collection[int] = ()) -> int | None:
+    """The pid of the supervisor's API process (not one of ``not_in``), if one runs."""
+    assert server.proc is not None
+    found = [p for p in children(server.proc.pid) if "service.api" in cmdline(p) and p not in not_in]
+    return found[0] if found else None
 
 
 RAW_BOUND = 20.0  # seconds a raw-socket test waits for the server to answer and close

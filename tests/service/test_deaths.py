@@ -17,18 +17,17 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Collection
 from pathlib import Path
 
 import httpx
 import pytest
 
 from service.state.lock import LOCK_FILE
-from service.state.procs import children, descendants
+from service.state.procs import descendants
 from service.state.store import TEST_PAUSE_ENV
 
 from .conftest import SMALL, leftovers
-from .realserver import Server, cmdline, course_npz, gone, seed_models, wait_until
+from .realserver import Server, api_process, cmdline, course_npz, gone, seed_models, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -50,13 +49,6 @@ def lock_is_free(data: Path) -> bool:
 def holds(pid: int, path: Path) -> bool:
     fd_dir = f"/proc/{pid}/fd"
     return any(os.readlink(f"{fd_dir}/{fd}") == str(path) for fd in os.listdir(fd_dir))
-
-
-def api_process(server: Server, not_in: Collection[int] = ()) -> int | None:
-    """The pid of the supervisor's API process (not one of ``not_in``), if one runs."""
-    assert server.proc is not None
-    found = [p for p in children(server.proc.pid) if "service.api" in cmdline(p) and p not in not_in]
-    return found[0] if found else None
 
 
 def slow_upload(server: Server) -> socket.socket:

@@ -104,7 +104,7 @@ def test_the_workers_run_the_event_loop_chosen(tmp_path: Path, loop: str) -> Non
     two API workers with uvloop (the default), into no process of the service with asyncio."""
     from service.state.procs import children
 
-    from .realserver import Server, cmdline, seed_models, wait_until
+    from .realserver import Server, api_process, cmdline, seed_models, wait_until
 
     def maps(pid: int, library: str) -> bool:
         try:
@@ -115,9 +115,8 @@ def test_the_workers_run_the_event_loop_chosen(tmp_path: Path, loop: str) -> Non
     def workers() -> list[int]:
         """The API process's two workers once both have loaded the app (numpy mapped: uvicorn
         sets up its loop before it imports the app), else []."""
-        assert server.proc is not None
-        api = [p for p in children(server.proc.pid) if "service.api" in cmdline(p)]
-        found = [p for p in children(api[0]) if "resource_tracker" not in cmdline(p)] if api else []
+        api = api_process(server)
+        found = [p for p in children(api) if "resource_tracker" not in cmdline(p)] if api else []
         return found if len(found) == 2 and all(maps(p, "_multiarray_umath") for p in found) else []
 
     seed_models(tmp_path / "data")
