@@ -2,17 +2,24 @@
 
     python bench/loop_fairness.py [--duration 5] [--rounds 3] [--work-us 1000]
 
-Why the service's default is asyncio's loop (CATSVC_EVENT_LOOP). One process serves HTTP
+Where a saturated worker's tail at concurrency 32 comes from. One process serves HTTP
 with a bare ``asyncio.Protocol`` (no framework, no parser: it splits the head at its
 blank line and skips ``Content-Length`` bytes) that spins for ``--work-us`` on each
 request (CPU, as long as nothing preempts it), inside a task, as a saturated API worker
-does with a small image; wrk (C) keeps 32
-connections busy. Every request waits behind the same work, so a fair loop answers each
-in about 32 x the work (Little's law) and its p99 sits near its median. The same run with
-no work at all measures what the loop itself costs a request (CPU time of the server
-process per request, from ``/proc``, wrk at concurrency 8): the loop's share and the
-bare protocol's (its regex, a task per request, the kernel's socket work), whose
-difference between the two loops is the loop's.
+does with a small image; wrk (C) keeps 32 connections busy. Every request waits behind
+the same work, so a fair loop answers each in about 32 x the work (Little's law) and its
+p99 sits near its median.
+
+Each loop runs twice at concurrency 32: cold, wrk's 32 connections opened at once as the
+load starts (wrk's default), and warm, each connection's first request held back until
+all are open (bench/wrk/post_file.lua), so that the latencies are those of established
+connections. The server notes when it accepted each connection: "last accept" is the
+32nd's delay after the first. uvloop's libuv accepts one connection per loop iteration,
+and under load an iteration serves every connection already open, so the k-th waits
+about k^2/2 times the work; its first requests, and the synthetic samples wrk's latency
+correction adds for each slow one, make the cold p99. The same run with no work at all
+measures what the loop itself costs a request (CPU time of the server process per
+request, from ``/proc``, wrk at concurrency 8).
 
 The loops alternate round by round, so that a busy moment of a shared machine falls on
 both; medians over the rounds are printed.
@@ -21,13 +28,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,8 +51,11 @@ class BusyProtocol(asyncio.Protocol):
     def __init__(self, work: float) -> None:
         self.work, self.buffer, self.skip = work, b"", 0
 
+    accepted: list[float] = []  # perf_counter() of each connection_made, in this process
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        BusyProtocol.accepted.append(time.perf_counter())
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -66,10 +79,17 @@ class BusyProtocol(asyncio.Protocol):
         self.transport.write(RESPONSE)  # type: ignore[attr-defined]  # a TCP transport
 
 
-def serve(loop_name: str, port: int, work: float) -> None:
+def serve(loop_name: str, port: int, work: float, report: str) -> None:
+    """Serve until SIGTERM, then write the accept times (ms after the first) to ``report``."""
     async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(lambda: BusyProtocol(work), "127.0.0.1", port)
-        await server.serve_forever()
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
+        server = await loop.create_server(lambda: BusyProtocol(work), "127.0.0.1", port)
+        await stop
+        server.close()
+        times = BusyProtocol.accepted[1:]  # the first is measure()'s probe
+        Path(report).write_text(json.dumps([(t - times[0]) * 1e3 for t in times] if times else []))
 
     if loop_name == "uvloop":
         import uvloop
@@ -84,45 +104,47 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def measure(loop_name: str, work: float, concurrency: int, duration: int) -> dict[str, float]:
-    """One server process, one wrk run against it: req/s, p50/p99/max (ms), CPU us/request."""
-    from bench.serve_bench import free_port, parse_wrk  # here: the --serve process stays a bare loop
+def measure(loop_name: str, work: float, concurrency: int, duration: int, warm: bool) -> dict[str, float]:
+    """One server process, one wrk run against it: req/s, p50/p99/max (ms), CPU us/request,
+    and the last connection's accept after the first (ms)."""
+    from bench.serve_bench import free_port, run_wrk  # here: the --serve process stays a bare loop
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(port), str(work)])
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit(f"the {loop_name} server did not start")
-                time.sleep(0.05)
-        before = cpu_seconds(proc.pid)
-        out = subprocess.run(["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{duration}s", "--latency",
-                              "--timeout", "10s", f"http://127.0.0.1:{port}/"],
-                             capture_output=True, text=True, check=True).stdout
-        cpu = cpu_seconds(proc.pid) - before
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "accepted.json"
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(port), str(work), str(report)])
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    r = parse_wrk(out)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit(f"the {loop_name} server did not start")
+                    time.sleep(0.05)
+            before = cpu_seconds(proc.pid)
+            r = run_wrk(f"http://127.0.0.1:{port}/", None, concurrency, duration, warm=warm)
+            cpu = cpu_seconds(proc.pid) - before
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        accepted = json.loads(report.read_text()) if report.exists() else []
     if r["socket_errors"] or r["non_2xx"]:  # a request that timed out or failed would be missing from the latencies
         raise SystemExit(f"wrk against the {loop_name} server: socket errors {r['socket_errors'] or 0}, "
                          f"non-2xx {r['non_2xx']}")
     return {"rps": r["rps"], "p50": r["p50_ms"], "p99": r["p99_ms"], "max": r["max_ms"],
-            "cpu_us": cpu / max(r["requests"], 1) * 1e6}
+            "cpu_us": cpu / max(r["requests"], 1) * 1e6, "last_accept": max(accepted, default=0.0),
+            "steal_pct": r["steal_pct"]}
 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        serve(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
@@ -133,25 +155,29 @@ def main() -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    plan = (("cold", args.work_us * 1e-6, 32, False), ("warm", args.work_us * 1e-6, 32, True), ("bare", 0.0, 8, False))
     for r in range(args.rounds):
         for loop_name in LOOPS if r % 2 == 0 else LOOPS[::-1]:
-            for kind, work, concurrency in (("saturated", args.work_us * 1e-6, 32), ("bare", 0.0, 8)):
-                result = measure(loop_name, work, concurrency, args.duration)
+            for kind, work, concurrency, warm in plan:
+                result = measure(loop_name, work, concurrency, args.duration, warm)
                 runs.setdefault((loop_name, kind), []).append(result)
-                print(f"round {r + 1} {loop_name:<8} {kind:<9} c={concurrency:<3} {result['rps']:>8.0f} req/s  "
+                print(f"round {r + 1} {loop_name:<8} {kind:<5} c={concurrency:<3} {result['rps']:>8.0f} req/s  "
                       f"p50 {result['p50']:>7.2f}  p99 {result['p99']:>7.2f}  max {result['max']:>7.2f} ms  "
-                      f"cpu {result['cpu_us']:>6.1f} us/req", flush=True)
+                      f"last accept {result['last_accept']:>6.1f} ms  cpu {result['cpu_us']:>6.1f} us/req  "
+                      f"steal {result['steal_pct']:>4.1f}%", flush=True)
 
     def median(loop_name: str, kind: str, key: str) -> float:
         return statistics.median(x[key] for x in runs[(loop_name, kind)])
 
     print(f"\nmedians over {args.rounds} rounds; saturated: {args.work_us:g} us of CPU a request, 32 connections")
-    print("| loop | req/s | p50 | p99 | max | CPU per request with no work (c=8): the loop and the bare protocol |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| loop | connections | req/s | p50 | p99 | max | last accept | CPU per request with no work (c=8) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for loop_name in LOOPS:
-        print(f"| {loop_name} | {median(loop_name, 'saturated', 'rps'):.0f} | {median(loop_name, 'saturated', 'p50'):.1f} ms"
-              f" | {median(loop_name, 'saturated', 'p99'):.1f} ms | {median(loop_name, 'saturated', 'max'):.1f} ms"
-              f" | {median(loop_name, 'bare', 'cpu_us'):.1f} us |")
+        for kind in ("cold", "warm"):
+            print(f"| {loop_name} | {kind} | {median(loop_name, kind, 'rps'):.0f} | {median(loop_name, kind, 'p50'):.1f} ms"
+                  f" | {median(loop_name, kind, 'p99'):.1f} ms | {median(loop_name, kind, 'max'):.1f} ms"
+                  f" | {median(loop_name, kind, 'last_accept'):.0f} ms"
+                  f" | {median(loop_name, 'bare', 'cpu_us'):.1f} us |")
     return 0
 
 

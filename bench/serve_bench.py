@@ -17,9 +17,12 @@ on a free 127.0.0.1 port with that model:
 Every server's log goes to a file. Then, in rounds (the kinds and apps interleaved, so
 that a busy moment of the shared machine falls on all of them), wrk at concurrency 8
 with one 64x64 PNG, one 500x375 JPEG and one JSON instance (12288 ints) per request,
-and the PNG at concurrency 32 for the tail. It prints each run, then the medians over
-the rounds: req/s per core for both apps and their ratio, p99 at c32, the default
-workers against one, and the compute limit per request (decode + forward in this
+and the PNG at concurrency 32 for the tail, twice: on established connections (warm:
+every connection open before the load starts) and cold (wrk's 32 connections opened as
+it starts, which a saturated uvloop worker accepts one per turn of its loop). It prints
+each run with the hypervisor's steal during it, then the medians over the rounds: req/s
+per core for both apps and their ratio, p99 at c32, the default workers against one,
+the median steal, and the compute limit per request (decode + forward in this
 process, one BLAS thread: the most requests/s one core could answer if HTTP cost
 nothing). ``--extras`` adds the old table's rows (c1, a 64-image batch, PNGs while a
 job trains) on the default-workers service; ``--recipes`` trains and measures those.
@@ -55,6 +58,9 @@ sys.path.insert(0, str(ROOT))  # this checkout's service and model_core
 LUA = HERE / "wrk" / "post_file.lua"
 LAYER_DIMS = [12288, 20, 7, 5, 1]  # the course's 4-layer net
 KINDS = ("png", "jpeg", "json")
+# the pause before each connection's first request in a warm run: the server accepts the
+# connections while idle, so the load starts on established ones (bench/wrk/post_file.lua)
+WARM_MS = 500
 
 
 def free_port() -> int:
@@ -131,19 +137,37 @@ def bodies(img: np.ndarray, workdir: Path) -> dict[str, Body]:
     return out
 
 
-def run_wrk(url: str, body: Body, concurrency: int, duration: float, token: str = "",
-            server: Server | None = None) -> dict:
-    """One wrk run; with ``server``, also the CPU time its processes spent per request."""
+def run_wrk(url: str, body: Body | None, concurrency: int, duration: float, token: str = "",
+            server: Server | None = None, warm: bool = False) -> dict:
+    """One wrk run (a GET when ``body`` is None); with ``server``, also the CPU time its
+    processes spent per request. ``warm``: every connection is open before the load starts
+    (bench/wrk/post_file.lua): the latencies of established connections."""
     threads = max(1, min(concurrency, 2))
     cpu_before = server.cpu_seconds() if server else 0.0
-    env = dict(os.environ, BENCH_BODY=str(body.path), BENCH_CTYPE=body.ctype, BENCH_TOKEN=token)
+    ticks_before = cpu_ticks()
+    env = dict(os.environ, BENCH_BODY=str(body.path) if body else "", BENCH_CTYPE=body.ctype if body else "",
+               BENCH_TOKEN=token, BENCH_WARM_MS=str(WARM_MS if warm else 0),
+               BENCH_WARM_CONNS=str(concurrency // threads))
     cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
            "-s", str(LUA), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     cpu = server.cpu_seconds() - cpu_before if server else 0.0
+    ticks = [b - a for a, b in zip(ticks_before, cpu_ticks())]
     result = parse_wrk(out)
     requests = result["requests"]
-    return {**result, "threads": threads, "cpu_us": cpu / requests * 1e6 if server and requests else None}
+    return {**result, "threads": threads, "cpu_us": cpu / requests * 1e6 if server and requests else None,
+            "steal_pct": 100 * ticks[STEAL] / max(sum(ticks), 1)}
+
+
+STEAL = 7  # /proc/stat's cpu line: user nice system idle iowait irq softirq steal ...
+
+
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by kind, in ticks (/proc/stat's first line). Its steal:
+    time the hypervisor gave this virtual machine's cores to another, which no server here
+    can use and every latency here waits through."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
 
 
 def parse_wrk(out: str) -> dict:
@@ -305,6 +329,7 @@ def _row(app: str, desc: str, c: int, r: dict, per_request: int = 1) -> None:
     bad += f"  socket errors {r['socket_errors']}" if r["socket_errors"] else ""
     items = f" {r['rps'] * per_request:>7.0f} images/s" if per_request > 1 else ""
     cpu = f"  cpu {r['cpu_us']:>5.0f} us/req" if r.get("cpu_us") else ""
+    cpu += f"  steal {r['steal_pct']:>4.1f}%" if "steal_pct" in r else ""
     print(f"  {app:<16} {desc:<36} c={c:<3} {r['rps']:>7.0f} req/s{items}  p50 {r['p50_ms']:>6.2f} ms  "
           f"p99 {r['p99_ms']:>6.2f} ms{cpu}{bad}", flush=True)
 
@@ -314,19 +339,21 @@ def load_average() -> str:
 
 
 def compare(apps: dict[str, Server], cases: dict[str, Body], args: argparse.Namespace) -> dict:
-    """The rounds; {(app, kind, concurrency): [results]}."""
-    runs: dict[tuple[str, str, int], list[dict]] = {}
-    plan = [(app, kind, 8) for kind in KINDS for app in ("service", "tutorial")]
-    plan += [(app, "png", 32) for app in ("service", "service_asyncio", "tutorial")]
-    plan += [("service_asyncio", "png", 8)]
-    plan += [(app, kind, 8) for kind in ("png", "json") for app in ("service_default",)]
+    """The rounds; {(app, kind, concurrency, warm): [results]}."""
+    runs: dict[tuple[str, str, int, bool], list[dict]] = {}
+    plan = [(app, kind, 8, False) for kind in KINDS for app in ("service", "tutorial")]
+    # the tail on established connections (warm), and with the connections' opening in it (cold)
+    plan += [(app, "png", 32, True) for app in ("service", "service_asyncio", "tutorial")]
+    plan += [(app, "png", 32, False) for app in ("service", "service_asyncio", "tutorial")]
+    plan += [("service_asyncio", "png", 8, False)]
+    plan += [(app, kind, 8, False) for kind in ("png", "json") for app in ("service_default",)]
     for n in range(args.rounds):
         print(f"round {n + 1} of {args.rounds} (load average {load_average()})", flush=True)
-        for app, kind, c in plan:
+        for app, kind, c, warm in plan:
             server = apps[app]
-            r = run_wrk(server.url + server.paths[kind], cases[kind], c, args.duration, server=server)
-            runs.setdefault((app, kind, c), []).append(r)
-            _row(app, cases[kind].what, c, r)
+            r = run_wrk(server.url + server.paths[kind], cases[kind], c, args.duration, server=server, warm=warm)
+            runs.setdefault((app, kind, c, warm), []).append(r)
+            _row(app, cases[kind].what + (", warm" if warm else ""), c, r)
     return runs
 
 
@@ -334,26 +361,34 @@ def summary(runs: dict, cases: dict[str, Body], limit: dict[str, float], workers
     med = {key: statistics.median(r["rps"] for r in rs) for key, rs in runs.items()}
     p99 = {key: statistics.median(r["p99_ms"] for r in rs) for key, rs in runs.items()}
     cpu = {key: statistics.median(r["cpu_us"] for r in rs) for key, rs in runs.items()}
-    out: dict = {"rows": []}
+    out: dict = {"rows": [], "steal_pct": statistics.median(r["steal_pct"] for rs in runs.values() for r in rs)}
     print(f"\nmedians over the rounds (one API worker each, concurrency 8; load average now {load_average()}):")
     print("| request | service req/s | tutorial app req/s | service / tutorial | CPU per request: service, "
           "tutorial (ratio) | compute limit, req/s per core |")
     print("| --- | --- | --- | --- | --- | --- |")
     for kind in KINDS:
-        s, t = med[("service", kind, 8)], med[("tutorial", kind, 8)]
-        cs, ct = cpu[("service", kind, 8)], cpu[("tutorial", kind, 8)]
+        s, t = med[("service", kind, 8, False)], med[("tutorial", kind, 8, False)]
+        cs, ct = cpu[("service", kind, 8, False)], cpu[("tutorial", kind, 8, False)]
         print(f"| {cases[kind].what} | {s:.0f} | {t:.0f} | {s / t:.2f}x | {cs:.0f} us, {ct:.0f} us ({ct / cs:.2f}x) "
               f"| {1 / limit[kind]:.0f} ({limit[kind] * 1e6:.0f} us) |")
         out["rows"].append({"kind": kind, "service": s, "tutorial": t, "ratio": s / t, "cpu_us": [cs, ct],
                             "limit": 1 / limit[kind]})
-    s32, t32 = p99[("service", "png", 32)], p99[("tutorial", "png", 32)]
-    print(f"| p99 at concurrency 32, PNG | {s32:.1f} ms | {t32:.1f} ms | | |")
-    a32, a8 = p99[("service_asyncio", "png", 32)], cpu[("service_asyncio", "png", 8)]
-    print(f"| p99 at concurrency 32, PNG, CATSVC_EVENT_LOOP=asyncio | {a32:.1f} ms | | | {a8:.0f} us at c=8 | |")
-    out["p99_c32"] = {"service": s32, "tutorial": t32, "service_asyncio": a32}
+    out["p99_c32"] = {}
+    for warm, how in ((True, "established connections (warm)"), (False, "the connections' opening in it (cold)")):
+        s32, t32 = p99[("service", "png", 32, warm)], p99[("tutorial", "png", 32, warm)]
+        a32 = p99[("service_asyncio", "png", 32, warm)]
+        p50 = statistics.median(r["p50_ms"] for r in runs[("service", "png", 32, warm)])
+        print(f"| p99 at concurrency 32, PNG, {how} | {s32:.1f} ms (p50 {p50:.1f}) | {t32:.1f} ms | "
+              f"CATSVC_EVENT_LOOP=asyncio: {a32:.1f} ms | |")
+        out["p99_c32"]["warm" if warm else "cold"] = {"service": s32, "tutorial": t32, "service_asyncio": a32,
+                                                      "service_p50": p50}
+    print(f"| the hypervisor's steal over the runs (median; this VM's cores given to others) | "
+          f"{out['steal_pct']:.1f}% of CPU time | | | |")
+    a8 = cpu[("service_asyncio", "png", 8, False)]
+    print(f"| CPU per PNG at c=8, CATSVC_EVENT_LOOP=asyncio | {a8:.0f} us | | | |")
     out["asyncio_cpu_us_png"] = a8
     for kind in ("png", "json"):
-        d, one = med[("service_default", kind, 8)], med[("service", kind, 8)]
+        d, one = med[("service_default", kind, 8, False)], med[("service", kind, 8, False)]
         print(f"| {cases[kind].what}, default workers ({workers}) | {d:.0f} | | {d / one:.2f}x one worker | |")
         out[f"workers_{kind}"] = {"default": d, "one": one, "ratio": d / one}
     return out

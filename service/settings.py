@@ -74,9 +74,10 @@ class Settings(BaseSettings):
     # requests per API worker that may wait for one of those threads; the next gets 503
     predict_queue: int = Field(32, ge=0, le=10_000)
     # each API worker's event loop. uvloop's takes a flood of connections two to three times
-    # faster (the one that keeps a legitimate client served); asyncio's serves a saturated
-    # worker's connections in turn, where uvloop lets some wait ten times the median
-    # (bench/loop_fairness.py; README, "Speed", "The event loop")
+    # faster (the one that keeps a legitimate client served); its libuv accepts one new
+    # connection per turn of the loop, so connections opened together at a saturated worker
+    # wait their turn, where asyncio's accepts them at once (bench/loop_fairness.py; README,
+    # "Speed", "The event loop")
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;
