@@ -74,6 +74,11 @@ class ActivePointer:
         self._stop.set()
 
     @property
+    def subscribed(self) -> bool:
+        """Whether the stamp comes from the subscription (no Redis command per request)."""
+        return self._subscribed.is_set()
+
+    @property
     def closed(self) -> bool:
         return self._stop.is_set()
 

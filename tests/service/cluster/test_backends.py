@@ -119,9 +119,10 @@ def test_a_switch_reaches_a_subscriber_without_a_redis_read_per_request(
     heard: list[object] = []
     reader.on_switch(heard.append)
     deadline = time.monotonic() + 5
-    while reader.stamp() != 1 and time.monotonic() < deadline:
+    # the fallback's GET may read 1 before the thread has subscribed: wait for both
+    while not (reader.subscribed and reader.stamp() == 1) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert reader.stamp() == 1
+    assert reader.subscribed and reader.stamp() == 1
     stats = redis_server.client().info("commandstats")
     before = stats.get("cmdstat_get", {}).get("calls", 0)
     for _ in range(200):
