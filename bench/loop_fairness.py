@@ -14,12 +14,20 @@ Each loop runs twice at concurrency 32: cold, wrk's 32 connections opened at onc
 load starts (wrk's default), and warm, each connection's first request held back until
 all are open (bench/wrk/post_file.lua), so that the latencies are those of established
 connections. The server notes when it accepted each connection: "last accept" is the
-32nd's delay after the first. uvloop's libuv accepts one connection per loop iteration,
-and under load an iteration serves every connection already open, so the k-th waits
-about k^2/2 times the work; its first requests, and the synthetic samples wrk's latency
-correction adds for each slow one, make the cold p99. The same run with no work at all
-measures what the loop itself costs a request (CPU time of the server process per
-request, from ``/proc``, wrk at concurrency 8).
+32nd's delay after the first. uvloop's libuv accepts one connection per listening socket
+per loop iteration, and under load an iteration serves every connection already open, so
+the k-th waits about k^2/2 times the work; its first requests, and the synthetic samples
+wrk's latency correction adds for each slow one, make the cold p99. "uvloop x32" listens
+on 32 sockets of one SO_REUSEPORT group, as each API worker of the service does
+(service/api/server.py): the kernel spreads the connections over them and an iteration
+accepts one from each. "deferred" starts each request's task from the next turn of the
+loop (``call_soon``), as the service's protocol does (service/api/http/protocol.py,
+``_start``): uvloop reads the sockets while it polls and polls again right after the last
+task of a turn answers, before that client's next request is there, so the connection
+answered last in a turn waits a whole extra turn; the deferred creations run after the
+answers and hold the poll back. The same run with no work at all measures what the loop
+itself costs a request (CPU time of the server process per request, from ``/proc``, wrk
+at concurrency 8).
 
 The loops alternate round by round, so that a busy moment of a shared machine falls on
 both; medians over the rounds are printed.
@@ -42,14 +50,17 @@ import time
 from pathlib import Path
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
-LOOPS = ("asyncio", "uvloop")
+# (loop, listening sockets, task started a turn later): the last is the service's way,
+# LISTENERS_PER_WORKER sockets in one SO_REUSEPORT group (service/api/server.py), one
+# accepted from each per loop turn, and each request's task created from the next turn
+SERVERS = (("asyncio", 1, False), ("uvloop", 1, False), ("uvloop", 32, False), ("uvloop", 32, True))
 
 
 class BusyProtocol(asyncio.Protocol):
     """Answers each request after ``work`` seconds of CPU, spent in a task."""
 
-    def __init__(self, work: float) -> None:
-        self.work, self.buffer, self.skip = work, b"", 0
+    def __init__(self, work: float, deferred: bool) -> None:
+        self.work, self.deferred, self.buffer, self.skip = work, deferred, b"", 0
 
     accepted: list[float] = []  # perf_counter() of each connection_made, in this process
 
@@ -70,7 +81,11 @@ class BusyProtocol(asyncio.Protocol):
                 return
             length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
             self.buffer, self.skip = rest, int(length.group(1)) if length else 0
-            asyncio.get_running_loop().create_task(self.answer())
+            loop = asyncio.get_running_loop()
+            if self.deferred:
+                loop.call_soon(loop.create_task, self.answer())
+            else:
+                loop.create_task(self.answer())
 
     async def answer(self) -> None:
         end = time.perf_counter() + self.work
@@ -79,15 +94,28 @@ class BusyProtocol(asyncio.Protocol):
         self.transport.write(RESPONSE)  # type: ignore[attr-defined]  # a TCP transport
 
 
-def serve(loop_name: str, port: int, work: float, report: str) -> None:
+def label(loop_name: str, listeners: int, deferred: bool) -> str:
+    return loop_name + (f" x{listeners}" if listeners > 1 else "") + (" deferred" if deferred else "")
+
+
+def serve(loop_name: str, listeners: int, deferred: bool, port: int, work: float, report: str) -> None:
     """Serve until SIGTERM, then write the accept times (ms after the first) to ``report``."""
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stop = loop.create_future()
         loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
-        server = await loop.create_server(lambda: BusyProtocol(work), "127.0.0.1", port)
+        if listeners == 1:
+            servers = [await loop.create_server(lambda: BusyProtocol(work, deferred), "127.0.0.1", port)]
+        else:
+            servers = []
+            for _ in range(listeners):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                sock.bind(("127.0.0.1", port))
+                servers.append(await loop.create_server(lambda: BusyProtocol(work, deferred), sock=sock))
         await stop
-        server.close()
+        for server in servers:
+            server.close()
         times = BusyProtocol.accepted[1:]  # the first is measure()'s probe
         Path(report).write_text(json.dumps([(t - times[0]) * 1e3 for t in times] if times else []))
 
@@ -104,7 +132,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def measure(loop_name: str, work: float, concurrency: int, duration: int, warm: bool) -> dict[str, float]:
+def measure(loop_name: str, listeners: int, deferred: bool, work: float, concurrency: int, duration: int,
+            warm: bool) -> dict[str, float]:
     """One server process, one wrk run against it: req/s, p50/p99/max (ms), CPU us/request,
     and the last connection's accept after the first (ms)."""
     from bench.serve_bench import free_port, run_wrk  # here: the --serve process stays a bare loop
@@ -112,7 +141,8 @@ def measure(loop_name: str, work: float, concurrency: int, duration: int, warm: 
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "accepted.json"
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(port), str(work), str(report)])
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", loop_name, str(listeners), str(int(deferred)),
+                                 str(port), str(work), str(report)])
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -144,7 +174,7 @@ def measure(loop_name: str, work: float, concurrency: int, duration: int, warm: 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
+        serve(sys.argv[2], int(sys.argv[3]), bool(int(sys.argv[4])), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7])
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
@@ -157,11 +187,12 @@ def main() -> int:
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     plan = (("cold", args.work_us * 1e-6, 32, False), ("warm", args.work_us * 1e-6, 32, True), ("bare", 0.0, 8, False))
     for r in range(args.rounds):
-        for loop_name in LOOPS if r % 2 == 0 else LOOPS[::-1]:
+        for server in SERVERS if r % 2 == 0 else SERVERS[::-1]:
             for kind, work, concurrency, warm in plan:
-                result = measure(loop_name, work, concurrency, args.duration, warm)
-                runs.setdefault((loop_name, kind), []).append(result)
-                print(f"round {r + 1} {loop_name:<8} {kind:<5} c={concurrency:<3} {result['rps']:>8.0f} req/s  "
+                result = measure(*server, work, concurrency, args.duration, warm)
+                runs.setdefault((label(*server), kind), []).append(result)
+                print(f"round {r + 1} {label(*server):<19} {kind:<5} c={concurrency:<3} "
+                      f"{result['rps']:>8.0f} req/s  "
                       f"p50 {result['p50']:>7.2f}  p99 {result['p99']:>7.2f}  max {result['max']:>7.2f} ms  "
                       f"last accept {result['last_accept']:>6.1f} ms  cpu {result['cpu_us']:>6.1f} us/req  "
                       f"steal {result['steal_pct']:>4.1f}%", flush=True)
@@ -172,7 +203,7 @@ def main() -> int:
     print(f"\nmedians over {args.rounds} rounds; saturated: {args.work_us:g} us of CPU a request, 32 connections")
     print("| loop | connections | req/s | p50 | p99 | max | last accept | CPU per request with no work (c=8) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for loop_name in LOOPS:
+    for loop_name in (label(*server) for server in SERVERS):
         for kind in ("cold", "warm"):
             print(f"| {loop_name} | {kind} | {median(loop_name, kind, 'rps'):.0f} | {median(loop_name, kind, 'p50'):.1f} ms"
                   f" | {median(loop_name, kind, 'p99'):.1f} ms | {median(loop_name, kind, 'max'):.1f} ms"

@@ -19,7 +19,8 @@ that a busy moment of the shared machine falls on all of them), wrk at concurren
 with one 64x64 PNG, one 500x375 JPEG and one JSON instance (12288 ints) per request,
 and the PNG at concurrency 32 for the tail, twice: on established connections (warm:
 every connection open before the load starts) and cold (wrk's 32 connections opened as
-it starts, which a saturated uvloop worker accepts one per turn of its loop). It prints
+it starts, which a uvloop worker accepts one per listening socket and turn of its loop,
+hence the service's 32 sockets a worker: README, "The event loop"). It prints
 each run with the hypervisor's steal during it, then the medians over the rounds: req/s
 per core for both apps and their ratio, p99 at c32, the default workers against one,
 the median steal, and the compute limit per request (decode + forward in this

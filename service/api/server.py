@@ -1,10 +1,11 @@
 """The API process: ``workers`` uvicorn processes of :func:`service.api.app.create_app`.
 
 This is what ``uvicorn.run("service.api.app:create_app", factory=True, workers=N)`` does,
-with one difference: the listening socket is made here. uvicorn makes it with protocol
-0, and asyncio turns on TCP_NODELAY only for sockets that say they are TCP; without it
-every keep-alive response waits ~40 ms for a delayed ACK (Nagle), capping each
-connection at about 25 requests per second.
+with two differences: the listening sockets are made here, and each worker has several
+(LISTENERS_PER_WORKER, so that uvloop accepts a burst of connections at once). uvicorn
+makes its one socket with protocol 0, and asyncio turns on TCP_NODELAY only for sockets
+that say they are TCP; without it every keep-alive response waits ~40 ms for a delayed
+ACK (Nagle), capping each connection at about 25 requests per second.
 
 The uvicorn settings that bound slow and stalled clients live in :func:`uvicorn_config`
 and :mod:`service.api.http.protocol`; on SIGTERM uvicorn stops accepting, lets requests in
@@ -33,7 +34,18 @@ from .http.protocol import GuardedHttpProtocol
 
 log = logging.getLogger("service.api")
 
-FILES_BESIDE_CONNECTIONS = 64  # a worker's own files: listening socket, logs, database, models, pipes
+# Listening sockets per worker, all in one SO_REUSEPORT group on the port. uvloop's libuv
+# accepts one connection per listening socket per turn of the loop, and a saturated worker's
+# turn serves every connection it already has: with one socket, 32 connections opened
+# together were accepted over half a second, the k-th after about k^2 / 2 requests' work
+# (README, "The event loop"). The kernel spreads new connections over a group's sockets and
+# a turn takes one from each: with 32 a worker, the same 32 connections were all accepted
+# within 2 ms on a bare uvloop server. asyncio's loop takes every waiting one anyway.
+LISTENERS_PER_WORKER = 32
+# the backlog of each of them: 32 x 128 connections may wait for a worker to accept them
+# (uvicorn's default of 2048 was for the one socket it listens on)
+BACKLOG_PER_LISTENER = 128
+FILES_BESIDE_CONNECTIONS = 64 + LISTENERS_PER_WORKER  # a worker's own files: listening sockets, logs, database, models, pipes
 
 
 def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -57,37 +69,40 @@ def listen(sockets: list[socket.socket], backlog: int) -> None:
         sock.listen(backlog)
 
 
-def worker_sockets(host: str, port: int, n: int) -> list[socket.socket]:
-    """One listening socket per worker, all on the same port (SO_REUSEPORT).
+def worker_sockets(host: str, port: int, n: int,
+                   per_worker: int = LISTENERS_PER_WORKER) -> list[list[socket.socket]]:
+    """Listening sockets of their own for each of ``n`` workers, ``per_worker`` each, all on
+    the same port (SO_REUSEPORT).
 
     With one shared socket, whichever worker wakes first accepts every waiting
     connection at once (asyncio accepts in batches): the 8 connections a client pool
     opens together often all land on one worker, which then serves them alone at half
-    the machine's speed. With a socket each, the kernel spreads new connections over
-    the workers. SO_REUSEPORT would also let a second service of the same user share
-    the port unnoticed, so the port is first bound once without it: taken -> an error.
+    the machine's speed. With sockets of its own, the kernel spreads new connections over
+    the workers; with several each, a turn of a worker's loop accepts several (see
+    LISTENERS_PER_WORKER). SO_REUSEPORT would also let a second service of the same user
+    share the port unnoticed, so the port is first bound once without it: taken -> an error.
     """
     listening_socket(host, port).close()  # EADDRINUSE if anyone listens there
-    return [listening_socket(host, port, reuse_port=True) for _ in range(n)]
+    return [[listening_socket(host, port, reuse_port=True) for _ in range(per_worker)] for _ in range(n)]
 
 
 class Workers(Multiprocess):
-    """uvicorn's worker supervisor, with a listening socket per worker (see
+    """uvicorn's worker supervisor, with listening sockets of its own for each worker (see
     :func:`worker_sockets`), which it closes on shutdown.
 
-    Each worker closes its own copy when it stops accepting; this process's copy would
+    Each worker closes its own copies when it stops accepting; this process's copies would
     keep the port open, and new connections would queue where no one accepts them
     until every request in flight has finished. Closed, they are refused at once.
     """
 
-    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
-        super().__init__(config, sockets)
-        self.own = list(sockets)  # worker i serves on self.own[i]
+    def __init__(self, config: uvicorn.Config, groups: list[list[socket.socket]]) -> None:
+        super().__init__(config, [sock for group in groups for sock in group])
+        self.own = groups  # worker i serves on the sockets of self.own[i]
         self.startup_failed = False
 
     def init_processes(self) -> None:
-        for sock in self.own[: self.processes_num]:
-            process = Process(self.config, [sock])
+        for group in self.own[: self.processes_num]:
+            process = Process(self.config, group)
             process.start()
             self.processes.append(process)
 
@@ -108,12 +123,12 @@ class Workers(Multiprocess):
             if self.should_exit.is_set():
                 return
             log.info("worker %s died; starting another", process.pid)
-            replacement = Process(self.config, [self.own[idx]])
+            replacement = Process(self.config, self.own[idx])
             replacement.start()
             self.processes[idx] = replacement
 
     def terminate_all(self) -> None:
-        for sock in self.own:
+        for sock in self.sockets:
             sock.close()
         super().terminate_all()
 
@@ -164,6 +179,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         log_config=None,  # JSON lines through the root handler (service.logs)
         log_level=settings.log_level,
         access_log=False,  # the service's own line per request replaces uvicorn's
+        backlog=BACKLOG_PER_LISTENER,  # each listening socket's (LISTENERS_PER_WORKER a worker)
     )
 
 
@@ -179,14 +195,11 @@ def main() -> None:
                     files, needed, settings.max_connections)
     config = uvicorn_config(settings)
     try:
-        if settings.workers > 1:
-            sockets = worker_sockets(settings.host, settings.port, settings.workers)
-        else:
-            sockets = [listening_socket(settings.host, settings.port)]
+        groups = worker_sockets(settings.host, settings.port, settings.workers)
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, e)
         sys.exit(STARTUP_FAILURE)
-    listen(sockets, config.backlog)
+    listen([sock for group in groups for sock in group], config.backlog)
     log.info("serving on http://%s:%d (%d API worker%s, %s event loop, docs at /docs), data directory %s",
              settings.host, settings.port, settings.workers, "s" if settings.workers != 1 else "",
              settings.event_loop, settings.data_dir.resolve())
@@ -195,12 +208,12 @@ def main() -> None:
         # the config is pickled into every worker it spawns: so each one holds the lock too
         config.data_dir_lock = SpawnedFd(lock)  # type: ignore[attr-defined]  # our own attribute, pickled along
     if settings.workers > 1:
-        workers = Workers(config, sockets=sockets)
+        workers = Workers(config, groups)
         workers.run()
         if workers.startup_failed:  # the supervisor must not start it again: it would fail the same way
             sys.exit(STARTUP_FAILURE)
     else:
         server = uvicorn.Server(config)
-        server.run(sockets=sockets)
+        server.run(sockets=groups[0])
         if not server.started:
             sys.exit(STARTUP_FAILURE)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from service.api.http.connections import HIGH_WATER, LOG_EVERY, SILENT_DEADLINE, ConnectionBook, Tally
+from service.api.server import LISTENERS_PER_WORKER
 from service.api.errors import Code
 from service.state.procs import raise_open_file_limit
 
@@ -183,6 +184,50 @@ def test_past_three_quarters_of_the_cap_a_silent_connection_is_cut_sooner(server
     finally:
         for sock in socks:
             sock.close()
+
+
+# -- the listening sockets: several per worker, so that a loop turn accepts several
+
+
+def listening_inodes(port: int) -> set[str]:
+    """The kernel's listening IPv4 sockets on ``port`` (/proc/net/tcp, state 0A), by inode."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+            found.add(fields[9])
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds open."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since the listing
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:["):-1])
+    return found
+
+
+def test_each_api_worker_accepts_on_listening_sockets_of_its_own(tmp_path: Path) -> None:
+    """LISTENERS_PER_WORKER sockets a worker, in one SO_REUSEPORT group on the port: uvloop
+    accepts one connection per socket per turn of its loop, so that with one a burst of
+    connections at a busy worker waited turn after turn (README, "The event loop")."""
+    seed_models(tmp_path / "data")
+    with Server(tmp_path / "data", tmp_path / "server.log") as server:  # two workers
+        listening = listening_inodes(server.port)
+        assert len(listening) == 2 * LISTENERS_PER_WORKER
+        held = [socket_inodes(pid) & listening for pid in server.pids()]
+        # the API process keeps every worker's sockets (to close them at shutdown); each worker its own
+        workers = [inodes for inodes in held if inodes and inodes != listening]
+        assert sorted(map(len, workers)) == [LISTENERS_PER_WORKER] * 2, held
+        assert not workers[0] & workers[1]
+        assert sum(inodes == listening for inodes in held) == 1
+        with server.client() as client:  # and it answers on them
+            assert client.get("/health/live").status_code == 200
 
 
 # -- the issue's attack: thousands of idle connections, re-opened as soon as they are cut
