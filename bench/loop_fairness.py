@@ -20,12 +20,12 @@ the k-th waits about k^2/2 times the work; its first requests, and the synthetic
 wrk's latency correction adds for each slow one, make the cold p99. "uvloop x32" listens
 on 32 sockets of one SO_REUSEPORT group, as each API worker of the service does
 (service/api/server.py): the kernel spreads the connections over them and an iteration
-accepts one from each. "deferred" starts each request's task from the next turn of the
-loop (``call_soon``), as the service's protocol does (service/api/http/protocol.py,
-``_start``): uvloop reads the sockets while it polls and polls again right after the last
+accepts one from each. "deferred" has each request's task yield one turn of the loop
+before its work (``await asyncio.sleep(0)``), as the service's protocol does
+(service/api/http/protocol.py, ``_run_app``): uvloop reads the sockets while it polls and polls again right after the last
 task of a turn answers, before that client's next request is there, so the connection
-answered last in a turn waits a whole extra turn; the deferred creations run after the
-answers and hold the poll back. The same run with no work at all measures what the loop
+answered last in a turn waits a whole extra turn; the new tasks' first steps run after
+the answers and hold the poll back. The same run with no work at all measures what the loop
 itself costs a request (CPU time of the server process per request, from ``/proc``, wrk
 at concurrency 8).
 
@@ -50,9 +50,9 @@ import time
 from pathlib import Path
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
-# (loop, listening sockets, task started a turn later): the last is the service's way,
+# (loop, listening sockets, task yielding a turn first): the last is the service's way,
 # LISTENERS_PER_WORKER sockets in one SO_REUSEPORT group (service/api/server.py), one
-# accepted from each per loop turn, and each request's task created from the next turn
+# accepted from each per loop turn, and each request's task yielding one turn before its work
 SERVERS = (("asyncio", 1, False), ("uvloop", 1, False), ("uvloop", 32, False), ("uvloop", 32, True))
 
 
@@ -81,13 +81,11 @@ class BusyProtocol(asyncio.Protocol):
                 return
             length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
             self.buffer, self.skip = rest, int(length.group(1)) if length else 0
-            loop = asyncio.get_running_loop()
-            if self.deferred:
-                loop.call_soon(loop.create_task, self.answer())
-            else:
-                loop.create_task(self.answer())
+            asyncio.get_running_loop().create_task(self.answer())
 
     async def answer(self) -> None:
+        if self.deferred:  # one turn of the loop first, as the service's protocol does
+            await asyncio.sleep(0)
         end = time.perf_counter() + self.work
         while time.perf_counter() < end:  # CPU, holding the loop as decoding an image inline does
             pass

@@ -73,12 +73,12 @@ class Settings(BaseSettings):
     predict_threads: int = Field(2, ge=1, le=64)
     # requests per API worker that may wait for one of those threads; the next gets 503
     predict_queue: int = Field(32, ge=0, le=10_000)
-    # each API worker's event loop. uvloop's takes a flood of connections several times
+    # each API worker's event loop. uvloop's takes a flood of connections two to three times
     # faster (the one that keeps a legitimate client served) and costs less per request; its
     # libuv accepts one new connection per listening socket and turn of the loop, which is
-    # why each worker listens on several (service/api/server.py), and starts a request's
-    # task a turn later for a fair share (service/api/http/protocol.py). bench/loop_fairness.py;
-    # README, "Speed", "The event loop"
+    # why each worker listens on several (service/api/server.py), and polls right after a
+    # turn's last answer, which is why a request's task yields a turn before the app runs
+    # (service/api/http/protocol.py). bench/loop_fairness.py; README, "The event loop"
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # -- tokens (None: the endpoints are open, or the admin ones refused, see admin_disabled;

@@ -40,7 +40,8 @@ log = logging.getLogger("service.api")
 # together were accepted over half a second, the k-th after about k^2 / 2 requests' work
 # (README, "The event loop"). The kernel spreads new connections over a group's sockets and
 # a turn takes one from each: with 32 a worker, the same 32 connections were all accepted
-# within 2 ms on a bare uvloop server. asyncio's loop takes every waiting one anyway.
+# within about 25 ms on a bare uvloop server (370 to 500 ms with one; 128 sockets gained
+# nothing more in the service's tail). asyncio's loop takes every waiting one anyway.
 LISTENERS_PER_WORKER = 32
 # the backlog of each of them: 32 x 128 connections may wait for a worker to accept them
 # (uvicorn's default of 2048 was for the one socket it listens on)
@@ -131,6 +132,23 @@ class Workers(Multiprocess):
         for sock in self.sockets:
             sock.close()
         super().terminate_all()
+
+    # uvicorn's SIGHUP (restart every worker), SIGTTIN (one more) and SIGTTOU (one fewer)
+    # would start workers on every worker's sockets, or leave a stopped worker's sockets
+    # open where no one accepts: the workers and their sockets are fixed at start
+    # (CATSVC_WORKERS); to change them, restart the service
+    def handle_hup(self) -> None:
+        self._ignored("SIGHUP")
+
+    def handle_ttin(self) -> None:
+        self._ignored("SIGTTIN")
+
+    def handle_ttou(self) -> None:
+        self._ignored("SIGTTOU")
+
+    def _ignored(self, name: str) -> None:
+        log.warning("%s ignored: the API workers are fixed at start (CATSVC_WORKERS); restart the service "
+                    "to change them", name)
 
 
 class DirectEntry:

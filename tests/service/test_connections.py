@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -227,6 +228,29 @@ def test_each_api_worker_accepts_on_listening_sockets_of_its_own(tmp_path: Path)
         assert not workers[0] & workers[1]
         assert sum(inodes == listening for inodes in held) == 1
         with server.client() as client:  # and it answers on them
+            assert client.get("/health/live").status_code == 200
+
+
+def test_the_api_process_ignores_uvicorns_signals_that_change_its_workers(tmp_path: Path) -> None:
+    """uvicorn's supervisor restarts every worker on SIGHUP and adds one on SIGTTIN, on every
+    worker's sockets, and drops one on SIGTTOU, leaving its sockets open where no one
+    accepts: the service's workers are fixed at start, and the signals are logged and ignored."""
+    seed_models(tmp_path / "data")
+    with Server(tmp_path / "data", tmp_path / "server.log") as server:  # two workers
+        listening = listening_inodes(server.port)
+        held = {pid: socket_inodes(pid) & listening for pid in server.pids()}
+        api = next(pid for pid, inodes in held.items() if inodes == listening)
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+            os.kill(api, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ignored = [line["msg"] for line in server.log_lines() if " ignored: " in line["msg"]]
+            if len(ignored) == 3:
+                break
+            time.sleep(0.1)
+        assert sorted(msg.split()[0] for msg in ignored) == ["SIGHUP", "SIGTTIN", "SIGTTOU"], ignored
+        assert {pid: socket_inodes(pid) & listening for pid in server.pids()} == held  # the same workers, sockets
+        with server.client() as client:
             assert client.get("/health/live").status_code == 200
 
 

@@ -360,24 +360,25 @@ class GuardedHttpProtocol(asyncio.Protocol):
         cycle.message_event.set()
 
     def _start(self, cycle: RequestResponseCycle) -> None:
-        """Run the app on ``cycle`` from the next turn of the loop.
-
-        Not at once, for a fair share under load on uvloop: libuv reads the sockets while
-        it polls, so tasks created there run in the next turn, and the next poll comes
-        right after the last of them answers, before that client has sent its next request;
-        with 32 busy connections, the one answered last in each turn missed the poll and
-        waited a whole extra turn (p99 twice the median, ``bench/loop_fairness.py``: a
-        bare uvloop server at 1 ms a request, p99 68 ms at p50 33 ms; deferred, 34 ms).
-        Deferred, the tasks' creations run after the turn's answers and hold the poll
-        back long enough (asyncio's loop runs its read callbacks there anyway).
-        """
         self._running = cycle
-        self.loop.call_soon(self._run_app, cycle)
-
-    def _run_app(self, cycle: RequestResponseCycle) -> None:
-        task = self.loop.create_task(cycle.run_asgi(self.app))
+        task = self.loop.create_task(self._run_app(cycle))
         task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+        self.tasks.add(task)  # at once: a shutdown that cancels the requests in flight sees it
+
+    async def _run_app(self, cycle: RequestResponseCycle) -> None:
+        """The app on ``cycle``, a turn of the loop after the task's first step.
+
+        For a fair share under load on uvloop: libuv reads the sockets while it polls, so
+        tasks created there run in the next turn, and the next poll comes right after the
+        last of them answers, before that client has sent its next request; with 32 busy
+        connections, the one answered last in each turn missed the poll and waited a whole
+        extra turn (p99 twice the median, ``bench/loop_fairness.py``: a bare uvloop server
+        at 1 ms a request, p99 65 ms at p50 33 ms; deferred, 35 ms). Deferred, the new
+        tasks' first steps run after the turn's answers and hold the poll back long
+        enough (asyncio's loop runs its read callbacks there anyway).
+        """
+        await asyncio.sleep(0)
+        await cycle.run_asgi(self.app)
 
     def on_response_complete(self) -> None:
         self.server_state.total_requests += 1
