@@ -231,6 +231,19 @@ def test_each_api_worker_accepts_on_listening_sockets_of_its_own(tmp_path: Path)
             assert client.get("/health/live").status_code == 200
 
 
+def test_a_single_api_worker_listens_on_its_group_too(tmp_path: Path) -> None:
+    """With one worker (no worker supervisor: the API process serves) the same group of
+    LISTENERS_PER_WORKER sockets, all held by the one process that serves."""
+    seed_models(tmp_path / "data")
+    with Server(tmp_path / "data", tmp_path / "server.log", workers=1) as server:
+        listening = listening_inodes(server.port)
+        assert len(listening) == LISTENERS_PER_WORKER
+        held = [socket_inodes(pid) & listening for pid in server.pids()]
+        assert sorted(map(len, held))[-2:] == [0, LISTENERS_PER_WORKER], held  # one process, all of them
+        with server.client() as client:
+            assert client.get("/health/live").status_code == 200
+
+
 def test_the_api_process_ignores_uvicorns_signals_that_change_its_workers(tmp_path: Path) -> None:
     """uvicorn's supervisor restarts every worker on SIGHUP and adds one on SIGTTIN, on every
     worker's sockets, and drops one on SIGTTOU, leaving its sockets open where no one
