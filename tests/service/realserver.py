@@ -271,6 +271,39 @@ def connect(server: Server, source: str | None = None) -> socket.socket:
                                     source_address=(source, 0) if source else None)
 
 
+def _proc_net_address(host: str, port: int) -> str:
+    """``host:port`` as /proc/net/tcp spells an IPv4 end: the address's bytes little-endian."""
+    return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+
+
+def connect_accepted(server: Server, source: str | None = None) -> socket.socket:
+    """:func:`connect`, then wait until the server has accepted the connection.
+
+    A worker listens on a group of sockets and the kernel spreads connections over them, so
+    connections that wait in the backlogs together are accepted in no set order. A test
+    whose connections must be counted in the order it opened them opens each with this:
+    the kernel shows the server's end of a connection still in a backlog with inode 0 in
+    /proc/net/tcp, and the inode of the socket a process holds once accepted (or, once
+    the server has closed it, a state past ESTABLISHED).
+    """
+    sock = connect(server, source)
+    server_end = _proc_net_address(*sock.getpeername()[:2]), _proc_net_address(*sock.getsockname()[:2])
+
+    def accepted() -> bool:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == server_end:
+                return fields[9] != "0" or fields[3] != "01"
+        return False
+
+    try:
+        wait_until(accepted, RAW_BOUND, "the server to accept the connection")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def read_to_eof(sock: socket.socket, bound: float = RAW_BOUND) -> bytes:
     """Everything the server sends until it closes the connection; fails the test if it
     is still open after ``bound`` seconds (a bound, not a timing)."""

@@ -27,8 +27,8 @@ from service.api.server import LISTENERS_PER_WORKER
 from service.api.errors import Code
 from service.state.procs import raise_open_file_limit
 
-from .realserver import (INSTANCE_JSON, ROOT, Server, connect, free_port, parse, read_to_eof, ready, seed_models,
-                         wait_until)
+from .realserver import (INSTANCE_JSON, ROOT, Server, connect, connect_accepted, free_port, parse, read_to_eof, ready,
+                         seed_models, wait_until)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -130,7 +130,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 def test_an_address_over_its_cap_gets_a_429_and_other_addresses_are_served(server: Server) -> None:
-    held = [connect(server, "127.0.0.5") for _ in range(PER_CLIENT)]
+    held = [connect_accepted(server, "127.0.0.5") for _ in range(PER_CLIENT)]
     try:
         with connect(server, "127.0.0.5") as extra:
             status, headers, body = parse(read_to_eof(extra))
@@ -149,10 +149,10 @@ def test_an_address_over_its_cap_gets_a_429_and_other_addresses_are_served(serve
 
 def test_at_the_cap_a_newcomer_closes_the_oldest_silent_connection_else_gets_a_503(server: Server) -> None:
     sources = [f"127.0.0.{10 + i // PER_CLIENT}" for i in range(CAP)]
-    socks = [connect(server, source) for source in sources[:6]]  # silent
+    socks = [connect_accepted(server, source) for source in sources[:6]]  # silent, counted in this order
     try:
         for source in sources[6:]:  # two that have begun a request: not silent
-            socks.append(connect(server, source))
+            socks.append(connect_accepted(server, source))
             socks[-1].sendall(b"GET /health/live HTTP/1.1\r\n")
         with connect(server) as newcomer:  # the worker is at its cap
             assert served(newcomer) == 200
@@ -161,7 +161,7 @@ def test_at_the_cap_a_newcomer_closes_the_oldest_silent_connection_else_gets_a_5
 
         for sock in socks[1:6]:  # now no connection is silent
             sock.sendall(b"GET /health/live HTTP/1.1\r\n")
-        socks.append(connect(server, "127.0.0.30"))
+        socks.append(connect_accepted(server, "127.0.0.30"))
         socks[-1].sendall(b"GET /health/live HTTP/1.1\r\n")  # back at the cap
         with connect(server) as refused:
             status, headers, body = parse(read_to_eof(refused))
@@ -177,7 +177,7 @@ def test_at_the_cap_a_newcomer_closes_the_oldest_silent_connection_else_gets_a_5
 
 def test_past_three_quarters_of_the_cap_a_silent_connection_is_cut_sooner(server: Server) -> None:
     high_water = int(CAP * HIGH_WATER)
-    socks = [connect(server, f"127.0.0.{40 + i // PER_CLIENT}") for i in range(high_water + 1)]
+    socks = [connect_accepted(server, f"127.0.0.{40 + i // PER_CLIENT}") for i in range(high_water + 1)]
     try:
         # the one past the mark has SILENT_DEADLINE, not CATSVC_HEADER_TIMEOUT (30 s), to speak
         assert read_to_eof(socks[-1], bound=SILENT_DEADLINE + 10) == b""
