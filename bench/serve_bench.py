@@ -12,7 +12,14 @@ on a free 127.0.0.1 port with that model:
 * the service, one API worker on asyncio's event loop (``CATSVC_EVENT_LOOP=asyncio``): the
   tail at concurrency 32 and the CPU per PNG against the default, uvloop's;
 * the tutorial app (:mod:`bench.tutorial_app`: ``UploadFile`` + Pillow + NumPy), one
-  uvicorn worker, uvicorn's defaults.
+  uvicorn worker, uvicorn's defaults;
+
+and, unless ``--no-pin``, a copy of each one-worker app (``service@1``, ``service_asyncio@1``,
+``tutorial@1``) pinned to one core (the last; ``sched_setaffinity``, which every process
+it starts inherits), driven by a wrk pinned to the other cores: "per core" as the words
+say, each server on a core of its own, neither the load generator nor the other app's
+threads on it (unpinned, the tutorial app's thread pool spills onto the second core and
+wrk takes turns on the worker's).
 
 Every server's log goes to a file. Then, in rounds (the kinds and apps interleaved, so
 that a busy moment of the shared machine falls on all of them), wrk at concurrency 8
@@ -21,14 +28,15 @@ and the PNG at concurrency 32 for the tail, twice: on established connections (w
 every connection open before the load starts) and cold (wrk's 32 connections opened as
 it starts, which a uvloop worker accepts one per listening socket and turn of its loop,
 hence the service's 32 sockets a worker: README, "The event loop"). It prints
-each run with the hypervisor's steal during it, then the medians over the rounds: req/s
-per core for both apps and their ratio, p99 at c32, the default workers against one,
+each run with the hypervisor's steal during it, then the medians over the rounds, pinned
+and unpinned: req/s for both apps and their ratio, CPU time per request, p99 at c32; the
+default workers against one (both unpinned: the default's workers take both cores),
 the median steal, and the compute limit per request (decode + forward in this
 process, one BLAS thread: the most requests/s one core could answer if HTTP cost
 nothing). ``--extras`` adds the old table's rows (c1, a 64-image batch, PNGs while a
 job trains) on the default-workers service; ``--recipes`` trains and measures those.
 wrk is C, so the load generator does not eat the cores as a Python client would (it
-still takes some: two threads, on the same 2 cores).
+still takes some: two threads, on the server's cores too unless it is pinned).
 """
 from __future__ import annotations
 
@@ -142,7 +150,8 @@ def run_wrk(url: str, body: Body | None, concurrency: int, duration: float, toke
             server: Server | None = None, warm: bool = False) -> dict:
     """One wrk run (a GET when ``body`` is None); with ``server``, also the CPU time its
     processes spent per request. ``warm``: every connection is open before the load starts
-    (bench/wrk/post_file.lua): the latencies of established connections."""
+    (bench/wrk/post_file.lua): the latencies of established connections. A server pinned
+    to its cores (``Server.cpus``) gets wrk on the other ones."""
     threads = max(1, min(concurrency, 2))
     cpu_before = server.cpu_seconds() if server else 0.0
     ticks_before = cpu_ticks()
@@ -151,7 +160,9 @@ def run_wrk(url: str, body: Body | None, concurrency: int, duration: float, toke
                BENCH_WARM_CONNS=str(concurrency // threads))
     cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
            "-s", str(LUA), url]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    others = server.wrk_cpus() if server else None
+    pin = (lambda: os.sched_setaffinity(0, others)) if others else None
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, preexec_fn=pin).stdout
     cpu = server.cpu_seconds() - cpu_before if server else 0.0
     ticks = [b - a for a, b in zip(ticks_before, cpu_ticks())]
     result = parse_wrk(out)
@@ -202,6 +213,7 @@ class Server:
     log: Path
     ready_path: str = "/health/ready"
     cwd: Path = ROOT  # the checkout whose code it runs
+    cpus: frozenset[int] | None = None  # the cores its processes may run on (None: any)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
@@ -213,9 +225,16 @@ class Server:
         env = {k: v for k, v in self.env.items()}
         cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
         env["CATSVC_PORT"] = str(self.port)
+        cpus = self.cpus
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # every process it starts inherits it
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True,
+                                         preexec_fn=pin)
         return self
+
+    def wrk_cpus(self) -> set[int] | None:
+        """The cores left to the load generator when this server is pinned."""
+        return set(os.sched_getaffinity(0)) - self.cpus if self.cpus else None
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -270,12 +289,28 @@ def seed_service(data_dir: Path, npz: Path) -> None:
     store.activate(store.add(parameters, metadata))
 
 
-def servers(work: Path, npz: Path, data: Path | None, workers: int | None) -> dict[str, Server]:
+ONE_WORKER = ("service", "service_asyncio", "tutorial")
+PINNED = "@1"  # the name's suffix of a one-worker app's copy pinned to one core
+
+
+def one_core() -> frozenset[int] | None:
+    """The core a pinned server gets (the last this process may use; wrk gets the others),
+    or None when there is only one."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return frozenset(cpus[-1:]) if len(cpus) > 1 else None
+
+
+def servers(work: Path, npz: Path, data: Path | None, workers: int | None, pin: bool) -> dict[str, Server]:
+    """The apps by name; with ``pin``, a copy of each one-worker app on one core of its own
+    (name + PINNED)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CATSVC_")}
     out = {}
+    core = one_core() if pin else None
     # the third: one worker on asyncio's event loop in place of uvloop's, for the tail's row
-    for name, n, extra in (("service", 1, {}), ("service_default", workers, {}),
-                           ("service_asyncio", 1, {"CATSVC_EVENT_LOOP": "asyncio"})):
+    services = [("service", 1, {}), ("service_default", workers, {}),
+                ("service_asyncio", 1, {"CATSVC_EVENT_LOOP": "asyncio"})]
+    for name, n, extra in services + [(name + PINNED, n, extra) for name, n, extra in services
+                                      if core and name in ONE_WORKER]:
         data_dir = work / name / "var"
         seed_service(data_dir, npz)
         env = dict(base, CATSVC_DATA_DIR=str(data_dir), CATSVC_DATASETS_DIR=str(data or work / "no-datasets"),
@@ -283,11 +318,13 @@ def servers(work: Path, npz: Path, data: Path | None, workers: int | None) -> di
         if n is not None:
             env["CATSVC_WORKERS"] = str(n)
         out[name] = Server(name, [sys.executable, "-m", "service"], env,
-                           {k: "/predict" for k in KINDS}, work / f"{name}.log")
-    out["tutorial"] = Server(
-        "tutorial", [sys.executable, "-m", "uvicorn", "bench.tutorial_app:app", "--port", "{port}", "--workers", "1"],
-        dict(base, BENCH_PARAMS=str(npz)), {"png": "/predict", "jpeg": "/predict", "json": "/predict/json"},
-        work / "tutorial.log", ready_path="/docs")
+                           {k: "/predict" for k in KINDS}, work / f"{name}.log",
+                           cpus=core if name.endswith(PINNED) else None)
+    for name in ["tutorial"] + (["tutorial" + PINNED] if core else []):
+        out[name] = Server(
+            name, [sys.executable, "-m", "uvicorn", "bench.tutorial_app:app", "--port", "{port}", "--workers", "1"],
+            dict(base, BENCH_PARAMS=str(npz)), {"png": "/predict", "jpeg": "/predict", "json": "/predict/json"},
+            work / f"{name}.log", ready_path="/docs", cpus=core if name.endswith(PINNED) else None)
     return out
 
 
@@ -331,7 +368,7 @@ def _row(app: str, desc: str, c: int, r: dict, per_request: int = 1) -> None:
     items = f" {r['rps'] * per_request:>7.0f} images/s" if per_request > 1 else ""
     cpu = f"  cpu {r['cpu_us']:>5.0f} us/req" if r.get("cpu_us") else ""
     cpu += f"  steal {r['steal_pct']:>4.1f}%" if "steal_pct" in r else ""
-    print(f"  {app:<16} {desc:<36} c={c:<3} {r['rps']:>7.0f} req/s{items}  p50 {r['p50_ms']:>6.2f} ms  "
+    print(f"  {app:<18} {desc:<36} c={c:<3} {r['rps']:>7.0f} req/s{items}  p50 {r['p50_ms']:>6.2f} ms  "
           f"p99 {r['p99_ms']:>6.2f} ms{cpu}{bad}", flush=True)
 
 
@@ -339,15 +376,23 @@ def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def per_core_plan(suffix: str) -> list[tuple[str, str, int, bool]]:
+    """The one-worker runs, of the apps named with ``suffix`` ("" or PINNED)."""
+    service, asyncio_, tutorial = (name + suffix for name in ONE_WORKER)
+    plan = [(app, kind, 8, False) for kind in KINDS for app in (service, tutorial)]
+    # the tail on established connections (warm), and with the connections' opening in it (cold)
+    plan += [(app, "png", 32, True) for app in (service, asyncio_, tutorial)]
+    plan += [(app, "png", 32, False) for app in (service, asyncio_, tutorial)]
+    return plan + [(asyncio_, "png", 8, False)]
+
+
 def compare(apps: dict[str, Server], cases: dict[str, Body], args: argparse.Namespace) -> dict:
     """The rounds; {(app, kind, concurrency, warm): [results]}."""
     runs: dict[tuple[str, str, int, bool], list[dict]] = {}
-    plan = [(app, kind, 8, False) for kind in KINDS for app in ("service", "tutorial")]
-    # the tail on established connections (warm), and with the connections' opening in it (cold)
-    plan += [(app, "png", 32, True) for app in ("service", "service_asyncio", "tutorial")]
-    plan += [(app, "png", 32, False) for app in ("service", "service_asyncio", "tutorial")]
-    plan += [("service_asyncio", "png", 8, False)]
+    plan = per_core_plan("")
     plan += [(app, kind, 8, False) for kind in ("png", "json") for app in ("service_default",)]
+    if "service" + PINNED in apps:
+        plan += per_core_plan(PINNED)
     for n in range(args.rounds):
         print(f"round {n + 1} of {args.rounds} (load average {load_average()})", flush=True)
         for app, kind, c, warm in plan:
@@ -358,39 +403,52 @@ def compare(apps: dict[str, Server], cases: dict[str, Body], args: argparse.Name
     return runs
 
 
-def summary(runs: dict, cases: dict[str, Body], limit: dict[str, float], workers: int) -> dict:
+def per_core_table(runs: dict, cases: dict[str, Body], limit: dict[str, float], suffix: str) -> dict:
+    """Print the one-worker apps' table (those named with ``suffix``); its figures."""
     med = {key: statistics.median(r["rps"] for r in rs) for key, rs in runs.items()}
     p99 = {key: statistics.median(r["p99_ms"] for r in rs) for key, rs in runs.items()}
     cpu = {key: statistics.median(r["cpu_us"] for r in rs) for key, rs in runs.items()}
-    out: dict = {"rows": [], "steal_pct": statistics.median(r["steal_pct"] for rs in runs.values() for r in rs)}
-    print(f"\nmedians over the rounds (one API worker each, concurrency 8; load average now {load_average()}):")
+    service, asyncio_, tutorial = (name + suffix for name in ONE_WORKER)
+    out: dict = {"rows": []}
     print("| request | service req/s | tutorial app req/s | service / tutorial | CPU per request: service, "
           "tutorial (ratio) | compute limit, req/s per core |")
     print("| --- | --- | --- | --- | --- | --- |")
     for kind in KINDS:
-        s, t = med[("service", kind, 8, False)], med[("tutorial", kind, 8, False)]
-        cs, ct = cpu[("service", kind, 8, False)], cpu[("tutorial", kind, 8, False)]
+        s, t = med[(service, kind, 8, False)], med[(tutorial, kind, 8, False)]
+        cs, ct = cpu[(service, kind, 8, False)], cpu[(tutorial, kind, 8, False)]
         print(f"| {cases[kind].what} | {s:.0f} | {t:.0f} | {s / t:.2f}x | {cs:.0f} us, {ct:.0f} us ({ct / cs:.2f}x) "
               f"| {1 / limit[kind]:.0f} ({limit[kind] * 1e6:.0f} us) |")
         out["rows"].append({"kind": kind, "service": s, "tutorial": t, "ratio": s / t, "cpu_us": [cs, ct],
                             "limit": 1 / limit[kind]})
     out["p99_c32"] = {}
     for warm, how in ((True, "established connections (warm)"), (False, "the connections' opening in it (cold)")):
-        s32, t32 = p99[("service", "png", 32, warm)], p99[("tutorial", "png", 32, warm)]
-        a32 = p99[("service_asyncio", "png", 32, warm)]
-        p50 = statistics.median(r["p50_ms"] for r in runs[("service", "png", 32, warm)])
-        print(f"| p99 at concurrency 32, PNG, {how} | {s32:.1f} ms (p50 {p50:.1f}) | {t32:.1f} ms | "
-              f"CATSVC_EVENT_LOOP=asyncio: {a32:.1f} ms | |")
+        s32, t32 = p99[(service, "png", 32, warm)], p99[(tutorial, "png", 32, warm)]
+        a32 = p99[(asyncio_, "png", 32, warm)]
+        p50 = statistics.median(r["p50_ms"] for r in runs[(service, "png", 32, warm)])
+        rounds = sorted(r["p99_ms"] for r in runs[(service, "png", 32, warm)])
+        print(f"| p99 at concurrency 32, PNG, {how} | {s32:.1f} ms (p50 {p50:.1f}; rounds {rounds[0]:.1f} to "
+              f"{rounds[-1]:.1f}) | {t32:.1f} ms | CATSVC_EVENT_LOOP=asyncio: {a32:.1f} ms | |")
         out["p99_c32"]["warm" if warm else "cold"] = {"service": s32, "tutorial": t32, "service_asyncio": a32,
-                                                      "service_p50": p50}
-    print(f"| the hypervisor's steal over the runs (median; this VM's cores given to others) | "
-          f"{out['steal_pct']:.1f}% of CPU time | | | |")
-    a8 = cpu[("service_asyncio", "png", 8, False)]
+                                                      "service_p50": p50, "service_rounds": rounds}
+    out["asyncio_cpu_us_png"] = a8 = cpu[(asyncio_, "png", 8, False)]
     print(f"| CPU per PNG at c=8, CATSVC_EVENT_LOOP=asyncio | {a8:.0f} us | | | |")
-    out["asyncio_cpu_us_png"] = a8
+    return out
+
+
+def summary(runs: dict, cases: dict[str, Body], limit: dict[str, float], workers: int) -> dict:
+    med = {key: statistics.median(r["rps"] for r in rs) for key, rs in runs.items()}
+    out: dict = {"steal_pct": statistics.median(r["steal_pct"] for rs in runs.values() for r in rs)}
+    print(f"\nmedians over the rounds (load average now {load_average()}; the hypervisor's steal over the runs, "
+          f"median: {out['steal_pct']:.1f}% of CPU time, this VM's cores given to others)")
+    if any(app.endswith(PINNED) for app, *_ in runs):
+        print("\none API worker each on one core of its own, wrk on the other cores (per core), concurrency 8:")
+        out["pinned"] = per_core_table(runs, cases, limit, PINNED)
+    print("\none API worker each, every process on any core (wrk too), concurrency 8:")
+    out["unpinned"] = per_core_table(runs, cases, limit, "")
     for kind in ("png", "json"):
         d, one = med[("service_default", kind, 8, False)], med[("service", kind, 8, False)]
-        print(f"| {cases[kind].what}, default workers ({workers}) | {d:.0f} | | {d / one:.2f}x one worker | |")
+        print(f"| {cases[kind].what}, default workers ({workers}) against one, both on any core | {d:.0f} | | "
+              f"{d / one:.2f}x one worker | |")
         out[f"workers_{kind}"] = {"default": d, "one": one, "ratio": d / one}
     return out
 
@@ -452,6 +510,8 @@ def main() -> int:
                     help="serve the service of another checkout (e.g. main's, for a before/after); default: this one")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs) and print it")
     ap.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    ap.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="leave out the runs with each one-worker app pinned to one core (wrk on the others)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -462,9 +522,10 @@ def main() -> int:
     parameters, how = course_parameters(data)
     npz = work / "params.npz"
     np.savez(npz, **parameters)
-    apps = servers(work, npz, data, args.workers)
-    for server in (apps["service"], apps["service_default"], apps["service_asyncio"]):
-        server.cwd = args.checkout.resolve()
+    apps = servers(work, npz, data, args.workers, args.pin)
+    for server in apps.values():
+        if server.name.startswith("service"):
+            server.cwd = args.checkout.resolve()
     try:
         for server in apps.values():
             server.start()
