@@ -1,6 +1,6 @@
 """POST /predict per core: the service against the tutorial app, side by side, driven by wrk.
 
-    python bench/serve_bench.py [--data ../shared/datasets] [--duration 5] [--rounds 3]
+    python bench/serve_bench.py [--data ../shared/datasets] [--duration 5] [--rounds 3] [--no-pin]
 
 Writes one parameter file of the course's 4-layer net (``layer_dims`` [12288, 20, 7, 5, 1],
 trained for the course's 2500 iterations when ``--data`` holds the course's files, else
@@ -15,8 +15,9 @@ on a free 127.0.0.1 port with that model:
   uvicorn worker, uvicorn's defaults;
 
 and, unless ``--no-pin``, a copy of each one-worker app (``service@1``, ``service_asyncio@1``,
-``tutorial@1``) pinned to one core (the last; ``sched_setaffinity``, which every process
-it starts inherits), driven by a wrk pinned to the other cores: "per core" as the words
+``tutorial@1``) pinned to one core (the last, by ``taskset``: every process it starts
+inherits the affinity), driven by a wrk pinned to the other cores, each pinned run right
+after its unpinned twin: "per core" as the words
 say, each server on a core of its own, neither the load generator nor the other app's
 threads on it (unpinned, the tutorial app's thread pool spills onto the second core and
 wrk takes turns on the worker's).
@@ -33,7 +34,9 @@ and unpinned: req/s for both apps and their ratio, CPU time per request, p99 at 
 default workers against one (both unpinned: the default's workers take both cores),
 the median steal, and the compute limit per request (decode + forward in this
 process, one BLAS thread: the most requests/s one core could answer if HTTP cost
-nothing). ``--extras`` adds the old table's rows (c1, a 64-image batch, PNGs while a
+nothing), beside what decoding and the forward pass took inside the service's worker
+(its own histograms, ``catsvc_image_decode_seconds`` and ``catsvc_inference_seconds``,
+per request). ``--extras`` adds the old table's rows (c1, a 64-image batch, PNGs while a
 job trains) on the default-workers service; ``--recipes`` trains and measures those.
 wrk is C, so the load generator does not eat the cores as a Python client would (it
 still takes some: two threads, on the server's cores too unless it is pinned).
@@ -54,6 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,14 +165,18 @@ def run_wrk(url: str, body: Body | None, concurrency: int, duration: float, toke
     cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
            "-s", str(LUA), url]
     others = server.wrk_cpus() if server else None
-    pin = (lambda: os.sched_setaffinity(0, others)) if others else None
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, preexec_fn=pin).stdout
+    out = subprocess.run(taskset(others) + cmd, env=env, capture_output=True, text=True, check=True).stdout
     cpu = server.cpu_seconds() - cpu_before if server else 0.0
     ticks = [b - a for a, b in zip(ticks_before, cpu_ticks())]
     result = parse_wrk(out)
     requests = result["requests"]
     return {**result, "threads": threads, "cpu_us": cpu / requests * 1e6 if server and requests else None,
             "steal_pct": 100 * ticks[STEAL] / max(sum(ticks), 1)}
+
+
+def taskset(cpus: Collection[int] | None) -> list[str]:
+    """The prefix that runs a command on ``cpus`` only (util-linux's taskset; [] for any)."""
+    return ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
 
 
 STEAL = 7  # /proc/stat's cpu line: user nice system idle iowait irq softirq steal ...
@@ -225,11 +233,9 @@ class Server:
         env = {k: v for k, v in self.env.items()}
         cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
         env["CATSVC_PORT"] = str(self.port)
-        cpus = self.cpus
-        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # every process it starts inherits it
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True,
-                                         preexec_fn=pin)
+        with open(self.log, "ab") as out:  # taskset execs the command: the same process
+            self.proc = subprocess.Popen(taskset(self.cpus) + cmd, cwd=self.cwd, env=env, stdout=out, stderr=out,
+                                         start_new_session=True)
         return self
 
     def wrk_cpus(self) -> set[int] | None:
@@ -248,6 +254,16 @@ class Server:
                 pass
             time.sleep(0.3)
         raise SystemExit(f"{self.name} was not ready after {timeout} s")
+
+    def compute_seconds(self) -> tuple[float, float]:
+        """Seconds the service's workers spent decoding images and in forward passes so far
+        (the sums of its histograms on /metrics)."""
+        text = httpx.get(self.url + "/metrics", timeout=10).text
+
+        def total(name: str) -> float:
+            return sum(float(v) for v in re.findall(rf"^{name}_sum(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+        return total("catsvc_image_decode_seconds"), total("catsvc_inference_seconds")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server's processes so far (the live ones: a worker
@@ -390,14 +406,19 @@ def compare(apps: dict[str, Server], cases: dict[str, Body], args: argparse.Name
     """The rounds; {(app, kind, concurrency, warm): [results]}."""
     runs: dict[tuple[str, str, int, bool], list[dict]] = {}
     plan = per_core_plan("")
+    if "service" + PINNED in apps:  # each pinned run right after its unpinned twin: the same moment
+        plan = [run for pair in zip(plan, per_core_plan(PINNED)) for run in pair]
     plan += [(app, kind, 8, False) for kind in ("png", "json") for app in ("service_default",)]
-    if "service" + PINNED in apps:
-        plan += per_core_plan(PINNED)
     for n in range(args.rounds):
         print(f"round {n + 1} of {args.rounds} (load average {load_average()})", flush=True)
         for app, kind, c, warm in plan:
             server = apps[app]
+            inside = app in ("service", "service" + PINNED) and c == 8
+            before = server.compute_seconds() if inside else (0.0, 0.0)
             r = run_wrk(server.url + server.paths[kind], cases[kind], c, args.duration, server=server, warm=warm)
+            if inside:  # decode and forward per request, inside the worker
+                r["decode_us"], r["forward_us"] = ((b - a) / r["requests"] * 1e6
+                                                   for a, b in zip(before, server.compute_seconds()))
             runs.setdefault((app, kind, c, warm), []).append(r)
             _row(app, cases[kind].what + (", warm" if warm else ""), c, r)
     return runs
@@ -411,15 +432,16 @@ def per_core_table(runs: dict, cases: dict[str, Body], limit: dict[str, float], 
     service, asyncio_, tutorial = (name + suffix for name in ONE_WORKER)
     out: dict = {"rows": []}
     print("| request | service req/s | tutorial app req/s | service / tutorial | CPU per request: service, "
-          "tutorial (ratio) | compute limit, req/s per core |")
-    print("| --- | --- | --- | --- | --- | --- |")
+          "tutorial (ratio) | compute limit, req/s per core | in the service's worker: decode + forward |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for kind in KINDS:
         s, t = med[(service, kind, 8, False)], med[(tutorial, kind, 8, False)]
         cs, ct = cpu[(service, kind, 8, False)], cpu[(tutorial, kind, 8, False)]
+        dec, fwd = (statistics.median(r[f] for r in runs[(service, kind, 8, False)]) for f in ("decode_us", "forward_us"))
         print(f"| {cases[kind].what} | {s:.0f} | {t:.0f} | {s / t:.2f}x | {cs:.0f} us, {ct:.0f} us ({ct / cs:.2f}x) "
-              f"| {1 / limit[kind]:.0f} ({limit[kind] * 1e6:.0f} us) |")
+              f"| {1 / limit[kind]:.0f} ({limit[kind] * 1e6:.0f} us) | {dec:.0f} + {fwd:.0f} us |")
         out["rows"].append({"kind": kind, "service": s, "tutorial": t, "ratio": s / t, "cpu_us": [cs, ct],
-                            "limit": 1 / limit[kind]})
+                            "limit": 1 / limit[kind], "in_worker_us": [dec, fwd]})
     out["p99_c32"] = {}
     for warm, how in ((True, "established connections (warm)"), (False, "the connections' opening in it (cold)")):
         s32, t32 = p99[(service, "png", 32, warm)], p99[(tutorial, "png", 32, warm)]

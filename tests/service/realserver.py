@@ -272,8 +272,15 @@ def connect(server: Server, source: str | None = None) -> socket.socket:
 
 
 def _proc_net_address(host: str, port: int) -> str:
-    """``host:port`` as /proc/net/tcp spells an IPv4 end: the address's bytes little-endian."""
-    return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    """``host:port`` as /proc/net/tcp spells an IPv4 end: the address as a 32-bit number in
+    the host's byte order, the port in hex."""
+    packed = socket.inet_aton(host)
+    return f"{(packed[::-1] if sys.byteorder == 'little' else packed).hex().upper()}:{port:04X}"
+
+
+# the states of a server end that was accepted, then closed (FIN_WAIT1, FIN_WAIT2,
+# TIME_WAIT, LAST_ACK, CLOSING); SYN_RECV (03) and CLOSE_WAIT (08) may still be in a backlog
+_CLOSED_AFTER_ACCEPT = frozenset(("04", "05", "06", "09", "0B"))
 
 
 def connect_accepted(server: Server, source: str | None = None) -> socket.socket:
@@ -284,7 +291,7 @@ def connect_accepted(server: Server, source: str | None = None) -> socket.socket
     whose connections must be counted in the order it opened them opens each with this:
     the kernel shows the server's end of a connection still in a backlog with inode 0 in
     /proc/net/tcp, and the inode of the socket a process holds once accepted (or, once
-    the server has closed it, a state past ESTABLISHED).
+    the server has closed it, one of the states only an accepted end reaches).
     """
     sock = connect(server, source)
     server_end = _proc_net_address(*sock.getpeername()[:2]), _proc_net_address(*sock.getsockname()[:2])
@@ -293,7 +300,7 @@ def connect_accepted(server: Server, source: str | None = None) -> socket.socket
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             fields = line.split()
             if (fields[1], fields[2]) == server_end:
-                return fields[9] != "0" or fields[3] != "01"
+                return fields[9] != "0" or fields[3] in _CLOSED_AFTER_ACCEPT
         return False
 
     try:
