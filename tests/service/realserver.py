@@ -271,6 +271,12 @@ def connect(server: Server, source: str | None = None) -> socket.socket:
                                     source_address=(source, 0) if source else None)
 
 
+def tcp_sockets() -> list[list[str]]:
+    """The kernel's IPv4 TCP sockets, a row of /proc/net/tcp's fields each (1: local
+    address, 2: remote, 3: state, 9: inode; 0 for one no process holds)."""
+    return [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+
+
 def _proc_net_address(host: str, port: int) -> str:
     """``host:port`` as /proc/net/tcp spells an IPv4 end: the address as a 32-bit number in
     the host's byte order, the port in hex."""
@@ -297,8 +303,7 @@ def connect_accepted(server: Server, source: str | None = None) -> socket.socket
     server_end = _proc_net_address(*sock.getpeername()[:2]), _proc_net_address(*sock.getsockname()[:2])
 
     def accepted() -> bool:
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
+        for fields in tcp_sockets():
             if (fields[1], fields[2]) == server_end:
                 return fields[9] != "0" or fields[3] in _CLOSED_AFTER_ACCEPT
         return False

@@ -28,7 +28,7 @@ from service.api.errors import Code
 from service.state.procs import raise_open_file_limit
 
 from .realserver import (INSTANCE_JSON, ROOT, Server, connect, connect_accepted, free_port, parse, read_to_eof, ready,
-                         seed_models, wait_until)
+                         seed_models, tcp_sockets, wait_until)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -193,8 +193,7 @@ def test_past_three_quarters_of_the_cap_a_silent_connection_is_cut_sooner(server
 def listening_inodes(port: int) -> set[str]:
     """The kernel's listening IPv4 sockets on ``port`` (/proc/net/tcp, state 0A), by inode."""
     found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
+    for fields in tcp_sockets():
         if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
             found.add(fields[9])
     return found
