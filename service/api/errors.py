@@ -214,6 +214,12 @@ def from_model_core(e: ModelCoreError) -> ApiError:
     return ApiError(422, Code.VALIDATION_ERROR, str(e))
 
 
+def unknown_dataset() -> ApiError:
+    """422 for a ``dataset`` that GET /datasets does not list (POST /train, evaluate)."""
+    return ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids",
+                    field="dataset")
+
+
 def storage_unavailable(e: StorageUnavailable) -> ApiError:
     """503 naming read-only or no space (``reason``: read_only, no_space); an operator must act."""
     return ApiError(503, Code.STORAGE_UNAVAILABLE, e.message, headers={"Retry-After": "30"}, reason=e.kind)

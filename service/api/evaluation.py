@@ -16,7 +16,7 @@ from model_core import DataError, Model, classification_report
 
 from ..state.datasets import DatasetCatalog, UnknownDataset
 from .compute import ComputePool
-from .errors import ApiError, Code
+from .errors import ApiError, Code, unknown_dataset
 from .inference import THRESHOLD
 
 CHUNK = 256  # examples per pool task: 25 MB of float64 pixels
@@ -27,8 +27,7 @@ def _load(catalog: DatasetCatalog, key: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         data = catalog.load(key, dev=False)  # a train_x set is measured on itself: its twin is not read
     except UnknownDataset:
-        raise ApiError(422, Code.UNKNOWN_DATASET, "dataset: no such data set; GET /datasets lists the names and ids",
-                       field="dataset") from None
+        raise unknown_dataset() from None
     except DataError:
         raise ApiError(422, Code.INVALID_DATASET, "dataset: the data set's file cannot be read; see the service's "
                        "log", field="dataset") from None

@@ -40,23 +40,30 @@ INSTANCES_HELP = (
 # -- images
 @dataclass(frozen=True)
 class ImageLimits:
-    """What one /predict may send: pixels of one image and of all, fewest on a side."""
+    """What one /predict may send: pixels of one image and of all, fewest on a side; and
+    what its errors call image #j (``noun`` #j: "file" of a multipart body, V2's tensor
+    element)."""
 
     max_pixels: int  # CATSVC_MAX_IMAGE_PIXELS
     max_request_pixels: int  # CATSVC_MAX_REQUEST_PIXELS
     min_side: int  # CATSVC_MIN_IMAGE_SIDE
+    noun: str = "file"
 
     @classmethod
-    def of(cls, settings: Settings) -> ImageLimits:
-        return cls(settings.max_image_pixels, settings.max_request_pixels, settings.min_image_side)
+    def of(cls, settings: Settings, noun: str = "file") -> ImageLimits:
+        return cls(settings.max_image_pixels, settings.max_request_pixels, settings.min_image_side, noun)
 
 
 def file_parts(parts: list[Part], max_batch: int) -> list[Part]:
-    """The ``file`` parts, at least one and at most ``max_batch``."""
+    """The ``file`` parts, at least one and at most ``max_batch``, none of them empty."""
     files = [p for p in parts if p.name == FILE_FIELD]
     if not files:
         raise missing_file()
     check_batch(len(files), max_batch, "files")
+    for j, part in enumerate(files):
+        if not part.data:  # `curl -F file=@x` of an empty x: nothing was sent, not a bad image
+            raise ApiError(422, Code.MISSING_FILE, f"file #{j} is empty (0 bytes); send the image's bytes",
+                           index=j)
     return files
 
 
@@ -106,31 +113,31 @@ def _declared_pixels(index: int, data: bytes, limits: ImageLimits) -> int:
         try:
             image_to_vector(data, max_pixels=1, min_side=limits.min_side)
         except ImageTooLargeError:  # it opened there: a bomb, refused by Pillow's own guard
-            raise image_too_large(index, limits.max_pixels) from None
+            raise image_too_large(index, limits.max_pixels, limits.noun) from None
         except DataError as e:
             raise _image_error(index, e, limits) from None
         return 1
     width, height = size
     if min(width, height) < limits.min_side:
-        raise image_too_small(index, limits.min_side)
+        raise image_too_small(index, limits.min_side, limits.noun)
     if width * height > limits.max_pixels:
-        raise image_too_large(index, limits.max_pixels)
+        raise image_too_large(index, limits.max_pixels, limits.noun)
     return width * height
 
 
 def _image_error(index: int, e: DataError, limits: ImageLimits) -> ApiError:
     if isinstance(e, ImageTooLargeError):
-        return image_too_large(index, limits.max_pixels)
+        return image_too_large(index, limits.max_pixels, limits.noun)
     if isinstance(e, ImageTooSmallError):
-        return image_too_small(index, limits.min_side)
+        return image_too_small(index, limits.min_side, limits.noun)
     if isinstance(e, NotAnImageError):  # no image at all: 415; a broken one: 422
         return ApiError(
             415, Code.NOT_AN_IMAGE,
-            f"file #{index} is not an image Pillow can read; send PNG, JPEG, GIF, WebP, BMP, TIFF, ...",
+            f"{limits.noun} #{index} is not an image Pillow can read; send PNG, JPEG, GIF, WebP, BMP, TIFF, ...",
             index=index,
         )
     message = str(e).removeprefix("image bytes: ")
-    return ApiError(422, Code.INVALID_IMAGE, f"file #{index}: {message}", index=index)
+    return ApiError(422, Code.INVALID_IMAGE, f"{limits.noun} #{index}: {message}", index=index)
 
 
 # -- JSON instances
@@ -179,7 +186,7 @@ def instances_to_columns(body: bytes, max_batch: int) -> np.ndarray:
     bad = (X < 0) | (X > 255)  # (m, 12288)
     if bad.any():
         row, col = (int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
-        raise _bad(f"instance {row}: value {col} is out of range; pixel values must be 0..255", index=row)
+        raise _bad(f"instance {row}: element {col} is out of range; pixel values must be 0..255", index=row)
     return X.T  # (12288, m)
 
 
@@ -187,7 +194,7 @@ def _raise_first_non_number(instances: list[Any]) -> None:
     for i, instance in enumerate(instances):
         for j, v in enumerate(instance):
             if type(v) not in (int, float):  # bool is not a number here
-                raise _bad(f"instance {i}: value {j} is not a number; pixel values must be numbers 0..255", index=i)
+                raise _bad(f"instance {i}: element {j} is not a number; pixel values must be numbers 0..255", index=i)
 
 
 # -- answers

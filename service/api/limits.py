@@ -61,11 +61,11 @@ def check_batch(count: int, limit: int, what: str, setting: str = "max_batch") -
         )
 
 
-def image_too_large(index: int, limit: int) -> ApiError:
+def image_too_large(index: int, limit: int, noun: str = "file") -> ApiError:
     return ApiError(
         413,
         Code.IMAGE_TOO_LARGE,
-        f"file #{index} has more pixels than the limit of {limit} pixels "
+        f"{noun} #{index} has more pixels than the limit of {limit} pixels "
         f"({env_name('max_image_pixels')}); send a smaller image",
         limit=limit,
         index=index,
@@ -96,11 +96,11 @@ def predict_queue_full(threads: int, queue: int) -> ApiError:
     )
 
 
-def image_too_small(index: int, limit: int) -> ApiError:
+def image_too_small(index: int, limit: int, noun: str = "file") -> ApiError:
     return ApiError(
         422,
         Code.IMAGE_TOO_SMALL,
-        f"file #{index} is smaller than {limit} pixels on a side "
+        f"{noun} #{index} is smaller than {limit} pixels on a side "
         f"({env_name('min_image_side')}); send a real picture",
         limit=limit,
         index=index,

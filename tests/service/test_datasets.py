@@ -101,8 +101,10 @@ def test_upload_zip_of_cat_and_non_cat_folders(client: TestClient, trainer: Trai
         (npz_bytes(np.zeros((100, 2), np.uint8), np.array([1, 0])), "expected (12288, m)"),
         (zip_of_folders(1, 1, {"../evil.png": b"x"}), "unsafe path"),
         (zip_of_folders(0, 0, {"readme.txt": b"x"}), "cat/ and non-cat/"),
+        (npz_bytes(np.zeros((12288, 2), np.uint8), np.array([1, 0, 1])),
+         "the uploaded file: Y: labels have shape (3,); expected 2 labels"),
     ],
-    ids=["text", "no-Y", "wrong-shape", "zip-slip", "no-folders"],
+    ids=["text", "no-Y", "wrong-shape", "zip-slip", "no-folders", "labels-of-a-member"],
 )
 def test_invalid_uploads_are_422_with_model_core_s_reason(
     client: TestClient, settings: Settings, data: bytes, fragment: str

@@ -275,6 +275,12 @@ def test_evaluate_errors(c: httpx.Client, path: str, kwargs: dict, status: int, 
     assert (r.status_code, r.json()["code"]) == (status, code), r.text
 
 
+def test_an_unknown_data_set_is_the_same_error_to_evaluate_and_to_train(c: httpx.Client) -> None:
+    evaluate = c.post("/models/1/evaluate", json={"dataset": "no-such-set"}).json()
+    train = c.post("/train", json={"dataset": "no-such-set"}).json()
+    assert evaluate == train and evaluate["field"] == "dataset", (evaluate, train)
+
+
 # -- the page's files
 def test_the_page_and_its_files_come_from_the_service(c: httpx.Client) -> None:
     r = c.get("/")

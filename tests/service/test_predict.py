@@ -71,12 +71,12 @@ def test_a_batch_of_instances(client: TestClient, model_version: int) -> None:
     [
         ([[0] * N, [0] * (N - 1)], "instance 1: has 12287 values; expected 12288"),
         ([[0] * N, 5], "instance 1: must be a list"),
-        ([[0] * (N - 1) + ["SECRET"]], "instance 0: value 12287 is not a number"),
-        ([[0] * 5 + [True] + [0] * (N - 6)], "instance 0: value 5 is not a number"),
-        ([[None] * N], "instance 0: value 0 is not a number"),
-        ([[0] * N, [0] * 7 + [[1]] + [0] * (N - 8)], "instance 1: value 7 is not a number"),
-        ([[0] * 3 + [-1] + [0] * (N - 4)], "instance 0: value 3 is out of range"),
-        ([[0] * N, [0] * (N - 1) + [255.5]], "instance 1: value 12287 is out of range"),
+        ([[0] * (N - 1) + ["SECRET"]], "instance 0: element 12287 is not a number"),
+        ([[0] * 5 + [True] + [0] * (N - 6)], "instance 0: element 5 is not a number"),
+        ([[None] * N], "instance 0: element 0 is not a number"),
+        ([[0] * N, [0] * 7 + [[1]] + [0] * (N - 8)], "instance 1: element 7 is not a number"),
+        ([[0] * 3 + [-1] + [0] * (N - 4)], "instance 0: element 3 is out of range"),
+        ([[0] * N, [0] * (N - 1) + [255.5]], "instance 1: element 12287 is out of range"),
     ],
     ids=["length", "not-a-list", "string", "bool", "null", "nested", "negative", "above-255"],
 )
@@ -129,10 +129,14 @@ def test_not_an_image_is_415(client: TestClient, model_version: int) -> None:
     assert body["error"].startswith("file #1 is not an image")
 
 
-def test_an_empty_file_is_415(client: TestClient, model_version: int) -> None:
-    r = client.post("/predict", files={"file": ("empty.png", b"")})
-    assert r.status_code == 415
-    assert r.json()["code"] == Code.NOT_AN_IMAGE
+def test_an_empty_file_is_422_missing_file_naming_it(client: TestClient, model_version: int) -> None:
+    # as POST /datasets answers an empty upload: nothing was sent, not an image that is bad
+    good = image_bytes("PNG", size=(64, 64))
+    for files, index in [({"file": ("empty.png", b"")}, 0), ([("file", ("a.png", good)), ("file", ("b.png", b""))], 1)]:
+        r = client.post("/predict", files=files)
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == Code.MISSING_FILE and r.json()["index"] == index
+        assert r.json()["error"] == f"file #{index} is empty (0 bytes); send the image's bytes"
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])

@@ -221,6 +221,7 @@ def test_image_errors_are_the_uploads_own(make_client: Callable[..., TestClient]
                                           status: int, code: str) -> None:
     r = make_client(**overrides).post(INFER, json=image_body(image_bytes("PNG"), file))
     assert (r.status_code, r.json()["code"], r.json()["index"]) == (status, code, 1)
+    assert r.json()["error"].startswith("input 'image' element #1"), r.json()  # a tensor element, not a file
 
 
 def test_images_over_the_request_pixel_budget_are_the_uploads_413(make_client: Callable[..., TestClient]) -> None:

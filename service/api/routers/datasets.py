@@ -50,7 +50,8 @@ _LIMIT_SETTINGS = {"max_bytes": "max_dataset_bytes", "max_members": "max_dataset
 def dataset_error(e: DataError, upload_path: str) -> ApiError:
     """422 with model_core's message, or 413 naming the setting when a limit was hit."""
     # model_core names the file it read: our temporary path, which means nothing to the client
-    message = str(e).replace(upload_path, "the uploaded file")
+    # (a member of it is named "path:Y": "the uploaded file: Y: ...")
+    message = str(e).replace(upload_path + ":", "the uploaded file: ").replace(upload_path, "the uploaded file")
     arg = e.limit or ""
     if arg not in _LIMIT_SETTINGS:
         if isinstance(e, ImageTooLargeError):  # Pillow's own decompression-bomb guard: no setting raises it

@@ -23,7 +23,7 @@ from ...state.jobs import (
 from ...state.logs import request_id
 from ..auth import AdminAuth
 from ..deps import ServicesDep
-from ..errors import ApiError, Code, config_error, error_responses
+from ..errors import ApiError, Code, config_error, error_responses, unknown_dataset
 from ..limits import (
     check_layer_count,
     check_memory,
@@ -156,8 +156,7 @@ async def create_job(request: Request, response: Response, services: ServicesDep
         # a file data set is read once per process to learn its size: not on the event loop
         m, m_dev = await run_in_threadpool(services.catalog.sizes, name)
     except UnknownDataset:
-        raise ApiError(422, Code.UNKNOWN_DATASET,
-                       "dataset: no such data set; GET /datasets lists the names and ids") from None
+        raise unknown_dataset() from None
     check_memory(config, m, m_dev, settings.trainer_memory)
     total, unit = progress_plan(config)
     try:

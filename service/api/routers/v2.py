@@ -184,7 +184,7 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
     else:  # 12 MiB of JSON numbers take orjson and the checks a second or more
         infer_request, X, parts = await services.pool.run(_read, body, header_lengths, settings.max_batch)
     if parts is not None:  # decoded exactly as POST /predict's uploads, under the same limits, off the loop
-        proba = await services.pool.run(_images_proba, costs, loaded, parts, ImageLimits.of(settings))
+        proba = await services.pool.run(_images_proba, costs, loaded, parts, ImageLimits.of(settings, IMAGE_NOUN))
     else:
         assert X is not None
         n = X.shape[1]
@@ -202,6 +202,9 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
         return Response(content, headers=headers, media_type="application/json")
     headers["Inference-Header-Content-Length"] = str(header_length)
     return Response(content, headers=headers, media_type="application/octet-stream")
+
+
+IMAGE_NOUN = f"input '{IMAGE}' element"  # what an image error calls the n-th image: not a file here
 
 
 def _read(body: bytes, header_lengths: list[str], max_batch: int) -> tuple[InferRequest, np.ndarray | None,
