@@ -19,8 +19,9 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def cost_svg(costs: Sequence[Sequence[float]], title: str = "cost", width: int = 480, height: int = 270) -> str:
-    """An SVG document (str) of cost against step; an empty history draws the axes and says so.
+def cost_svg(costs: Sequence[Sequence[float]], title: str = "cost", width: int = 480, height: int = 270,
+             empty: str = "no cost recorded yet") -> str:
+    """An SVG document (str) of cost against step; an empty history draws the axes and ``empty``.
 
     Non-finite costs are left out (a diverged run's last point would flatten the curve).
     """
@@ -37,7 +38,7 @@ def cost_svg(costs: Sequence[Sequence[float]], title: str = "cost", width: int =
     ]
     if not points:
         parts.append(f'<text x="{(x0 + x1) // 2}" y="{(y0 + y1) // 2}" text-anchor="middle" '
-                     'font-family="sans-serif" font-size="13" fill="#555">no cost recorded yet</text>')
+                     f'font-family="sans-serif" font-size="13" fill="#555">{escape(empty)}</text>')
     else:
         steps, values = [p[0] for p in points], [p[1] for p in points]
         lo_x, hi_x = min(steps), max(steps)

@@ -118,3 +118,4 @@ def test_an_empty_history_says_so_in_the_middle_of_the_box() -> None:
     assert (float(note.get("x", "")), float(note.get("y", ""))) == ((left + right) // 2, (bottom + top) // 2)
     assert note.get("text-anchor") == "middle"
     assert cost_svg([]).endswith("</svg>\n")
+    assert "no cost history &amp; more" in cost_svg([], empty="no cost history & more")  # the caller's, escaped

@@ -275,6 +275,11 @@ def test_evaluate_errors(c: httpx.Client, path: str, kwargs: dict, status: int, 
     assert (r.status_code, r.json()["code"]) == (status, code), r.text
 
 
+def test_a_version_with_no_costs_says_it_has_none_not_yet(c: httpx.Client) -> None:
+    texts = [t.text for t in ET.fromstring(c.get("/models/1/cost.svg").text).iter(f"{SVG}text")]
+    assert "no cost history in this version" in texts and "no cost recorded yet" not in texts
+
+
 def test_an_unknown_data_set_is_the_same_error_to_evaluate_and_to_train(c: httpx.Client) -> None:
     evaluate = c.post("/models/1/evaluate", json={"dataset": "no-such-set"}).json()
     train = c.post("/train", json={"dataset": "no-such-set"}).json()

@@ -175,6 +175,7 @@ def cost_curve(version: VersionPath, store: StoreDep) -> Response:
         raise model_not_found() from None
     except VersionUnreadable as e:
         raise model_unreadable(e) from None
-    svg = cost_svg(meta.get("costs") or [], title=f"cost of version {version}")
-    # a version never changes: its curve may be cached (a deleted version's number is never reused)
+    # a version never changes: no costs now means none ever (an upload without a history), and
+    # its curve may be cached (a deleted version's number is never reused)
+    svg = cost_svg(meta.get("costs") or [], title=f"cost of version {version}", empty="no cost history in this version")
     return svg_response(svg, "public, max-age=86400")
