@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, BinaryIO, TypeAlias, cast
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import DataError, NotAnImageError
 from .image_metadata import (
@@ -42,6 +42,7 @@ __all__ = [
     "FORMATS",
     "IMAGE_SHAPE",
     "IMAGE_SIDE",
+    "MAX_PYTHON_DECODED_PIXELS",
     "N_FEATURES",
     "RESAMPLE",
     "ImageSource",
@@ -65,6 +66,14 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # decode) are no photographs; they are refused as not images.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "AVIF", "PPM", "TGA", "QOI")
 
+# Pillow decodes a few formats in Python (its registered PyDecoders, Image.DECODERS: RLE
+# BMP, plain-text and 16-bit PPM, QOI), 50 to 100 times slower a pixel than its C decoders:
+# measured here, a 1000x1000 plain PPM took 1.4 s, a QOI 0.9 s, and a 27 KB RLE BMP that
+# declares 6000x6666 5.5 s. Their pictures are bounded tighter, and count this many times
+# in the decoder's work.
+MAX_PYTHON_DECODED_PIXELS = 1 << 20
+_PYTHON_DECODER_COST = 64
+
 # LANCZOS: Pillow widens the kernel by the downscale factor, so it is a proper
 # anti-aliasing low-pass (fine texture such as fur does not alias into moire) and it
 # is the sharpest of Pillow's filters at a 64-pixel target. reducing_gap first shrinks
@@ -72,8 +81,10 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "AVIF", "PPM", "T
 RESAMPLE = Image.Resampling.LANCZOS
 _REDUCING_GAP = 3.0
 
-# What Pillow (and its plugins, on hostile input) raise for a broken file.
+# What Pillow (and its plugins, on hostile input) raise for a broken file; AssertionError
+# too: Pillow checks some of a file's promises with assert (a palette PNG without PLTE).
 _DECODE_ERRORS = (
+    AssertionError,
     OSError,
     SyntaxError,
     ValueError,
@@ -154,7 +165,8 @@ def image_to_vector(
 
     ``max_decoded_pixels`` bounds the decoder's work rather than the picture: the pixels
     it would produce, which for a JPEG are those after the DCT scaling (a 500x375 photo
-    decodes 125x94). Above it, ImageTooLargeError (``limit="max_decoded_pixels"``) is
+    decodes 125x94), and for a JPEG of several scans (progressive) at least one per 8x8
+    block of the picture and scan. Above it, ImageTooLargeError (``limit="max_decoded_pixels"``) is
     raised with only the header read, for a caller that decodes small images in one
     place and the rest in another.
     """
@@ -191,11 +203,15 @@ def stream_to_vector(
         # catch_warnings is process-global before Python 3.14: see the module notes.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            check_metadata(stream, name)  # what Pillow would copy while opening, bounded first
+            passes = check_metadata(stream, name)  # what Pillow would copy while opening, bounded first
             with Image.open(stream, formats=FORMATS) as img:
                 _check_pixels(img.size, name, max_pixels, min_side)
+                header_size, python = img.size, _python_decoded(img)
+                if python:
+                    _check_python_decoded(img.size, name)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
-                _check_decoded(img.size, name, max_decoded_pixels)  # the size draft left
+                # the size draft left, the scans, the decoder's language
+                _check_decoded(img.size, header_size, passes, python, name, max_decoded_pixels)
                 img.load()  # decode now, inside the try, so truncation is reported here
                 pixels = _to_rgb64(_upright(img), name)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -226,13 +242,48 @@ def stream_to_vector(
     return pixels.reshape(N_FEATURES)
 
 
-def _check_decoded(size: tuple[int, int], name: str, max_decoded_pixels: int | None) -> None:
+def _python_decoded(img: ImageFile.ImageFile) -> bool:
+    """Whether Pillow decodes ``img`` with one of its decoders written in Python."""
+    return any(tile[0] in Image.DECODERS for tile in img.tile)
+
+
+def _check_python_decoded(size: tuple[int, int], name: str) -> None:
     width, height = size
-    if max_decoded_pixels is not None and width * height > max_decoded_pixels:
+    if width * height > MAX_PYTHON_DECODED_PIXELS:
         raise ImageTooLargeError(
-            f"{name}: decoding it produces {width}x{height} = {width * height} pixels, "
-            f"above the limit of {max_decoded_pixels} (max_decoded_pixels)",
-            limit="max_decoded_pixels", value=max_decoded_pixels, actual=width * height,
+            f"{name}: image is {width}x{height} = {width * height} pixels, above the limit of "
+            f"{MAX_PYTHON_DECODED_PIXELS} pixels for a format that Pillow decodes slowly (RLE BMP, "
+            "plain-text PPM, QOI); send it as PNG or JPEG",
+            limit="MAX_PYTHON_DECODED_PIXELS", value=MAX_PYTHON_DECODED_PIXELS, actual=width * height,
+        )
+
+
+def _decoding_work(size: tuple[int, int], declared: tuple[int, int], passes: int, python: bool) -> int:
+    """The decoder's work in pixels: those it produces (``size``, a JPEG's after its DCT
+    scaling), times _PYTHON_DECODER_COST for a decoder written in Python; or, for a JPEG of
+    several scans, one per 8x8 block of the ``declared`` picture and scan if more (each scan
+    is a pass over every block, at about 1/64 of a decoded pixel's cost: 0.25 ns a pixel and
+    scan against 15 to 25 ns a decoded pixel, measured here)."""
+    produced = size[0] * size[1] * (_PYTHON_DECODER_COST if python else 1)
+    return produced if passes <= 1 else max(produced, declared[0] * declared[1] * passes // 64)
+
+
+def _check_decoded(size: tuple[int, int], declared: tuple[int, int], passes: int, python: bool, name: str,
+                   max_decoded_pixels: int | None) -> None:
+    if max_decoded_pixels is None:
+        return
+    work = _decoding_work(size, declared, passes, python)
+    if work > max_decoded_pixels:
+        width, height = size
+        if passes > 1:
+            what = f"decoding its {passes} scans of {declared[0]}x{declared[1]} costs as much as {work} pixels"
+        elif python:
+            what = f"decoding its {width}x{height} pixels in Python costs as much as {work} pixels"
+        else:
+            what = f"decoding it produces {width}x{height} = {work} pixels"
+        raise ImageTooLargeError(
+            f"{name}: {what}, above the limit of {max_decoded_pixels} (max_decoded_pixels)",
+            limit="max_decoded_pixels", value=max_decoded_pixels, actual=work,
         )
 
 
@@ -274,6 +325,8 @@ def _to_rgb64(img: Image.Image, name: str) -> np.ndarray:
     """Decoded image of any mode -> (64, 64, 3) uint8 RGB."""
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         return _high_depth_to_rgb64(img)
+    if img.mode in ("P", "PA") and img.palette is None:  # asserted, not raised, by Pillow (and not under -O)
+        raise DataError(f"{name}: a palette image without its palette (no PLTE chunk)")
     if img.has_transparency_data:
         if img.mode == "La":  # premultiplied; Pillow converts it to RGBA only via LA
             img = img.convert("LA")

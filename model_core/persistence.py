@@ -288,6 +288,8 @@ def _parse_metadata(raw: np.ndarray) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise ParameterFileError(f"{METADATA_KEY} is not valid JSON ({e.msg})") from None
+    except RecursionError:  # "[[[[...": Python's decoder recurses once per level
+        raise ParameterFileError(f"{METADATA_KEY} is JSON nested too deeply to read") from None
 
 
 def _ordered(parameters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

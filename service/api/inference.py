@@ -126,6 +126,9 @@ def _declared_pixels(index: int, data: bytes, limits: ImageLimits) -> int:
 
 
 def _image_error(index: int, e: DataError, limits: ImageLimits) -> ApiError:
+    if isinstance(e, ImageTooLargeError) and e.limit == "MAX_PYTHON_DECODED_PIXELS":  # model_core's own bound
+        message = str(e).removeprefix("image bytes: ")
+        return ApiError(413, Code.IMAGE_TOO_LARGE, f"{limits.noun} #{index}: {message}", limit=e.value, index=index)
     if isinstance(e, ImageTooLargeError):
         return image_too_large(index, limits.max_pixels, limits.noun)
     if isinstance(e, ImageTooSmallError):

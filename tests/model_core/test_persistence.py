@@ -162,6 +162,8 @@ def test_empty_archive(tmp_path: Path) -> None:
         (np.array(json.dumps({"hidden_activation": "gelu"})), "hidden_activation must be one of"),
         (np.array(json.dumps({"input_norm": "zscore"})), "input_norm must be one of"),
         (np.zeros(3), "one JSON string"),
+        (np.array("[" * 5000 + "]" * 5000), "nested too deeply"),  # a RecursionError in json, not a 500
+        (np.array('{"config": ' + "[" * 900 + "]" * 900 + "}"), "config must be an object"),
     ],
 )
 def test_bad_metadata(tmp_path: Path, params, meta, match) -> None:

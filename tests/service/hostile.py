@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 from numpy.lib import format as npy_format
 
+from tests.decoder_bombs import png_without_palette, progressive, rle_bmp
 from tests.metadata_bombs import BOMBS
 
 from .conftest import image_bytes
@@ -121,6 +122,13 @@ def npz_with_hostile_metadata() -> bytes:
     return buf.getvalue()
 
 
+def npz_with_deep_metadata(depth: int = 5000) -> bytes:
+    """A parameter file whose metadata is JSON nested ``depth`` deep (Python's json recurses)."""
+    buf = io.BytesIO()
+    np.savez(buf, W1=np.zeros((1, 12288)), b1=np.zeros((1, 1)), __metadata__=np.array("[" * depth + "]" * depth))
+    return buf.getvalue()
+
+
 def h5_with_hostile_keys_and_labels() -> bytes:
     """A course h5 whose labels are 8-byte strings of text read as integers."""
     buf = io.BytesIO()
@@ -156,8 +164,16 @@ def hand_made() -> dict[str, bytes]:
         "hostile-names.zip": zip_with_hostile_names(),
         "hostile-names.npz": npz_with_hostile_names(),
         "hostile-metadata.npz": npz_with_hostile_metadata(),
+        "deep-metadata.npz": npz_with_deep_metadata(),
         "hostile-keys.h5": h5_with_hostile_keys_and_labels(),
         **{name: make() for name, make in BOMBS.items()},
         "exif-bomb-in.zip": zip_with_a_bomb(BOMBS["exif-bomb.png"]()),
         "tag-bomb-in.zip": zip_with_a_bomb(BOMBS["tag-bomb.tiff"]()),
+        # seconds of decoding each, were they decoded (tests/decoder_bombs.py)
+        "scan-bomb.jpg": progressive((6000, 6000), 1210),
+        "scan-bomb-in.zip": zip_with_a_bomb(progressive((3000, 3000), 1210)),
+        "rle-bomb.bmp": rle_bmp(6000, 6666),
+        "rle-bomb-in.zip": zip_with_a_bomb(rle_bmp(6000, 6666)),
+        "no-palette.png": png_without_palette(),
+        "no-palette-in.zip": zip_with_a_bomb(png_without_palette()),
     }

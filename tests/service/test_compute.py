@@ -13,6 +13,8 @@ from service.api import compute
 from service.api.compute import INLINE_FORWARD_SECONDS, ComputePool, ForwardCosts
 from service.api.errors import ApiError, Code
 
+from tests.decoder_bombs import progressive, rle_bmp
+
 from .conftest import image_bytes
 
 N = 12288
@@ -192,6 +194,19 @@ def test_a_photo_sized_jpeg_runs_inline_since_it_decodes_at_a_quarter_scale(
     client.post("/predict", files={"file": ("b.jpg", big)})
     assert pool_calls == ["_off_loop"] * 2
     assert pooled.json()["predictions"][0]["probability"] == inline.json()["predictions"][0]["probability"]
+
+
+def test_a_small_jpeg_of_many_scans_and_a_python_decoded_image_go_to_the_pool(
+        client: TestClient, model_version: int, pool_calls: list[str]) -> None:
+    # each within INLINE_BODY_BYTES and decoding to at most INLINE_PIXELS, yet their decoder's
+    # work is not tiny: 40 passes over 1024x1024 (a 62 KB file of 4600 took 1.2 s of the loop),
+    # or a decoder written in Python
+    measure(client, pool_calls)
+    scans, rle = progressive((1024, 1024), 40), rle_bmp(100, 100)
+    assert len(scans) <= compute.INLINE_BODY_BYTES and len(rle) <= compute.INLINE_BODY_BYTES
+    for name, data in (("s.jpg", scans), ("r.bmp", rle)):
+        assert client.post("/predict", files={"file": (name, data)}).status_code == 200
+    assert pool_calls == ["_off_loop"] * 2
 
 
 def test_errors_found_inline_and_on_the_pool_are_the_same(client: TestClient, model_version: int) -> None:

@@ -40,7 +40,12 @@ PREDICT, DATASETS, PARAMS = "POST /predict", "POST /datasets", "PUT /params"
 EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("truncated.png", PREDICT): (422, Code.INVALID_IMAGE),
     ("truncated.jpg", PREDICT): (422, Code.INVALID_IMAGE),
-    ("zero-bytes", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("zero-bytes", PREDICT): (422, Code.MISSING_FILE),
+    ("scan-bomb.jpg", PREDICT): (422, Code.INVALID_IMAGE),
+    ("rle-bomb.bmp", PREDICT): (413, Code.IMAGE_TOO_LARGE),
+    ("no-palette.png", PREDICT): (422, Code.INVALID_IMAGE),
+    **{(f"{name}-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE) for name in ("scan-bomb", "rle-bomb", "no-palette")},
+    ("rle-bomb-in.zip", DATASETS): (413, Code.DATASET_TOO_LARGE),
     ("zero-bytes", DATASETS): (422, Code.MISSING_FILE),
     ("one-pixel.png", PREDICT): (422, Code.IMAGE_TOO_SMALL),
     ("huge-declared.png", PREDICT): (413, Code.IMAGE_TOO_LARGE),
@@ -56,6 +61,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("hostile-names.zip", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("hostile-names.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("hostile-metadata.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
+    ("deep-metadata.npz", PREDICT): (415, Code.NOT_AN_IMAGE),
     ("hostile-keys.h5", PREDICT): (415, Code.NOT_AN_IMAGE),
     **{(name, PREDICT): (422, Code.INVALID_IMAGE) for name in BOMBS},
     ("exif-bomb-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE),
@@ -146,8 +152,9 @@ def test_hand_made_hostile_files(client: httpx.Client, before: dict, name: str, 
     body = r.json()
     assert body["code"] == code, body
     assert body["error"] and "/tmp" not in body["error"]  # says what to fix, not where we put it
-    if status == 413:
-        assert "CATSVC_" in body["error"] and body["limit"] > 0
+    if status == 413:  # names the setting that bounds it, or a fixed bound's value
+        assert body["limit"] > 0, body
+        assert "CATSVC_" in body["error"] or f"limit of {body['limit']} " in body["error"], body
 
 
 def valid_files() -> list[bytes]:
@@ -189,7 +196,8 @@ def test_generated_hostile_files(client: httpx.Client, before: dict, case: tuple
     if r.status_code == 200:  # it was an image after all (a small declared PNG may decode)
         assert r.json()["version"] == before["ready"]["version"]
     else:
-        assert r.json()["code"] in (Code.IMAGE_TOO_LARGE, Code.IMAGE_TOO_SMALL, Code.NOT_AN_IMAGE, Code.INVALID_IMAGE)
+        assert r.json()["code"] in (Code.IMAGE_TOO_LARGE, Code.IMAGE_TOO_SMALL, Code.NOT_AN_IMAGE, Code.INVALID_IMAGE,
+                                    Code.MISSING_FILE)  # MISSING_FILE: an empty one
     for endpoint in (DATASETS, PARAMS):
         r = send(client, endpoint, "x", data)
         assert r.status_code in (413, 422), (kind, endpoint, r.text)

@@ -54,8 +54,10 @@ def dataset_error(e: DataError, upload_path: str) -> ApiError:
     message = str(e).replace(upload_path + ":", "the uploaded file: ").replace(upload_path, "the uploaded file")
     arg = e.limit or ""
     if arg not in _LIMIT_SETTINGS:
-        if isinstance(e, ImageTooLargeError):  # Pillow's own decompression-bomb guard: no setting raises it
-            return ApiError(413, Code.DATASET_TOO_LARGE, message)
+        if isinstance(e, ImageTooLargeError):  # a bound of model_core's or Pillow's own: no setting raises it
+            if e.value is None:
+                return ApiError(413, Code.DATASET_TOO_LARGE, message)
+            return ApiError(413, Code.DATASET_TOO_LARGE, message, limit=e.value)
         return ApiError(422, Code.INVALID_DATASET, message)
     # the message names the argument ("max_bytes=1000", "(max_pixels)"); the client needs the setting
     env = env_name(_LIMIT_SETTINGS[arg])
