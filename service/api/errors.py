@@ -293,8 +293,11 @@ async def _client_disconnected(_: Request, e: Exception) -> Response:
 async def _internal_error(request: Request, e: Exception) -> Response:
     error_id = request_id.get() or uuid.uuid4().hex[:12]  # the request id: also in the log line
     log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=e)
+    # the server closes a connection after an unhandled error (uvicorn's way, and ours): say so,
+    # so that a keep-alive client does not send its next request into a closing socket
     return _render(
-        ApiError(500, Code.INTERNAL, f"internal error; quote id {error_id} when reporting it", id=error_id)
+        ApiError(500, Code.INTERNAL, f"internal error; quote id {error_id} when reporting it",
+                 headers={"Connection": "close"}, id=error_id)
     )
 
 

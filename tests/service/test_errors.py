@@ -44,7 +44,7 @@ def test_an_unexpected_error_is_500_with_an_id_only(settings: Settings, caplog: 
 
     with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level(logging.ERROR, "service.errors"):
         r = c.get("/boom")
-    assert r.status_code == 500
+    assert r.status_code == 500 and r.headers["connection"] == "close"
     body = r.json()
     assert body["code"] == Code.INTERNAL
     assert body["id"] in body["error"]

@@ -7,6 +7,7 @@ Each real-server test asserts what went over the wire, never how long it took.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -16,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from service.api.app import create_app
 from service.api.errors import Code
 from service.api.http.cycle import RequestResponseCycle
 from service.api.http.protocol import GuardedHttpProtocol
+from service.settings import Settings
 
 from .realserver import RAW_BOUND, Server, connect, parse, read_to_eof, ready, rss_high_water_kb
 from . import test_framing
@@ -213,6 +216,27 @@ def test_the_protocols_own_500_is_the_services_error_shape(fails: str) -> None:
     status, headers, body = parse(bytes(transport.written))
     assert status == 500 and headers["content-type"] == "application/json"
     assert body == {"error": "internal error", "code": Code.INTERNAL}
+    assert headers["connection"] == "close" and transport.closed
+
+
+def test_the_apps_500_says_close_and_the_connection_closes(settings: Settings) -> None:
+    # the app's handler answers a 500 with Connection: close (service.api.errors), then the
+    # exception goes on up, as Starlette's ServerErrorMiddleware re-raises it
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    transport = FakeTransport()
+    cycle = make_cycle(transport)
+    cycle.scope.update(path="/boom", raw_path=b"/boom", query_string=b"", scheme="http", http_version="1.1",
+                       headers=[(b"host", b"testserver")],
+                       server=("127.0.0.1", 8000), client=("127.0.0.1", 5000), root_path="")
+    with contextlib.suppress(RuntimeError):
+        asyncio.run(cycle.run_asgi(app))
+    status, headers, body = parse(bytes(transport.written))
+    assert status == 500 and body["code"] == Code.INTERNAL
     assert headers["connection"] == "close" and transport.closed
 
 

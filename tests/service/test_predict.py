@@ -1,6 +1,7 @@
 """POST /predict: images and JSON instances, and every way they can be wrong."""
 from __future__ import annotations
 
+import gzip
 import io
 import struct
 import zlib
@@ -382,3 +383,17 @@ def test_every_answer_says_what_the_model_was_trained_on(client: TestClient, tra
     r = client.post("/predict", json={"instances": [[0] * 12288]})
     assert r.json()["version"] == job["model_version"]
     assert r.json()["dataset"] == dataset_id and r.json()["synthetic"] is False
+
+
+@pytest.mark.parametrize("method, path, content_type", [
+    ("POST", "/predict", "application/json"), ("POST", "/train", "application/json"),
+    ("POST", "/datasets", "multipart/form-data; boundary=b"), ("PUT", "/params", "multipart/form-data; boundary=b"),
+    ("POST", "/v2/models/catvnoncat/infer", "application/json"),
+])
+def test_a_compressed_body_is_415_on_every_endpoint(client: TestClient, model_version: int, method: str, path: str,
+                                                    content_type: str) -> None:
+    # read as it is, a gzip would be taken for the image or the JSON itself
+    body = gzip.compress(b'{"instances": []}')
+    r = client.request(method, path, content=body, headers={"Content-Encoding": "gzip", "Content-Type": content_type})
+    assert r.status_code == 415, r.text
+    assert r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE and "uncompressed" in r.json()["error"]

@@ -234,9 +234,7 @@ def _check_body_type(request: Request) -> None:
     if media_type(request.headers.get("content-type", "")) not in _BODY_TYPES:
         raise unsupported_media_type("send the inference request as application/json, or with binary data "
                                      "as application/octet-stream (or without a Content-Type)")
-    if request.headers.get("content-encoding", "identity").strip().lower() != "identity":
-        raise unsupported_media_type("send the inference request uncompressed: this server takes no "
-                                     "Content-Encoding")
+    # a Content-Encoding is refused with every other body's (service.api.limits.limited_stream)
 
 
 # -- the model a URL names
