@@ -222,3 +222,21 @@ def test_the_server_is_fine_afterwards_and_its_log_is_quiet(server: Server) -> N
         assert client.get("/health/ready").status_code == 200
         assert client.post("/predict", content=INSTANCE_JSON, headers={"Content-Type": "application/json"}).status_code == 200
     assert_quiet(server.log_lines())
+
+
+# -- a target in absolute-form: its authority is the request's host (RFC 9112 3.2.2)
+@pytest.mark.parametrize("target, host, status", [
+    ("http://evil.example/params", "127.0.0.1", 400),  # the Host header beside it does not count
+    ("http://evil.example:80/params", "127.0.0.1", 400),
+    ("http://127.0.0.1/params", "evil.example", 200),  # nor does it here: the target names us
+    ("http://localhost:8000/params", "evil.example", 200),
+])
+def test_a_target_in_absolute_form_is_checked_by_its_own_host(server: Server, target: str, host: str,
+                                                              status: int) -> None:
+    raw = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    got, headers, body = parse(exchange(server, raw)[0])
+    assert got == status, body
+    if status == 400:
+        assert body["code"] == Code.HOST_NOT_ALLOWED
+    else:
+        assert body["version"] == 1  # /params answered

@@ -308,6 +308,8 @@ class GuardedHttpProtocol(asyncio.Protocol):
         self._in_body = True
         self._cancel_timer()  # the header deadline is met (a pipelined head: none is armed)
         parsed = httptools.parse_url(self.url)
+        if parsed.host:  # absolute-form ("GET http://name/path"): its authority is the host
+            self._authority_as_host(parsed.host, parsed.port)
         raw_path = parsed.path
         path = raw_path.decode("ascii")
         if "%" in path:
@@ -339,6 +341,13 @@ class GuardedHttpProtocol(asyncio.Protocol):
         else:  # pipelined: its turn comes when the one before is answered
             self.flow.pause_reading()
             self.pipeline.appendleft(self.cycle)
+
+    def _authority_as_host(self, host: bytes, port: int | None) -> None:
+        """RFC 9112 3.2.2: a server that receives a target in absolute-form ignores the Host
+        header and uses the target's authority, so the Host check (service.api.http.guards)
+        sees the name the request is really for, not a Host header beside it."""
+        authority = host if port is None else host + b":" + str(port).encode("ascii")
+        self.headers = [(n, v) for n, v in self.headers if n != b"host"] + [(b"host", authority)]
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
