@@ -19,8 +19,8 @@ EXIF is asked for. So:
   ``exif_transpose``, which parses the whole EXIF.
 * The walk costs about 1.4 us for a 64x64 PNG and 9 us for a 500x375 JPEG (2% of
   decoding either), measured with ``timeit`` on this project's machine.
-* A JPEG's scans are counted (the ``SOS`` markers: entropy-coded data never holds the
-  bytes FF DA, its FFs are stuffed), and more than ``MAX_JPEG_SCANS`` are refused. Every
+* A JPEG's scans are counted (its ``SOS`` markers, walked as a decoder meets them, up to
+  the end-of-image marker), and more than ``MAX_JPEG_SCANS`` are refused. Every
   scan of a progressive JPEG is a pass of the entropy decoder over every 8x8 block of the
   picture, however few bytes it holds: 1210 repeated empty scans of a 36 Mpx grey picture
   (a 261 KB file) took 11 s to decode here, against 0.25 s for a 40 Mpx photograph of the
@@ -32,6 +32,7 @@ EXIF is asked for. So:
 """
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from typing import IO
@@ -64,7 +65,6 @@ MAX_JPEG_SEGMENTS = 4096  # markers walked before the image data starts
 # libjpeg's progressive script writes 10 scans for colour and 6 for grey, and jpegtran's and
 # mozjpeg's about as many; 64 scans of a 40 Mpx picture are about 1.5 s of decoding at worst
 MAX_JPEG_SCANS = 64
-_COUNT_CHUNK = 1 << 20  # bytes read at a time while counting scans
 
 PngImagePlugin.MAX_TEXT_CHUNK = min(PngImagePlugin.MAX_TEXT_CHUNK, MAX_TEXT_BYTES)
 PngImagePlugin.MAX_TEXT_MEMORY = min(PngImagePlugin.MAX_TEXT_MEMORY, MAX_TEXT_BYTES)
@@ -84,10 +84,11 @@ Reader = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes of 
 
 
 class ImageMetadataError(DataError):
-    """An image's metadata is larger than any honest picture's (a memory bomb).
+    """An image's metadata is larger than any honest picture's (a memory bomb), or its
+    scans more than any encoder writes (a CPU bomb).
 
     ``limit`` names the bound passed (``"MAX_IFD_ENTRIES"``, ``"MAX_TAG_BYTES"``,
-    ``"MAX_JPEG_SEGMENTS"``, ``"MAX_TEXT_BYTES"``), ``value`` is its value.
+    ``"MAX_JPEG_SEGMENTS"``, ``"MAX_JPEG_SCANS"``, ``"MAX_TEXT_BYTES"``), ``value`` is its value.
     """
 
 
@@ -175,21 +176,42 @@ def _check_jpeg(stream: IO[bytes], name: str) -> int:
                              limit="MAX_JPEG_SEGMENTS", value=MAX_JPEG_SEGMENTS)
 
 
+# a marker inside or between scans: 0xFF fill bytes, then a code that is not a stuffed 0x00
+# (entropy-coded data writes a data byte 0xFF as FF 00) nor a restart marker RSTn
+_SCAN_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")
+
+
 def _count_scans(stream: IO[bytes], position: int, name: str) -> int:
-    """1 + the SOS markers after the first scan's, which starts at ``position``; refused
-    past MAX_JPEG_SCANS (read a chunk at a time, so a long file costs no copy of itself)."""
-    scans, tail = 1, b""
+    """1 + the scans after the first, whose header's length field is at ``position``, up to
+    the end-of-image marker (what follows it, a phone's motion video or a second MPF image,
+    is no part of the picture); refused past MAX_JPEG_SCANS.
+
+    The segments between scans (tables, comments) are skipped by their lengths, the
+    entropy-coded data searched for markers by a regular expression (C, not a byte loop)."""
     stream.seek(position)
-    while chunk := stream.read(_COUNT_CHUNK):
-        window = tail + chunk  # a marker split across two reads is counted once, in the second
-        scans += window.count(b"\xff\xda")
-        if scans > MAX_JPEG_SCANS:
-            raise ImageMetadataError(
-                f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans; encoders write about 10, and each one "
-                "costs a pass over the whole picture: re-encode it (baseline or the usual progressive)",
-                limit="MAX_JPEG_SCANS", value=MAX_JPEG_SCANS)
-        tail = window[-1:] if window.endswith(b"\xff") else b""
+    data = stream.read()
+    scans, at = 1, _segment_end(data, 0)
+    while at is not None and (found := _SCAN_MARKER.search(data, at)) is not None:
+        code, at = found[1][0], found.end()
+        if code == 0xD9:  # EOI
+            break
+        if code == 0xDA:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise ImageMetadataError(
+                    f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans; encoders write about 10, and each "
+                    "one costs a pass over the whole picture: re-encode it (baseline or the usual progressive)",
+                    limit="MAX_JPEG_SCANS", value=MAX_JPEG_SCANS)
+        if code not in _NO_LENGTH:
+            at = _segment_end(data, at)
     return scans
+
+
+def _segment_end(data: bytes, at: int) -> int | None:
+    """Where the segment whose 2-byte length field is at ``at`` ends; None past the data."""
+    if at + 2 > len(data):
+        return None
+    return at + max(2, int.from_bytes(data[at : at + 2], "big"))
 
 
 # -- PNG: the eXIf chunk; WebP: the EXIF chunk (both raw TIFF blocks)

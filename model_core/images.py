@@ -73,6 +73,7 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "AVIF", "PPM", "T
 # in the decoder's work.
 MAX_PYTHON_DECODED_PIXELS = 1 << 20
 _PYTHON_DECODER_COST = 64
+_SCAN_PIXELS = 256  # pixel-scans of a progressive JPEG that cost a pixel of the costliest format
 
 # LANCZOS: Pillow widens the kernel by the downscale factor, so it is a proper
 # anti-aliasing low-pass (fine texture such as fur does not alias into moire) and it
@@ -112,7 +113,8 @@ class ImageTooLargeError(DataError):
     """An image's pixel count (from its header) is above the allowed maximum.
 
     ``limit`` is ``"max_pixels"`` (the argument), ``"max_decoded_pixels"`` (the same for the
-    pixels decoded) or ``"PIL.Image.MAX_IMAGE_PIXELS"`` (Pillow's
+    pixels decoded), ``"MAX_PYTHON_DECODED_PIXELS"`` (a format Pillow decodes in Python) or
+    ``"PIL.Image.MAX_IMAGE_PIXELS"`` (Pillow's
     decompression-bomb guard), ``value`` its value, ``actual`` the declared pixel count
     (None where Pillow's message did not give it).
     """
@@ -165,8 +167,8 @@ def image_to_vector(
 
     ``max_decoded_pixels`` bounds the decoder's work rather than the picture: the pixels
     it would produce, which for a JPEG are those after the DCT scaling (a 500x375 photo
-    decodes 125x94), and for a JPEG of several scans (progressive) at least one per 8x8
-    block of the picture and scan. Above it, ImageTooLargeError (``limit="max_decoded_pixels"``) is
+    decodes 125x94), weighed by what a pixel costs (a progressive JPEG's scans pass over the
+    whole picture, and a few formats are decoded in Python). Above it, ImageTooLargeError (``limit="max_decoded_pixels"``) is
     raised with only the header read, for a caller that decodes small images in one
     place and the rest in another.
     """
@@ -259,13 +261,17 @@ def _check_python_decoded(size: tuple[int, int], name: str) -> None:
 
 
 def _decoding_work(size: tuple[int, int], declared: tuple[int, int], passes: int, python: bool) -> int:
-    """The decoder's work in pixels: those it produces (``size``, a JPEG's after its DCT
-    scaling), times _PYTHON_DECODER_COST for a decoder written in Python; or, for a JPEG of
-    several scans, one per 8x8 block of the ``declared`` picture and scan if more (each scan
-    is a pass over every block, at about 1/64 of a decoded pixel's cost: 0.25 ns a pixel and
-    scan against 15 to 25 ns a decoded pixel, measured here)."""
+    """The decoder's work in pixels of the costliest format (64 ns a pixel, an RGBA PNG of
+    smooth gradients): those it produces (``size``, a JPEG's after its DCT scaling), times
+    _PYTHON_DECODER_COST for a decoder written in Python; or, for a JPEG of several scans,
+    the ``declared`` pixels times the scans over _SCAN_PIXELS if more (a scan passes over
+    every block, 0.25 ns a pixel however few bytes it holds, measured here)."""
     produced = size[0] * size[1] * (_PYTHON_DECODER_COST if python else 1)
-    return produced if passes <= 1 else max(produced, declared[0] * declared[1] * passes // 64)
+    return produced if passes <= 1 else max(produced, _scan_work(declared, passes))
+
+
+def _scan_work(declared: tuple[int, int], passes: int) -> int:
+    return declared[0] * declared[1] * passes // _SCAN_PIXELS
 
 
 def _check_decoded(size: tuple[int, int], declared: tuple[int, int], passes: int, python: bool, name: str,
@@ -275,7 +281,7 @@ def _check_decoded(size: tuple[int, int], declared: tuple[int, int], passes: int
     work = _decoding_work(size, declared, passes, python)
     if work > max_decoded_pixels:
         width, height = size
-        if passes > 1:
+        if passes > 1 and work == _scan_work(declared, passes):
             what = f"decoding its {passes} scans of {declared[0]}x{declared[1]} costs as much as {work} pixels"
         elif python:
             what = f"decoding its {width}x{height} pixels in Python costs as much as {work} pixels"

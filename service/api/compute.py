@@ -45,7 +45,9 @@ INLINE_BODY_BYTES = 64 * 1024
 # pixels decoded, so a JPEG counts after its DCT scaling (draft): a 500x375 photo decodes
 # 125x94. Its entropy decoding still reads the whole file, which INLINE_BODY_BYTES bounds:
 # the costliest JPEG measured within both (noise at quality 5, 1000x1000 in 64 kB) took 1.7 ms
-# to decode and resize on a loaded core.
+# to decode and resize on a loaded core. A progressive JPEG's scans and the formats Pillow
+# decodes in Python weigh more (model_core.images._decoding_work): a photo of the usual 10
+# scans still counts as its decoded pixels, a small file of hundreds of scans as far more.
 INLINE_PIXELS = 128 * 128
 # The course's net takes about 60 us for one image, the photos CNN about 0.6 ms.
 INLINE_FORWARD_SECONDS = 0.002

@@ -28,7 +28,7 @@ from ..state import metrics
 from .errors import ApiError, Code
 from .limits import check_batch, image_too_large, image_too_small, request_pixels_too_large
 from .multipart import Part
-from .uploads import FILE_FIELD, missing_file
+from .uploads import FILE_FIELD, empty_file, missing_file
 
 THRESHOLD = 0.5  # P(cat) above this is a cat, as model_core.predict decides
 INSTANCES_HELP = (
@@ -61,9 +61,8 @@ def file_parts(parts: list[Part], max_batch: int) -> list[Part]:
         raise missing_file()
     check_batch(len(files), max_batch, "files")
     for j, part in enumerate(files):
-        if not part.data:  # `curl -F file=@x` of an empty x: nothing was sent, not a bad image
-            raise ApiError(422, Code.MISSING_FILE, f"file #{j} is empty (0 bytes); send the image's bytes",
-                           index=j)
+        if not part.data:
+            raise empty_file(j)
     return files
 
 

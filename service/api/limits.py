@@ -36,7 +36,8 @@ def check_declared_length(request: Request, limit: int, setting: str) -> None:
 async def limited_stream(request: Request, limit: int, setting: str) -> AsyncIterator[bytes]:
     """The body's chunks, stopping with a 413 as soon as more than ``limit`` bytes came;
     415 for a compressed body (read as it is, a gzip would be taken for the data itself)."""
-    if request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+    codings = {c.strip().lower() for v in request.headers.getlist("content-encoding") for c in v.split(",")}
+    if codings - {"identity", ""}:
         raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "send the body uncompressed: this server takes no "
                        "Content-Encoding")
     check_declared_length(request, limit, setting)

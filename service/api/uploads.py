@@ -44,6 +44,11 @@ def missing_file() -> ApiError:
     )
 
 
+def empty_file(index: int) -> ApiError:
+    """``curl -F file=@x`` of an empty x: nothing was sent, not a bad image."""
+    return ApiError(422, Code.MISSING_FILE, f"file #{index} is empty (0 bytes); send the image's bytes", index=index)
+
+
 def multipart_content_type(request: Request) -> str:
     """The request's Content-Type if it is multipart/form-data; 415 saying what to send otherwise."""
     content_type = request.headers.get("content-type", "")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import io
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from model_core import DataError, ImageTooLargeError, image_to_vector
-from model_core import image_metadata
 from model_core.image_metadata import MAX_JPEG_SCANS, ImageMetadataError, check_metadata
 from model_core.images import MAX_PYTHON_DECODED_PIXELS
 
@@ -31,13 +31,21 @@ def test_a_jpeg_at_the_scan_bound_decodes_and_one_past_it_is_refused_at_once() -
     assert f"more than {MAX_JPEG_SCANS} scans" in str(caught.value)
 
 
-@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
-def test_scans_are_counted_alike_whatever_the_reads_split(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    # a marker split between two reads is counted once: the count is the file's own
-    monkeypatch.setattr(image_metadata, "_COUNT_CHUNK", chunk)
-    for scans in (1, 6, 40):
-        data = progressive((16, 16), scans) if scans > 1 else _baseline((16, 16))
+def test_scans_are_counted_to_the_end_of_the_image_and_not_in_other_segments() -> None:
+    for scans in (6, 40):
+        data = progressive((16, 16), scans)
         assert check_metadata(io.BytesIO(data), "x") == scans == data.count(b"\xff\xda")
+    # a phone's motion video after the picture: random bytes hold an FF DA every 64 KiB or so
+    photo = _baseline((500, 375))
+    trailer = np.random.default_rng(0).integers(0, 256, 5 << 20, dtype=np.uint8).tobytes()
+    assert trailer.count(b"\xff\xda") > MAX_JPEG_SCANS
+    assert check_metadata(io.BytesIO(photo + trailer), "x") == 1
+    assert image_to_vector(photo + trailer).shape == (12288,)
+    # FF DA inside a comment between two scans is the comment's, not a scan
+    data = progressive((16, 16), 6)
+    second = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    comment = b"\xff\xfe" + (2 + 4 * 100).to_bytes(2, "big") + b"\xff\xda\x00\x08" * 100
+    assert check_metadata(io.BytesIO(data[:second] + comment + data[second:]), "x") == 6
 
 
 def _baseline(size: tuple[int, int]) -> bytes:
@@ -52,17 +60,20 @@ def test_other_formats_are_one_pass() -> None:
     assert check_metadata(io.BytesIO(out.getvalue()), "x") == 1
 
 
-def test_the_decoders_work_counts_every_scan_of_every_block() -> None:
-    # 500x375 decodes 125x94 (11750 pixels) at its DCT scale; its 20 scans are 500*375*20/64
+def test_the_decoders_work_counts_every_scan_of_every_pixel() -> None:
+    # 500x375 decodes 125x94 (11750 pixels) at its DCT scale; 60 scans weigh 500*375*60/256,
+    # the usual 10 less than its decoded pixels
     bound = 16384
-    assert image_to_vector(_baseline((500, 375)), max_decoded_pixels=bound).shape == (12288,)
+    for data in (_baseline((500, 375)), progressive((500, 375), 10)):
+        assert image_to_vector(data, max_decoded_pixels=bound).shape == (12288,)
     with pytest.raises(ImageTooLargeError) as caught:
-        image_to_vector(progressive((500, 375), 20), max_decoded_pixels=bound)
+        image_to_vector(progressive((500, 375), 60), max_decoded_pixels=bound)
     assert (caught.value.limit, caught.value.value, caught.value.actual) == ("max_decoded_pixels", bound,
-                                                                            500 * 375 * 20 // 64)
-    assert "its 20 scans of 500x375" in str(caught.value)
-    # below the bound it decodes as any JPEG does
-    assert image_to_vector(progressive((100, 100), 20), max_decoded_pixels=bound).shape == (12288,)
+                                                                            500 * 375 * 60 // 256)
+    assert "its 60 scans of 500x375" in str(caught.value)
+    # where the decoded pixels weigh more, the message says so
+    with pytest.raises(ImageTooLargeError, match=r"produces 125x94 = 11750 pixels"):
+        image_to_vector(progressive((500, 375), 10), max_decoded_pixels=10_000)
 
 
 # -- the formats Pillow decodes in Python

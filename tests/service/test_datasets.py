@@ -103,8 +103,10 @@ def test_upload_zip_of_cat_and_non_cat_folders(client: TestClient, trainer: Trai
         (zip_of_folders(0, 0, {"readme.txt": b"x"}), "cat/ and non-cat/"),
         (npz_bytes(np.zeros((12288, 2), np.uint8), np.array([1, 0, 1])),
          "the uploaded file: Y: labels have shape (3,); expected 2 labels"),
+        (zip_of_folders(1, 1, {"pets/cat/broken.png": b"not an image"}), "the uploaded file: member #"),
+        (b"PK\x03\x04" + b"\0" * 40, "the uploaded file: "),
     ],
-    ids=["text", "no-Y", "wrong-shape", "zip-slip", "no-folders", "labels-of-a-member"],
+    ids=["text", "no-Y", "wrong-shape", "zip-slip", "no-folders", "labels-of-a-member", "bad-member", "bad-zip"],
 )
 def test_invalid_uploads_are_422_with_model_core_s_reason(
     client: TestClient, settings: Settings, data: bytes, fragment: str
@@ -113,7 +115,7 @@ def test_invalid_uploads_are_422_with_model_core_s_reason(
     assert r.status_code == 422
     body = r.json()
     assert body["code"] == Code.INVALID_DATASET
-    assert fragment in body["error"]
+    assert fragment in body["error"] and "  " not in body["error"], body["error"]
     assert str(settings.data_dir) not in body["error"]  # no server paths
     assert leftovers(settings.tmp_dir) == []  # the temporary file is gone
 

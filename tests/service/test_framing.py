@@ -230,6 +230,7 @@ def test_the_server_is_fine_afterwards_and_its_log_is_quiet(server: Server) -> N
     ("http://evil.example:80/params", "127.0.0.1", 400),
     ("http://127.0.0.1/params", "evil.example", 200),  # nor does it here: the target names us
     ("http://localhost:8000/params", "evil.example", 200),
+    ("http://[::1]:8000/params", "evil.example", 200),  # an IPv6 literal keeps its brackets
 ])
 def test_a_target_in_absolute_form_is_checked_by_its_own_host(server: Server, target: str, host: str,
                                                               status: int) -> None:
@@ -240,3 +241,13 @@ def test_a_target_in_absolute_form_is_checked_by_its_own_host(server: Server, ta
         assert body["code"] == Code.HOST_NOT_ALLOWED
     else:
         assert body["version"] == 1  # /params answered
+
+
+def test_a_target_in_absolute_form_still_needs_one_host_header_and_may_have_no_path(server: Server) -> None:
+    for heads in ("", "Host: 127.0.0.1\r\nHost: 127.0.0.1\r\n"):
+        raw = f"GET http://127.0.0.1/params HTTP/1.1\r\n{heads}Connection: close\r\n\r\n".encode()
+        status, _, body = parse(exchange(server, raw)[0])
+        assert (status, body["code"]) == (400, Code.HOST_NOT_ALLOWED), body
+    raw = b"GET http://127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    response = exchange(server, raw)[0]
+    assert response.startswith(b"HTTP/1.1 200 "), response[:200]  # the page at /

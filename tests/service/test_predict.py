@@ -397,3 +397,12 @@ def test_a_compressed_body_is_415_on_every_endpoint(client: TestClient, model_ve
     r = client.request(method, path, content=body, headers={"Content-Encoding": "gzip", "Content-Type": content_type})
     assert r.status_code == 415, r.text
     assert r.json()["code"] == Code.UNSUPPORTED_MEDIA_TYPE and "uncompressed" in r.json()["error"]
+
+
+def test_every_content_encoding_header_counts_and_identity_is_fine(client: TestClient, model_version: int) -> None:
+    body = orjson.dumps({"instances": [[0] * 12288]})
+    refused = [("content-type", "application/json"), ("content-encoding", "identity"), ("content-encoding", "gzip")]
+    assert client.post("/predict", content=body, headers=refused).status_code == 415
+    for coding in ("Identity", " identity , identity ", ""):
+        headers = {"Content-Type": "application/json", "Content-Encoding": coding}
+        assert client.post("/predict", content=body, headers=headers).status_code == 200, coding

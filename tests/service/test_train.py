@@ -269,3 +269,11 @@ def test_a_run_that_saturated_fails_as_diverged(client: TestClient, trainer: Tra
     assert "try a smaller learning_rate (got 50" in job["message"]
     assert job["model_version"] is None
     assert client.get("/models").json()["models"] == []
+
+
+def test_a_job_that_ended_without_a_cost_says_none_was_recorded_not_yet(client: TestClient) -> None:
+    job_id = client.post("/train", json={"dataset": "synthetic", "recipe": "course"}).json()["id"]
+    queued = client.get(f"/train/{job_id}/cost.svg").text
+    assert client.delete(f"/train/{job_id}").status_code == 200  # queued: cancelled at once
+    ended = client.get(f"/train/{job_id}/cost.svg").text
+    assert ">no cost recorded yet<" in queued and ">no cost recorded<" in ended

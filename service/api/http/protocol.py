@@ -310,7 +310,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         parsed = httptools.parse_url(self.url)
         if parsed.host:  # absolute-form ("GET http://name/path"): its authority is the host
             self._authority_as_host(parsed.host, parsed.port)
-        raw_path = parsed.path
+        raw_path = parsed.path or b"/"  # "GET http://name HTTP/1.1": the root
         path = raw_path.decode("ascii")
         if "%" in path:
             path = urllib.parse.unquote(path)
@@ -346,8 +346,11 @@ class GuardedHttpProtocol(asyncio.Protocol):
         """RFC 9112 3.2.2: a server that receives a target in absolute-form ignores the Host
         header and uses the target's authority, so the Host check (service.api.http.guards)
         sees the name the request is really for, not a Host header beside it."""
+        if b":" in host:  # an IPv6 literal, which parse_url gives without its brackets
+            host = b"[" + host + b"]"
         authority = host if port is None else host + b":" + str(port).encode("ascii")
-        self.headers = [(n, v) for n, v in self.headers if n != b"host"] + [(b"host", authority)]
+        # in place: a request still needs exactly one Host header (RFC 9112 3.2), which the guard counts
+        self.headers = [(n, authority if n == b"host" else v) for n, v in self.headers]
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle

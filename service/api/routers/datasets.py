@@ -1,6 +1,7 @@
 """Data sets: GET /datasets lists them, POST /datasets uploads one."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -50,8 +51,9 @@ _LIMIT_SETTINGS = {"max_bytes": "max_dataset_bytes", "max_members": "max_dataset
 def dataset_error(e: DataError, upload_path: str) -> ApiError:
     """422 with model_core's message, or 413 naming the setting when a limit was hit."""
     # model_core names the file it read: our temporary path, which means nothing to the client
-    # (a member of it is named "path:Y": "the uploaded file: Y: ...")
-    message = str(e).replace(upload_path + ":", "the uploaded file: ").replace(upload_path, "the uploaded file")
+    # a member of it is named "path:Y" ("the uploaded file: Y: ..."), the file itself "path: ..."
+    message = re.sub(re.escape(upload_path) + r":(?! )", "the uploaded file: ", str(e))
+    message = message.replace(upload_path, "the uploaded file")
     arg = e.limit or ""
     if arg not in _LIMIT_SETTINGS:
         if isinstance(e, ImageTooLargeError):  # a bound of model_core's or Pillow's own: no setting raises it

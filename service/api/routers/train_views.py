@@ -7,7 +7,7 @@ from starlette.responses import Response, StreamingResponse
 
 from model_core import cost_svg
 
-from ...state.jobs import Job, JobNotFound
+from ...state.jobs import FINISHED, Job, JobNotFound
 from ..deps import ServicesDep
 from ..errors import error_responses
 from ..responses import svg_response
@@ -69,6 +69,8 @@ def cost_curve(job_id: JobId, services: ServicesDep) -> Response:
         job = services.queue.get(job_id)
     except JobNotFound:
         raise job_not_found() from None
-    svg = cost_svg(job.costs, title=f"cost of job {job.id} ({job.status})")
+    ended = job.status in FINISHED  # a job that ended without a cost never will have one
+    svg = cost_svg(job.costs, title=f"cost of job {job.id} ({job.status})",
+                   empty="no cost recorded" if ended else "no cost recorded yet")
     # a running job's curve grows: never cached; a finished one's is final, but small
     return svg_response(svg, "no-cache")

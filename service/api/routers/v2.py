@@ -51,6 +51,7 @@ ModelVersion = Annotated[str, Path(description="a stored version, as GET /v2/mod
 EXTENSIONS = ["binary_tensor_data"]
 V2 = "v2"  # the api label of its predictions (service.state.metrics)
 _BODY_TYPES = ("", "application/json", "application/octet-stream")
+IMAGE_NOUN = f"input '{IMAGE}' element"  # what an image error calls the n-th image: not a file here
 _FALSE = {"description": "false: not ready (empty body)", "content": {}}
 _ABSENT = {"description": "false: no such model or version (empty body)", "content": {}}
 _TRUE = {"description": "true (empty body)", "content": {}}
@@ -202,9 +203,6 @@ async def infer_request(request: Request, model_name: str, version: str | None) 
         return Response(content, headers=headers, media_type="application/json")
     headers["Inference-Header-Content-Length"] = str(header_length)
     return Response(content, headers=headers, media_type="application/octet-stream")
-
-
-IMAGE_NOUN = f"input '{IMAGE}' element"  # what an image error calls the n-th image: not a file here
 
 
 def _read(body: bytes, header_lengths: list[str], max_batch: int) -> tuple[InferRequest, np.ndarray | None,
