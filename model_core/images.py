@@ -168,9 +168,9 @@ def image_to_vector(
     ``max_decoded_pixels`` bounds the decoder's work rather than the picture: the pixels
     it would produce, which for a JPEG are those after the DCT scaling (a 500x375 photo
     decodes 125x94), weighed by what a pixel costs (a progressive JPEG's scans pass over the
-    whole picture, and a few formats are decoded in Python). Above it, ImageTooLargeError (``limit="max_decoded_pixels"``) is
-    raised with only the header read, for a caller that decodes small images in one
-    place and the rest in another.
+    whole picture, and a few formats are decoded in Python). Above it, ImageTooLargeError
+    (``limit="max_decoded_pixels"``) is raised with only the header read, for a caller that
+    decodes small images in one place and the rest in another.
     """
     check_limit("max_pixels", max_pixels, allow_none=True)
     check_limit("min_side", min_side)

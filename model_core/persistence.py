@@ -155,6 +155,9 @@ _SIGNATURES = (
 )
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+
+
 def _check_members(
     source: str | os.PathLike[str] | IO[bytes], *, max_bytes: int | None, max_arrays: int | None
 ) -> None:
@@ -225,7 +228,9 @@ def check_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Sp
     extra = [k for k in parameters if not _KEY.match(k)]
     if extra:
         # counted, not named: an array's name is the uploader's content
-        raise ParameterFileError(f"{len(extra)} unexpected array(s); expected only W1..WL and b1..bL")
+        images = any(k.lower().endswith(_IMAGE_SUFFIXES) for k in extra)
+        hint = "; a zip of images is a data set (POST /datasets, or --data)" if images else ""
+        raise ParameterFileError(f"{len(extra)} unexpected array(s); expected only W1..WL and b1..bL{hint}")
     if architecture is not None:
         return _check_layer_parameters(parameters, architecture)
     layers = sorted({int(k[1:]) for k in parameters})  # every key is W<l> or b<l> (checked above)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from model_core import (
     ConfigError,
@@ -100,7 +101,7 @@ def _bad(tmp_path: Path, params, **changes) -> Path:
     [
         ({"W2": None}, "missing array\\(s\\) W2"),
         ({"b3": None}, "missing array\\(s\\) b3"),
-        ({"gamma": np.zeros(3)}, "1 unexpected array\\(s\\)"),
+        ({"gamma": np.zeros(3)}, "1 unexpected array\\(s\\); expected only W1..WL and b1..bL$"),
         ({"W2": np.zeros((5, 4))}, "b2 must have shape \\(5, 1\\); got \\(3, 1\\)"),
         ({"W2": np.zeros((3, 5))}, "W2 must have shape \\(3, 4\\); got \\(3, 5\\)"),
         ({"b1": np.zeros(4)}, "b1 must be 2-dimensional"),
@@ -151,6 +152,19 @@ def test_empty_archive(tmp_path: Path) -> None:
         pass
     with pytest.raises(ParameterFileError, match="no parameters found"):
         load_parameters(tmp_path / "e.npz")
+
+
+def test_a_zip_of_images_is_told_it_is_a_data_set() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(3):
+            picture = io.BytesIO()
+            Image.new("RGB", (8, 8)).save(picture, "PNG")
+            zf.writestr(f"cat/{i}.png", picture.getvalue())
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(buf.getvalue())
+    assert str(caught.value) == ("3 unexpected array(s); expected only W1..WL and b1..bL; a zip of images is a "
+                                 "data set (POST /datasets, or --data)")
 
 
 @pytest.mark.parametrize(
