@@ -129,6 +129,8 @@ def _image_error(index: int, e: DataError, limits: ImageLimits) -> ApiError:
         message = str(e).removeprefix("image bytes: ")
         return ApiError(413, Code.IMAGE_TOO_LARGE, f"{limits.noun} #{index}: {message}", limit=e.value, index=index)
     if isinstance(e, ImageTooLargeError):
+        # the setting, also when Pillow's own guard fired: that fires at open, before our check,
+        # for any picture far past the setting (30000x30000), so the setting is what to fix
         return image_too_large(index, limits.max_pixels, limits.noun)
     if isinstance(e, ImageTooSmallError):
         return image_too_small(index, limits.min_side, limits.noun)
