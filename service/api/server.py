@@ -16,6 +16,7 @@ stop within a second of their parent's death (:func:`service.state.procs.die_wit
 """
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import sys
@@ -179,7 +180,24 @@ def worker_app() -> DirectEntry:
     from .app import create_app
 
     die_with_parent()  # a worker whose API process died stops too
-    return DirectEntry(create_app())
+    entry = DirectEntry(create_app())
+    freeze_startup_objects()
+    return entry
+
+
+def freeze_startup_objects() -> None:
+    """Move what the worker made while starting out of the cyclic collector's sight.
+
+    A full collection walks every tracked object and runs on whichever thread allocates,
+    here mostly the event loop: the imports, the app and (in cluster mode) boto3's service
+    models are 77,000 objects embedded and 137,000 in cluster mode, 47 and 80 ms a full
+    collection on this machine, a stall of every connection each time one comes. Frozen,
+    they are never scanned again (gc.freeze, Python's advice for long-lived processes:
+    under 0.1 ms a full collection after it); what requests make later is still
+    collected. One collection first, so that none of the startup's garbage is frozen.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:

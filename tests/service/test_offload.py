@@ -21,6 +21,7 @@ from PIL import Image
 
 from service.api.errors import Code
 
+from ..timing import collector_paused
 from .conftest import image_bytes
 from .realserver import Server, seed_models
 from .test_predict import png_declaring
@@ -89,7 +90,7 @@ def timed(call: Any) -> tuple[httpx.Response, float, float]:
 
 
 def test_the_worker_answers_while_it_decodes_for_seconds(server: Server, large_png: bytes) -> None:
-    with server.client() as c:
+    with server.client() as c, collector_paused():
         assert one_png(c).status_code == 200  # the connection is open and the model measured
         slow = Slow(server, large_png, SLOW_IMAGES)
         slow.start()

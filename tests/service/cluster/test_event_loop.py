@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ...timing import collector_paused
 from ..conftest import image_bytes
 from ..realserver import free_port
 from .cluster import Cluster
@@ -53,7 +54,7 @@ def test_a_stalled_object_store_does_not_block_the_event_loop(tmp_path: Path, cl
     cluster = Cluster(tmp_path, cluster_env)
     try:
         api = cluster.api(ready=False, s3_url=silent_s3)  # one worker (Cluster's nodes)
-        with api.client(timeout=120) as hung, api.client(timeout=10) as c:
+        with api.client(timeout=120) as hung, api.client(timeout=10) as c, collector_paused():
             # readiness's probe waits on the object store: in a thread, while the rest is checked
             stuck = threading.Thread(target=_wait_ready, args=(hung,), daemon=True)
             stuck.start()
