@@ -83,9 +83,11 @@ RESAMPLE = Image.Resampling.LANCZOS
 _REDUCING_GAP = 3.0
 
 # What Pillow (and its plugins, on hostile input) raise for a broken file; AssertionError
-# too: Pillow checks some of a file's promises with assert (a palette PNG without PLTE).
+# too: Pillow checks some of a file's promises with assert (a palette PNG without PLTE);
+# RuntimeError: its AVIF plugin's for any file libavif cannot parse or decode.
 _DECODE_ERRORS = (
     AssertionError,
+    RuntimeError,
     OSError,
     SyntaxError,
     ValueError,

@@ -26,6 +26,7 @@ __all__ = [
     "Check",
     "DEFAULTS",
     "FIELDS",
+    "INT_RANGE",
     "MAX_COSTS",
     "MAX_KEYS",
     "MAX_METADATA_BYTES",
@@ -37,6 +38,7 @@ __all__ = [
 
 MAX_METADATA_BYTES = 4 << 20  # the JSON text; a 10-million-iteration run's costs take ~2 MB
 MAX_STRING = 1000  # characters of one string
+INT_RANGE = (-(2**63), 2**63 - 1)  # an integer anywhere in the metadata
 MAX_KEYS = 100  # fields of one nested object (metrics, dataset, source, config)
 MAX_COSTS = 200_000  # [iteration, cost] pairs
 OUTPUT_ACTIVATIONS = ("sigmoid",)  # the only output this package computes
@@ -48,8 +50,14 @@ def _is_str(v: Any) -> bool:
     return isinstance(v, str) and len(v) <= MAX_STRING
 
 
+def _is_int(v: Any) -> bool:
+    # what JSON writers of 64-bit integers take back (orjson among them); and math.isfinite
+    # cannot even convert a larger one to float
+    return type(v) is int and INT_RANGE[0] <= v <= INT_RANGE[1]
+
+
 def _is_number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
+    return _is_int(v) or (type(v) is float and math.isfinite(v))
 
 
 def _is_scalar(v: Any) -> bool:
@@ -72,12 +80,12 @@ def _object_of(value_check: Check) -> Check:
 
 
 def _is_int_list(v: Any) -> bool:
-    return isinstance(v, list) and 0 < len(v) <= 1000 and all(type(n) is int and n > 0 for n in v)
+    return isinstance(v, list) and 0 < len(v) <= 1000 and all(_is_int(n) and n > 0 for n in v)
 
 
 def _is_costs(v: Any) -> bool:
     return isinstance(v, list) and len(v) <= MAX_COSTS and all(
-        isinstance(p, list) and len(p) == 2 and type(p[0]) is int and _is_number(p[1]) for p in v)
+        isinstance(p, list) and len(p) == 2 and _is_int(p[0]) and _is_number(p[1]) for p in v)
 
 
 def _is_architecture(v: Any) -> bool:

@@ -120,6 +120,10 @@ def load_parameters(
             raise ParameterFileError("not an .npz archive (a single .npy array was given)")
         with npz:
             arrays = {name: npz[name] for name in npz.files}
+        # NpzFile hands back the raw bytes of a member that is no .npy (of the members read:
+        # any other is refused by name count below, as a zip of images is)
+        if any(not isinstance(a, np.ndarray) for k, a in arrays.items() if k == METADATA_KEY or _KEY.match(k)):
+            raise ParameterFileError("a member of the archive is not an .npy array; save the file with numpy.savez")
     except ParameterFileError:
         raise
     except FileNotFoundError as e:

@@ -7,6 +7,8 @@ pixel and byte limit.
 * An RLE BMP whose every row is one pixel then end-of-line: 27 KB declaring 6000x6666,
   which Pillow's RLE decoder, written in Python, took 5.5 s to expand.
 * A palette PNG with no PLTE chunk, which Pillow meets with an ``assert``.
+* AVIF files that libavif cannot parse or decode, which Pillow's AVIF plugin meets with a
+  ``RuntimeError``.
 """
 from __future__ import annotations
 
@@ -60,3 +62,16 @@ def png_without_palette(side: int = 16) -> bytes:
     rows = zlib.compress(b"".join(b"\x00" + bytes(side) for _ in range(side)))
     return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", rows)
             + _png_chunk(b"IEND", b""))
+
+
+def broken_avif(broken: str) -> bytes:
+    """A real 64x64 AVIF spoiled: ``"no-item"`` (its primary-item box renamed: refused
+    while Pillow opens it) or ``"planes"`` (its coded data inverted: refused as it decodes)."""
+    out = io.BytesIO()
+    Image.radial_gradient("L").convert("RGB").resize((64, 64)).save(out, "AVIF")
+    data = bytearray(out.getvalue())
+    if broken == "no-item":
+        return bytes(data).replace(b"pitm", b"pitX", 1)
+    start = data.index(b"mdat") + 4
+    data[start:] = bytes(b ^ 0xFF for b in data[start:])
+    return bytes(data)

@@ -1,5 +1,6 @@
 """The decoder's work, bounded before it starts: a JPEG's scans, the formats that Pillow
-decodes in Python, and a palette image that lacks its palette (the files:
+decodes in Python; and a palette image that lacks its palette, AVIF files libavif cannot
+read (the files:
 ``tests/decoder_bombs.py``). Each bomb is refused in milliseconds where decoding it took
 seconds (``model_core.images``, ``model_core.image_metadata``).
 """
@@ -16,7 +17,7 @@ from model_core import DataError, ImageTooLargeError, image_to_vector
 from model_core.image_metadata import MAX_JPEG_SCANS, ImageMetadataError, check_metadata
 from model_core.images import MAX_PYTHON_DECODED_PIXELS
 
-from tests.decoder_bombs import png_without_palette, progressive, rle_bmp
+from tests.decoder_bombs import broken_avif, png_without_palette, progressive, rle_bmp
 
 
 # -- a JPEG's scans
@@ -110,3 +111,11 @@ def test_a_palette_png_without_plte_is_a_data_error_not_an_assertion() -> None:
         image_to_vector(png_without_palette())
     assert type(caught.value) is DataError
     assert str(caught.value) == "image bytes: a palette image without its palette (no PLTE chunk)"
+
+
+# -- AVIF that libavif cannot read
+@pytest.mark.parametrize("broken", ["no-item", "planes"])
+def test_an_avif_libavif_cannot_read_is_a_data_error_not_a_runtime_error(broken: str) -> None:
+    with pytest.raises(DataError) as caught:
+        image_to_vector(broken_avif(broken))
+    assert str(caught.value) == "image bytes: truncated or corrupt image"

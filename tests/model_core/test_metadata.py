@@ -152,3 +152,21 @@ def test_a_config_field_is_a_scalar_or_an_integer_list(value) -> None:
         check_metadata({"config": _config_with(note=value)}, DIMS)
     assert caught.value.field == "config"
     assert check_metadata({"config": _config_with(note=[3, 1])}, DIMS)["config"]["note"] == [3, 1]
+
+
+@pytest.mark.parametrize("field,value", [
+    ("metrics", {"acc": 2**63}),
+    ("metrics", {"acc": -(2**63) - 1}),
+    ("costs", [[2**64, 0.5]]),
+    ("config", {"note": 10**400}),  # math.isfinite cannot convert it: an OverflowError, once a 500
+    ("config", {"note": [2**63]}),
+])
+def test_an_integer_past_64_bits_is_refused_by_name(field: str, value: object) -> None:
+    # JSON writers of 64-bit integers (the service's orjson) could not send it back
+    meta = {field: {**_config_with(), **value} if isinstance(value, dict) and field == "config" else value}
+    for check in (lambda: check_metadata(meta, DIMS), lambda: load_parameters(npz_with(meta))):
+        with pytest.raises(ParameterFileError) as caught:
+            check()
+        assert caught.value.field == field
+    edge = {"acc": 2**63 - 1, "low": -(2**63)}
+    assert check_metadata({"metrics": edge}, DIMS)["metrics"] == edge

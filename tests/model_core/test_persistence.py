@@ -405,3 +405,19 @@ def test_a_save_that_fails_removes_its_temporary_file_and_raises_the_os_error(tm
     with pytest.raises(IsADirectoryError):
         save_parameters(tmp_path / "m.npz", params, {})
     assert os.listdir(tmp_path) == ["m.npz"] and not os.listdir(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("member", [METADATA_KEY, "W1"])
+@pytest.mark.parametrize("content", [b"", b"{}", b"\x93NUMPX not an array"])
+def test_a_member_that_is_not_an_npy_array_is_refused(params, member: str, content: bytes) -> None:
+    """NpzFile hands back the raw bytes of such a member: once an AttributeError (a 500)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, array in params.items():
+            if name != member:
+                with zf.open(f"{name}.npy", "w") as f:
+                    np.save(f, array)
+        zf.writestr(member, content)  # no .npy suffix: NpzFile lists it under its own name
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(buf.getvalue())
+    assert str(caught.value) == "a member of the archive is not an .npy array; save the file with numpy.savez"

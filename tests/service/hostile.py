@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 from numpy.lib import format as npy_format
 
-from tests.decoder_bombs import png_without_palette, progressive, rle_bmp
+from tests.decoder_bombs import broken_avif, png_without_palette, progressive, rle_bmp
 from tests.metadata_bombs import BOMBS
 
 from .conftest import image_bytes
@@ -176,4 +176,7 @@ def hand_made() -> dict[str, bytes]:
         "rle-bomb-in.zip": zip_with_a_bomb(rle_bmp(6000, 6666)),
         "no-palette.png": png_without_palette(),
         "no-palette-in.zip": zip_with_a_bomb(png_without_palette()),
+        "no-item.avif": broken_avif("no-item"),
+        "broken-planes.avif": broken_avif("planes"),
+        "broken-planes-in.zip": zip_with_a_bomb(broken_avif("planes")),
     }

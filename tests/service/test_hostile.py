@@ -44,7 +44,10 @@ EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("scan-bomb.jpg", PREDICT): (422, Code.INVALID_IMAGE),
     ("rle-bomb.bmp", PREDICT): (413, Code.IMAGE_TOO_LARGE),
     ("no-palette.png", PREDICT): (422, Code.INVALID_IMAGE),
-    **{(f"{name}-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE) for name in ("scan-bomb", "rle-bomb", "no-palette")},
+    ("no-item.avif", PREDICT): (422, Code.INVALID_IMAGE),
+    ("broken-planes.avif", PREDICT): (422, Code.INVALID_IMAGE),
+    **{(f"{name}-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE)
+       for name in ("scan-bomb", "rle-bomb", "no-palette", "broken-planes")},
     ("rle-bomb-in.zip", DATASETS): (413, Code.DATASET_TOO_LARGE),
     ("zero-bytes", DATASETS): (422, Code.MISSING_FILE),
     ("one-pixel.png", PREDICT): (422, Code.IMAGE_TOO_SMALL),
