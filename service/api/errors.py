@@ -46,6 +46,7 @@ class Code:
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
     REQUEST_PIXELS_TOO_LARGE = "REQUEST_PIXELS_TOO_LARGE"  # 413: a /predict's images above CATSVC_MAX_REQUEST_PIXELS
     PREDICT_QUEUE_FULL = "PREDICT_QUEUE_FULL"  # 503: the worker's prediction threads and queue are taken
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"  # 503: the worker could not allocate what a request within the limits needs
     INVALID_PARAMS = "INVALID_PARAMS"
     INCOMPATIBLE_PARAMS = "INCOMPATIBLE_PARAMS"
     INVALID_DATASET = "INVALID_DATASET"
@@ -290,6 +291,20 @@ async def _client_disconnected(_: Request, e: Exception) -> Response:
     return _NoResponse()
 
 
+async def _out_of_memory(request: Request, e: Exception) -> Response:
+    """A request within every limit that the worker's memory cannot hold now (others in
+    flight, a container's cap): the operator's problem and a retry's, not the client's
+    fault nor a bug. What the request allocated is freed as its frames unwind."""
+    assert isinstance(e, MemoryError)
+    log.error("out of memory on %s %s (request %s): %s", request.method, request.url.path, request_id.get(), e)
+    return _render(ApiError(
+        503, Code.OUT_OF_MEMORY,
+        "the server ran out of memory for this request (it is within the limits, but the worker could not "
+        "allocate what it needs now); retry after Retry-After, or send a smaller request",
+        headers={"Retry-After": "10"},
+    ))
+
+
 async def _internal_error(request: Request, e: Exception) -> Response:
     error_id = request_id.get() or uuid.uuid4().hex[:12]  # the request id: also in the log line
     log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=e)
@@ -308,6 +323,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
+    app.add_exception_handler(MemoryError, _out_of_memory)
     app.add_exception_handler(Exception, _internal_error)
 
 
