@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -140,6 +141,9 @@ def load_parameters(
         raise ParameterFileError("not a readable .npz parameter file (corrupt, encrypted or compressed with an "
                                  "unsupported method)") from None
 
+    # the same values in this machine's byte order: BLAS and JSON writers (orjson) take no other
+    arrays = {k: a.astype(a.dtype.newbyteorder("=")) if isinstance(a, np.ndarray) and not a.dtype.isnative else a
+              for k, a in arrays.items()}
     raw_meta = arrays.pop(METADATA_KEY, None)
     meta = None if raw_meta is None else _parse_metadata(raw_meta)
     layer_dims = check_parameters(arrays, architecture_of(meta))
@@ -246,8 +250,7 @@ def check_parameters(parameters: Mapping[str, np.ndarray], architecture: list[Sp
         raise ParameterFileError(f"missing array(s) {', '.join(missing)}")
     for key, P in parameters.items():
         P = np.asarray(P)
-        if P.dtype.kind != "f":
-            raise ParameterFileError(f"{key} must hold floats; it holds {describe_dtype(P.dtype)}")
+        _check_floats(key, P)
         if P.ndim != 2:
             raise ParameterFileError(f"{key} must be 2-dimensional; got shape {P.shape}")
     dims = [parameters["W1"].shape[1]] + [parameters[f"W{l}"].shape[0] for l in range(1, L + 1)]
@@ -276,13 +279,20 @@ def _check_layer_parameters(parameters: Mapping[str, np.ndarray], architecture: 
                                  f"it has {', '.join(expected)}")
     for key, shape in expected.items():
         P = np.asarray(parameters[key])
-        if P.dtype.kind != "f":
-            raise ParameterFileError(f"{key} must hold floats; it holds {describe_dtype(P.dtype)}")
+        _check_floats(key, P)
         if P.shape != shape:
             raise ParameterFileError(f"{key} must have shape {shape} (the architecture's); got {P.shape}")
         if not np.isfinite(P).all():
             raise ParameterFileError(f"{key} holds non-finite values (nan or inf)")
     return architecture_dims(architecture)
+
+
+def _check_floats(key: str, P: np.ndarray) -> None:
+    if P.dtype.kind != "f":
+        raise ParameterFileError(f"{key} must hold floats; it holds {describe_dtype(P.dtype)}")
+    if P.dtype.itemsize > 8:  # long double: neither BLAS nor a JSON writer (GET /params) takes it
+        raise ParameterFileError(f"{key} holds {P.dtype.itemsize * 8}-bit extended-precision floats; "
+                                 "save float64, float32 or float16")
 
 
 def _parse_metadata(raw: np.ndarray) -> Any:
@@ -299,6 +309,9 @@ def _parse_metadata(raw: np.ndarray) -> Any:
         raise ParameterFileError(f"{METADATA_KEY} is not valid JSON ({e.msg})") from None
     except RecursionError:  # "[[[[...": Python's decoder recurses once per level
         raise ParameterFileError(f"{METADATA_KEY} is JSON nested too deeply to read") from None
+    except ValueError:  # not a JSONDecodeError: Python reads no integer of over 4300 digits
+        raise ParameterFileError(f"{METADATA_KEY} holds a number too long to read (over "
+                                 f"{sys.get_int_max_str_digits()} digits)") from None
 
 
 def _ordered(parameters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ error is built. Messages say what to fix and never echo the request's data.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -229,7 +230,13 @@ def storage_unavailable(e: StorageUnavailable) -> ApiError:
 def _render(e: ApiError) -> Response:
     metrics.error(e.code)
     body = {"error": e.message, "code": e.code, **e.extra}
-    return json_response(body, status=e.status, headers=e.headers)
+    try:
+        return json_response(body, status=e.status, headers=e.headers)
+    except TypeError:
+        # orjson writes no integer past 64 bits, and a refusal can count one (the parameters
+        # of layer_dims [12288, 10**20, 1]); JSON's numbers have no bound: the exact count
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return Response(content, status_code=e.status, headers=e.headers, media_type="application/json")
 
 
 async def _api_error(_: Request, e: Exception) -> Response:

@@ -421,3 +421,39 @@ def test_a_member_that_is_not_an_npy_array_is_refused(params, member: str, conte
     with pytest.raises(ParameterFileError) as caught:
         load_parameters(buf.getvalue())
     assert str(caught.value) == "a member of the archive is not an .npy array; save the file with numpy.savez"
+
+
+def test_a_metadata_number_too_long_for_python_is_refused(params) -> None:
+    """json.loads raises a plain ValueError (not a JSONDecodeError) past 4300 digits: once a 500."""
+    buf = io.BytesIO()
+    np.savez(buf, **params, **{METADATA_KEY: np.array('{"train_seconds": ' + "9" * 5001 + "}")})
+    with pytest.raises(ParameterFileError, match="a number too long to read"):
+        load_parameters(buf.getvalue())
+
+
+@pytest.mark.parametrize("architecture", ["course", "layers"])
+def test_extended_precision_floats_are_refused(params, architecture: str) -> None:
+    """No JSON writer takes a long double (GET /params?include=values was a 500), nor BLAS."""
+    arrays = {k: v.astype(np.longdouble) if k == "W2" else v for k, v in params.items()}
+    meta = {} if architecture == "course" else {METADATA_KEY: np.array(json.dumps({"layer_dims": [8, 4, 3, 1]}))}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, **meta)
+    with pytest.raises(ParameterFileError) as caught:
+        load_parameters(buf.getvalue())
+    assert str(caught.value) == "W2 holds 128-bit extended-precision floats; save float64, float32 or float16"
+    for dtype in (np.float16, np.float32):
+        buf = io.BytesIO()
+        np.savez(buf, **{k: v.astype(dtype) for k, v in params.items()}, **meta)
+        assert load_parameters(buf.getvalue())[0]["W2"].dtype == dtype
+
+
+def test_big_endian_arrays_load_as_the_same_values_in_native_order(params) -> None:
+    """orjson writes no other byte order (GET /params?include=values was a 500)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: v.astype(">f8") for k, v in params.items()},
+             **{METADATA_KEY: np.array(json.dumps({"layer_dims": [8, 4, 3, 1]}), dtype=">U")})
+    loaded, meta = load_parameters(buf.getvalue())
+    assert meta["layer_dims"] == [8, 4, 3, 1]
+    for k, v in params.items():
+        assert loaded[k].dtype.isnative and loaded[k].dtype == np.float64
+        np.testing.assert_array_equal(loaded[k], v)

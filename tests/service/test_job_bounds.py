@@ -49,6 +49,14 @@ def test_the_issues_wide_layers_are_refused_by_their_parameter_count(client: Tes
     assert body["parameters"] == dims[1] * (dims[0] + 1) + dims[1] + 1
 
 
+def test_a_parameter_count_past_64_bits_is_refused_with_its_exact_count(client: TestClient) -> None:
+    # each width within 64 bits, their 1.2e22 parameters past them: more than orjson writes,
+    # once a 500 in place of the 422
+    dims = [12288, 10**18, 1]
+    body = refused(client, {"layer_dims": dims}, Code.TOO_MANY_PARAMETERS, "CATSVC_MAX_PARAMETERS", 16_000_000)
+    assert body["parameters"] == dims[1] * (dims[0] + 1) + dims[1] + 1 > 2**64
+
+
 def test_the_largest_model_within_the_parameter_limit_is_queued(client: TestClient) -> None:
     # 1300 units: 15,976,101 parameters, under 16 million
     assert client.post("/train", json={"layer_dims": [12288, 1300, 1]}).status_code == 202
