@@ -26,6 +26,7 @@ from typing import IO, BinaryIO, TypeAlias, cast
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from .avif import coded_size
 from .errors import DataError, NotAnImageError
 from .image_metadata import (
     MAX_TEXT_BYTES,
@@ -139,7 +140,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             check_metadata(stream, "image")
             with Image.open(stream, formats=FORMATS) as img:
-                return img.size
+                return _coded_size(img, stream) or img.size
     except Exception:  # noqa: BLE001  (any reason at all: image_to_vector names it)
         return None
 
@@ -209,13 +210,15 @@ def stream_to_vector(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             passes = check_metadata(stream, name)  # what Pillow would copy while opening, bounded first
             with Image.open(stream, formats=FORMATS) as img:
-                _check_pixels(img.size, name, max_pixels, min_side)
-                header_size, python = img.size, _python_decoded(img)
+                coded = _coded_size(img, stream)  # an AVIF's frame, where it is larger than it says
+                header_size = coded or img.size
+                _check_pixels(header_size, name, max_pixels, min_side)
+                python = _python_decoded(img)
                 if python:
                     _check_python_decoded(img.size, name)
                 img.draft("RGB", (IMAGE_SIDE, IMAGE_SIDE))  # no-op except for JPEG
                 # the size draft left, the scans, the decoder's language
-                _check_decoded(img.size, header_size, passes, python, name, max_decoded_pixels)
+                _check_decoded(coded or img.size, header_size, passes, python, name, max_decoded_pixels)
                 img.load()  # decode now, inside the try, so truncation is reported here
                 pixels = _to_rgb64(_upright(img), name)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -244,6 +247,18 @@ def stream_to_vector(
         # Pillow's messages can quote the file's own bytes (chunk names, tag values)
         raise DataError(f"{name}: truncated or corrupt image") from exc
     return pixels.reshape(N_FEATURES)
+
+
+def _coded_size(img: ImageFile.ImageFile, stream: IO[bytes]) -> tuple[int, int] | None:
+    """An AVIF's largest coded frame (model_core.avif), when it holds more pixels than the
+    size the file declares (Pillow's ``img.size``); None otherwise and for other formats."""
+    if img.format != "AVIF":
+        return None
+    position = stream.tell()
+    stream.seek(0)
+    coded = coded_size(stream.read())
+    stream.seek(position)
+    return coded if coded and coded[0] * coded[1] > img.size[0] * img.size[1] else None
 
 
 def _python_decoded(img: ImageFile.ImageFile) -> bool:

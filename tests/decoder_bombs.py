@@ -75,3 +75,14 @@ def broken_avif(broken: str) -> bytes:
     start = data.index(b"mdat") + 4
     data[start:] = bytes(b ^ 0xFF for b in data[start:])
     return bytes(data)
+
+
+def lying_avif(coded: tuple[int, int], declared: tuple[int, int] = (64, 64)) -> bytes:
+    """A real AVIF coding a ``coded`` frame (flat colour: 2 KB for 12000x12000) whose ``ispe``
+    property declares ``declared``: Pillow reports the declared size, libavif decodes the frame."""
+    out = io.BytesIO()
+    Image.new("RGB", coded, (100, 150, 200)).save(out, "AVIF", speed=10, quality=5)
+    data = bytearray(out.getvalue())
+    at = data.index(b"ispe") + 8  # past the type, version and flags
+    data[at : at + 8] = struct.pack(">II", *declared)
+    return bytes(data)

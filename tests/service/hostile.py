@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 from numpy.lib import format as npy_format
 
-from tests.decoder_bombs import broken_avif, png_without_palette, progressive, rle_bmp
+from tests.decoder_bombs import broken_avif, lying_avif, png_without_palette, progressive, rle_bmp
 from tests.metadata_bombs import BOMBS
 
 from .conftest import image_bytes
@@ -179,4 +179,6 @@ def hand_made() -> dict[str, bytes]:
         "no-item.avif": broken_avif("no-item"),
         "broken-planes.avif": broken_avif("planes"),
         "broken-planes-in.zip": zip_with_a_bomb(broken_avif("planes")),
+        "lying-size.avif": lying_avif((12000, 12000)),
+        "lying-size-in.zip": zip_with_a_bomb(lying_avif((12000, 12000))),
     }

@@ -46,8 +46,10 @@ EXPECTED: dict[tuple[str, str], tuple[int, str]] = {
     ("no-palette.png", PREDICT): (422, Code.INVALID_IMAGE),
     ("no-item.avif", PREDICT): (422, Code.INVALID_IMAGE),
     ("broken-planes.avif", PREDICT): (422, Code.INVALID_IMAGE),
+    ("lying-size.avif", PREDICT): (413, Code.IMAGE_TOO_LARGE),  # 64x64 declared, 12000x12000 coded
+    ("lying-size-in.zip", DATASETS): (413, Code.DATASET_TOO_LARGE),
     **{(f"{name}-in.zip", PREDICT): (415, Code.NOT_AN_IMAGE)
-       for name in ("scan-bomb", "rle-bomb", "no-palette", "broken-planes")},
+       for name in ("scan-bomb", "rle-bomb", "no-palette", "broken-planes", "lying-size")},
     ("rle-bomb-in.zip", DATASETS): (413, Code.DATASET_TOO_LARGE),
     ("zero-bytes", DATASETS): (422, Code.MISSING_FILE),
     ("one-pixel.png", PREDICT): (422, Code.IMAGE_TOO_SMALL),
