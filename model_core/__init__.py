@@ -38,7 +38,7 @@ from .initializers import initialize_parameters
 from .losses import compute_cost
 from .metadata import MAX_METADATA_BYTES, check_metadata
 from .model import Model, build_metadata
-from .persistence import load_parameters, metadata_record, save_parameters, serialize
+from .persistence import load_parameters, metadata_json, metadata_record, save_parameters, serialize
 from .metrics import classification_report
 from .plot import cost_svg
 from .recipes import RECIPES, recipe
@@ -95,6 +95,7 @@ __all__ = [
     "build_metadata",
     "check_metadata",
     "load_parameters",
+    "metadata_json",
     "metadata_record",
     "save_parameters",
     "serialize",

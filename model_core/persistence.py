@@ -34,6 +34,7 @@ __all__ = [
     "check_parameters",
     "describe_bytes",
     "load_parameters",
+    "metadata_json",
     "metadata_record",
     "save_parameters",
     "serialize",
@@ -79,16 +80,30 @@ def serialize(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any])
     # Any: savez's own keyword allow_pickle (a bool) is never among these names (W1.., b1.., __metadata__:
     # metadata_record refused any other)
     arrays: dict[str, Any] = {k: np.ascontiguousarray(v) for k, v in parameters.items()}
-    arrays[METADATA_KEY] = np.array(json.dumps(record, allow_nan=False))
+    arrays[METADATA_KEY] = np.array(metadata_json(record))
     np.savez(buf, **arrays)
     return buf.getvalue()
 
 
 def metadata_record(parameters: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The record a file of ``parameters`` stores: ``metadata`` with the format and the
-    defaults, checked against the schema (nothing is written that a reader would refuse)."""
-    record = {"format": FORMAT, **metadata}
-    return check_metadata(record, check_parameters(parameters, architecture_of(record)))
+    defaults, checked against the schema and, as :func:`metadata_json`, against
+    MAX_METADATA_BYTES (nothing is written that a reader would refuse)."""
+    record = check_metadata({"format": FORMAT, **metadata},
+                            check_parameters(parameters, architecture_of({"format": FORMAT, **metadata})))
+    size = len(metadata_json(record))
+    if size > MAX_METADATA_BYTES:
+        raise ParameterFileError(f"the metadata takes {size} bytes as JSON, above {MAX_METADATA_BYTES}",
+                                 limit="MAX_METADATA_BYTES", value=MAX_METADATA_BYTES, actual=size)
+    return record
+
+
+def metadata_json(record: Mapping[str, Any]) -> str:
+    """The one JSON text of a metadata record, in the .npz and beside it (a store's
+    metadata.json): compact and ASCII, so that its length in characters is its size in
+    bytes and every copy meets the same MAX_METADATA_BYTES (an indented copy of a record
+    that fit was once 4.6 MB, past what the store reads back)."""
+    return json.dumps(record, allow_nan=False, separators=(",", ":"))
 
 
 def load_parameters(

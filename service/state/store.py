@@ -42,6 +42,7 @@ from model_core import (
     Model,
     ParameterFileError,
     check_metadata,
+    metadata_json,
     metadata_record,
     serialize,
 )
@@ -246,7 +247,7 @@ class ModelStore:
             staging.mkdir()
             try:
                 _write_synced(staging / MODEL_FILE, data)
-                _write_synced(staging / METADATA_FILE, json.dumps(record, indent=1).encode())
+                _write_synced(staging / METADATA_FILE, metadata_json(record).encode())
                 _fsync_dir(staging)
                 _test_pause()
                 version = self._publish(staging)

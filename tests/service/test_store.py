@@ -109,3 +109,25 @@ def test_a_loaded_model_is_model_core_s(store: ModelStore) -> None:
     store.add(parameters(1), {"hidden_activation": "tanh"})
     model = store.load(1)
     assert isinstance(model, Model) and model.hidden_activation == "tanh"
+
+
+def test_a_record_within_max_metadata_bytes_is_stored_readable_and_one_past_it_is_refused(tmp_path: Path) -> None:
+    """A 10-million-iteration run's 100,000 costs: 3 MB of compact JSON, 4.6 MB indented
+    (as metadata.json once was), past what a store reads back: the version was lost."""
+    from model_core import MAX_METADATA_BYTES, ParameterFileError, metadata_json
+
+    from .realserver import store_of
+
+    store = store_of(tmp_path / "data")
+    costs = [[i * 100, 0.6931471805599453 - i * 1e-9] for i in range(100_000)]
+    version = store.add(parameters(1), {"costs": costs})
+    assert store.load(version).metadata["costs"] == costs
+    assert store.metadata(version)["costs"] == costs
+    assert len(metadata_json(store.metadata(version))) <= MAX_METADATA_BYTES
+    before = store.versions()
+    too_many = [[i, 0.6931471805599453] for i in range(160_000)]  # about 4.3 MB compact
+    with pytest.raises(ParameterFileError) as caught:
+        store.add(parameters(2), {"costs": too_many})
+    assert (caught.value.limit, caught.value.value) == ("MAX_METADATA_BYTES", MAX_METADATA_BYTES)
+    assert caught.value.actual is not None and caught.value.actual > MAX_METADATA_BYTES
+    assert store.versions() == before  # nothing half-written

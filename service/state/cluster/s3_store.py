@@ -33,7 +33,7 @@ import botocore.exceptions
 import numpy as np
 import redis
 
-from model_core import MAX_METADATA_BYTES, Model, ParameterFileError, check_metadata, metadata_record, serialize
+from model_core import MAX_METADATA_BYTES, Model, ParameterFileError, check_metadata, metadata_json, metadata_record, serialize
 
 from ..retention import Retention
 from ..store import VersionActive, VersionNotFound, VersionUnreadable
@@ -223,7 +223,7 @@ class S3ModelStore:
         """Store a new immutable version; return its number (not activated)."""
         record = metadata_record(parameters, metadata)
         data = serialize(parameters, record)
-        meta = json.dumps(record, indent=1).encode()
+        meta = metadata_json(record).encode()
         while True:
             version = self._next_number()
             # a deleted number has no objects left to refuse the write: its tombstone says
