@@ -12,8 +12,11 @@ pixel and byte limit.
 """
 from __future__ import annotations
 
+import functools
 import io
 import struct
+import subprocess
+import sys
 import zlib
 
 from PIL import Image
@@ -77,12 +80,21 @@ def broken_avif(broken: str) -> bytes:
     return bytes(data)
 
 
+@functools.cache
 def lying_avif(coded: tuple[int, int], declared: tuple[int, int] = (64, 64)) -> bytes:
     """A real AVIF coding a ``coded`` frame (flat colour: 2 KB for 12000x12000) whose ``ispe``
-    property declares ``declared``: Pillow reports the declared size, libavif decodes the frame."""
-    out = io.BytesIO()
-    Image.new("RGB", coded, (100, 150, 200)).save(out, "AVIF", speed=10, quality=5)
-    data = bytearray(out.getvalue())
+    property declares ``declared``: Pillow reports the declared size, libavif decodes the frame.
+
+    Encoded in a child process: the 432 MB picture Pillow builds for it would otherwise leave
+    this process's heap with hundreds of MB free and mapped, which a job process forked from
+    it later uses past its address-space cap (test_job_process's runaway job then succeeded).
+    """
+    script = (
+        "import io, sys; from PIL import Image; out = io.BytesIO(); "
+        f"Image.new('RGB', {tuple(coded)!r}, (100, 150, 200)).save(out, 'AVIF', speed=10, quality=5); "
+        "sys.stdout.buffer.write(out.getvalue())"
+    )
+    data = bytearray(subprocess.run([sys.executable, "-c", script], capture_output=True, check=True).stdout)
     at = data.index(b"ispe") + 8  # past the type, version and flags
     data[at : at + 8] = struct.pack(">II", *declared)
     return bytes(data)
