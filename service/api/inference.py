@@ -154,12 +154,17 @@ def instances_to_columns(body: bytes, max_batch: int) -> np.ndarray:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise ApiError(422, Code.INVALID_JSON, f"the body is not valid JSON; {INSTANCES_HELP}") from None
+        # orjson refuses numbers past float64 (1e400) as it does broken syntax
+        raise ApiError(422, Code.INVALID_JSON, f"the body is not valid JSON (or holds a number past float64's "
+                                               f"range); {INSTANCES_HELP}") from None
     if not isinstance(doc, dict) or set(doc) != {"instances"}:
         raise _bad(f"the body must be an object with the one field 'instances'; {INSTANCES_HELP}")
     instances = doc["instances"]
     if not isinstance(instances, list) or not instances:
         raise _bad(f"instances must be a non-empty list; {INSTANCES_HELP}")
+    if not isinstance(instances[0], list) and len(instances) == N_FEATURES:  # before the batch's count
+        raise _bad(f"instances must be a list of instances, each a list of {N_FEATURES} numbers; this is one "
+                   f"instance's {N_FEATURES} numbers: wrap it in brackets, {{\"instances\": [[...]]}}")
     check_batch(len(instances), max_batch, "instances")
     for i, instance in enumerate(instances):  # a loop over instances, not over pixels
         if not isinstance(instance, list):

@@ -275,6 +275,12 @@ def test_evaluate_errors(c: httpx.Client, path: str, kwargs: dict, status: int, 
     assert (r.status_code, r.json()["code"]) == (status, code), r.text
 
 
+def test_an_unknown_field_beside_the_data_set_is_not_blamed_on_it(c: httpx.Client) -> None:
+    r = c.post("/models/1/evaluate", json={"dataset": "synthetic", "<b>x": 1})
+    assert r.status_code == 422 and "field" not in r.json(), r.text
+    assert "1 unknown field(s)" in r.json()["error"] and "<b>" not in r.text
+
+
 def test_a_version_with_no_costs_says_it_has_none_not_yet(c: httpx.Client) -> None:
     texts = [t.text for t in ET.fromstring(c.get("/models/1/cost.svg").text).iter(f"{SVG}text")]
     assert "no cost history in this version" in texts and "no cost recorded yet" not in texts

@@ -110,6 +110,21 @@ def test_bad_json_bodies_are_422(client: TestClient, model_version: int, content
     assert "instances" in r.json()["error"]
 
 
+def test_one_instance_without_its_outer_brackets_is_told_to_wrap_it(client: TestClient, model_version: int) -> None:
+    # image.reshape(-1).tolist() sent as the list of instances: once 413 BATCH_TOO_LARGE,
+    # "12288 instances in one request"
+    r = client.post("/predict", json={"instances": [7] * 12288})
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == Code.INVALID_INSTANCES and "wrap it in brackets" in r.json()["error"]
+
+
+def test_a_number_past_float64_is_said_to_be_one(client: TestClient, model_version: int) -> None:
+    body = b'{"instances": [[1e400' + b", 0" * 12287 + b"]]}"
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == Code.INVALID_JSON
+    assert "past float64's range" in r.json()["error"]
+
+
 # -- files that are wrong
 def png_declaring(width: int, height: int) -> bytes:
     """A valid tiny PNG whose header claims width x height pixels (a decompression bomb)."""

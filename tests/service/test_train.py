@@ -47,6 +47,21 @@ def test_post_queues_a_job_with_location(client: TestClient, dataset_id: str) ->
     assert r.json()["config"] == {k: v for k, v in TrainConfig().to_dict().items() if k not in full_batch}
     r = client.post("/train", json={"dataset": dataset_id, "recipe": "<b>x</b>"})
     assert r.status_code == 422 and r.json()["field"] == "recipe" and "<b>" not in r.text
+    for no_name in (False, "", 0, {}, []):  # once the default recipe, silently
+        r = client.post("/train", json={"dataset": dataset_id, "recipe": no_name})
+        assert r.status_code == 422 and r.json()["field"] == "recipe", (no_name, r.text)
+    assert client.post("/train", json={"dataset": dataset_id, "recipe": None}).status_code == 202  # null: the default
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"layer_dims": [100, 5, 1]}, "layer_dims"),  # n_x is not 12288
+    ({"layer_dims": [12288, 5.5, 1]}, "layer_dims"),
+    ({"activate": "yes"}, "activate"),
+    ({"dataset": 7}, "dataset"),
+])
+def test_each_refusal_of_a_train_body_names_its_field(client: TestClient, body: dict, field: str) -> None:
+    r = client.post("/train", json=body)
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
 
 
 def test_an_empty_body_is_the_recipe_on_the_default_data_set(client: TestClient) -> None:

@@ -125,7 +125,10 @@ def _evaluate_dataset(body: bytes) -> str:
         doc: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise ApiError(422, Code.INVALID_JSON, 'the body is not valid JSON; send {"dataset": "<id>"}') from None
-    if not isinstance(doc, dict) or set(doc) != {"dataset"} or not isinstance(doc["dataset"], str) or not doc["dataset"]:
+    if isinstance(doc, dict) and set(doc) - {"dataset"}:  # counted, not named: the keys are the client's
+        raise ApiError(422, Code.VALIDATION_ERROR, f"{len(set(doc) - {'dataset'})} unknown field(s); the body "
+                       'is {"dataset": "<id>"} alone')
+    if not isinstance(doc, dict) or "dataset" not in doc or not isinstance(doc["dataset"], str) or not doc["dataset"]:
         raise ApiError(422, Code.VALIDATION_ERROR, "dataset: send {\"dataset\": \"<id>\"}, a name or id from "
                        "GET /datasets", field="dataset")
     return doc["dataset"]

@@ -100,19 +100,23 @@ def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool,
     dataset = doc.pop("dataset", None)
     activate = doc.pop("activate", True)
     if dataset is not None and (not isinstance(dataset, str) or not dataset):
-        raise ApiError(422, Code.VALIDATION_ERROR, "dataset: must be a name or id from GET /datasets")
+        raise ApiError(422, Code.VALIDATION_ERROR, "dataset: must be a name or id from GET /datasets",
+                       field="dataset")
     if not isinstance(activate, bool):
-        raise ApiError(422, Code.VALIDATION_ERROR, "activate: must be true or false")
+        raise ApiError(422, Code.VALIDATION_ERROR, "activate: must be true or false", field="activate")
     dims = doc.get("layer_dims")
     if isinstance(dims, list):
         check_layer_count(dims, max_layers)
     if isinstance(doc.get("architecture"), list):
         check_layer_count(doc["architecture"], max_layers)
-    name = doc.pop("recipe", None) or default_recipe(doc)
-    if not isinstance(name, str):
+    name = doc.pop("recipe", None)
+    if name is None:  # absent or null: the default; false, "", 0 or {} are no recipe's name
+        name = default_recipe(doc)
+    if not isinstance(name, str) or not name:
         raise ApiError(422, Code.INVALID_CONFIG, f"recipe: must be one of {', '.join(RECIPES)}", field="recipe")
     if dims is not None and not (isinstance(dims, list) and all(type(n) is int for n in dims)):
-        raise ApiError(422, Code.INVALID_CONFIG, "layer_dims: must be a list of integers [n_x, n_1, ..., 1]")
+        raise ApiError(422, Code.INVALID_CONFIG, "layer_dims: must be a list of integers [n_x, n_1, ..., 1]",
+                       field="layer_dims")
     try:
         config = recipe(name, doc)
     except ConfigError as e:
@@ -123,6 +127,7 @@ def parse_train_request(body: bytes, max_layers: int) -> tuple[str | None, bool,
         raise ApiError(
             422, Code.INVALID_CONFIG,
             f"layer_dims: the first entry (n_x) must be {N_FEATURES}, the size of a 64x64x3 image",
+            field="layer_dims",
         )
     return dataset, activate, name, config
 
