@@ -31,15 +31,18 @@ README_JOB_ID = "92d3e4904ede4034"
 
 def examples() -> list[tuple[str, str | None]]:
     """(command, the error code the README shows after it, if any) for each curl line in
-    a fenced block, continuation lines joined and trailing comments dropped."""
+    a fenced block, continuation lines joined and trailing comments dropped; a printf line
+    before one (a body written to a file) runs first, in the same shell."""
     found: list[tuple[str, str | None]] = []
     for block in re.findall(r"^```[a-z]*\n(.*?)^```", README.read_text(), flags=re.S | re.M):
         lines = [re.sub(r"\s+#\s.*$", "", line) for line in block.splitlines()]  # comments off first
-        i = 0
+        i, setup = 0, ""
         while i < len(lines):
             line = lines[i]
-            if line.startswith("curl "):
-                command = line
+            if line.startswith("printf "):  # writes the body file the next curl sends
+                setup = line + " && "
+            elif line.startswith("curl "):
+                command, setup = setup + line, ""
                 # a shell reads on past a trailing backslash, and past a newline inside quotes
                 while command.endswith("\\") or command.count("'") % 2:
                     i += 1

@@ -45,9 +45,11 @@ _BODY = {
     "requestBody": {
         "required": False,
         "description": (
-            "The data set and model_core's hyperparameters, all optional; omitted fields take "
-            "TrainConfig's defaults (the CLI's recipe). As `application/json`; an empty body with no "
-            "Content-Type also means the defaults. Any other media type is a 415."
+            "The data set and model_core's hyperparameters, all optional; omitted fields take the "
+            "recipe's (`recipe`; by default `photos`, the convolutional net, or `course` when the body "
+            "gives `layer_dims`). As `application/json`; an empty body with no Content-Type also means "
+            "the defaults. Any other media type is a 415. The new model becomes the active one unless "
+            "`activate` is false."
         ),
         "content": {
             "application/json": {
