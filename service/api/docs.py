@@ -29,13 +29,24 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+        return _unframed(get_swagger_ui_html(
             openapi_url=openapi_url, title=title,
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js", swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon.png", swagger_ui_parameters={"validatorUrl": None},
-        )
+        ))
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi_url, title=title, redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-                              redoc_favicon_url=f"{ASSETS_URL}/favicon.png", with_google_fonts=False)
+        return _unframed(get_redoc_html(
+            openapi_url=openapi_url, title=title, redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS_URL}/favicon.png", with_google_fonts=False,
+        ))
+
+
+def _unframed(page: HTMLResponse) -> HTMLResponse:
+    """No other site may frame the pages: Swagger UI's "Try it out" sends same-origin requests
+    that pass the Origin guard, so a page that framed it could click them (clickjacking).
+    Only frame-ancestors: a fuller policy would need the inline script FastAPI's pages hold."""
+    page.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    page.headers["X-Frame-Options"] = "DENY"
+    return page
